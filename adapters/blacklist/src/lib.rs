@@ -1,0 +1,249 @@
+//! Tessera's revocation list: an in-process moka tier answering every protected request
+//! from memory, written through to a durable [`RevocationStore`] and loaded back from it
+//! at startup, so a restart forgets nothing.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use moka::Expiry;
+use moka::sync::Cache;
+use tessera_domain::ports::StoreError;
+use tessera_domain::revocation::{
+    Revocation, RevocationEntry, RevocationError, RevocationList, RevocationStore,
+};
+use tessera_domain::session::SessionId;
+use tessera_domain::token::Claims;
+use tessera_domain::user::UserId;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Token(Uuid),
+    Session(SessionId),
+    User(UserId),
+}
+
+/// What a key maps to: when the rule lapses and, for user rules, up to which `iat`.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    expires_at: DateTime<Utc>,
+    user_before: Option<i64>,
+}
+
+/// Evicts each rule once every token it covers has expired.
+struct UntilExpiry;
+
+impl Expiry<Key, Rule> for UntilExpiry {
+    fn expire_after_create(&self, _: &Key, rule: &Rule, _: Instant) -> Option<Duration> {
+        Some(
+            (rule.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &Key,
+        rule: &Rule,
+        at: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, rule, at)
+    }
+}
+
+/// The in-process revocation list.
+pub struct MemoryRevocationList {
+    cache: Cache<Key, Rule>,
+    store: Arc<dyn RevocationStore>,
+}
+
+impl std::fmt::Debug for MemoryRevocationList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRevocationList")
+            .field("rules", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryRevocationList {
+    /// Builds the list and loads every rule still in force at `now` from `store`.
+    ///
+    /// # Errors
+    /// When the store cannot be read: starting without the rules would let revoked tokens
+    /// through.
+    pub async fn load(
+        store: Arc<dyn RevocationStore>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let list = Self {
+            cache: Cache::builder().expire_after(UntilExpiry).build(),
+            store,
+        };
+        for entry in list.store.load_active(now).await? {
+            list.remember(&entry);
+        }
+        Ok(list)
+    }
+
+    /// Deletes lapsed rules from the durable store.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    pub async fn purge(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.purge_expired(now).await
+    }
+
+    fn remember(&self, entry: &RevocationEntry) {
+        let (key, user_before) = match entry.revocation {
+            Revocation::Token(jti) => (Key::Token(jti), None),
+            Revocation::Session(sid) => (Key::Session(sid), None),
+            Revocation::UserBefore(user, before) => (Key::User(user), Some(before.timestamp())),
+        };
+        self.cache.entry(key).and_upsert_with(|old| {
+            let new = Rule {
+                expires_at: entry.expires_at,
+                user_before,
+            };
+            match old.map(|e| e.into_value()) {
+                // Keep the widest rule: the later expiry and the later cut-off.
+                Some(old) => Rule {
+                    expires_at: old.expires_at.max(new.expires_at),
+                    user_before: old.user_before.max(new.user_before),
+                },
+                None => new,
+            }
+        });
+    }
+
+    fn in_force(&self, key: Key, now: DateTime<Utc>) -> Option<Rule> {
+        self.cache.get(&key).filter(|r| r.expires_at > now)
+    }
+}
+
+#[async_trait]
+impl RevocationList for MemoryRevocationList {
+    async fn revoke(&self, entry: RevocationEntry) -> Result<(), RevocationError> {
+        // Durable first: a revocation is acknowledged only once a restart cannot lose it.
+        self.store
+            .insert(&entry)
+            .await
+            .map_err(|e| RevocationError::Unavailable(e.into()))?;
+        self.remember(&entry);
+        Ok(())
+    }
+
+    fn is_revoked(&self, claims: &Claims, now: DateTime<Utc>) -> Result<bool, RevocationError> {
+        let revoked = self.in_force(Key::Token(claims.jti), now).is_some()
+            || self.in_force(Key::Session(claims.sid), now).is_some()
+            || self
+                .in_force(Key::User(claims.sub), now)
+                .and_then(|r| r.user_before)
+                .is_some_and(|before| claims.iat <= before);
+        Ok(revoked)
+    }
+
+    async fn check_ready(&self) -> Result<(), RevocationError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct VecStore(Mutex<Vec<RevocationEntry>>, Mutex<bool>);
+
+    #[async_trait]
+    impl RevocationStore for VecStore {
+        async fn insert(&self, e: &RevocationEntry) -> Result<(), StoreError> {
+            if *self.1.lock().unwrap() {
+                return Err(StoreError::Unavailable(anyhow::anyhow!("down")));
+            }
+            self.0.lock().unwrap().push(*e);
+            Ok(())
+        }
+        async fn load_active(&self, now: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError> {
+            Ok(self.0.lock().unwrap().iter().filter(|e| e.expires_at > now).copied().collect())
+        }
+        async fn purge_expired(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn claims(now: DateTime<Utc>) -> Claims {
+        Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: UserId::new_random(),
+            exp: now.timestamp() + 900,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: Uuid::new_v4(),
+            sid: SessionId::new_random(),
+            username: "u".into(),
+            roles: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_rule_covers_its_tokens_until_it_lapses() {
+        let now = Utc::now();
+        let later = now + TimeDelta::minutes(16);
+        let store = Arc::new(VecStore::default());
+        let list = MemoryRevocationList::load(store.clone(), now).await.unwrap();
+        let (a, b, c) = (claims(now), claims(now), claims(now));
+        let until = now + TimeDelta::minutes(15);
+        list.revoke(RevocationEntry { revocation: Revocation::Token(a.jti), expires_at: until })
+            .await
+            .unwrap();
+        list.revoke(RevocationEntry { revocation: Revocation::Session(b.sid), expires_at: until })
+            .await
+            .unwrap();
+        list.revoke(RevocationEntry {
+            revocation: Revocation::UserBefore(c.sub, now),
+            expires_at: until,
+        })
+        .await
+        .unwrap();
+        for x in [&a, &b, &c] {
+            assert!(list.is_revoked(x, now).unwrap());
+            assert!(!list.is_revoked(x, later).unwrap(), "rule outlived its tokens");
+        }
+        let mut newer = c.clone();
+        newer.iat += 1;
+        assert!(!list.is_revoked(&newer, now).unwrap());
+        assert!(!list.is_revoked(&claims(now), now).unwrap());
+
+        // A fresh list over the same store knows every rule.
+        let reloaded = MemoryRevocationList::load(store, now).await.unwrap();
+        for x in [&a, &b, &c] {
+            assert!(reloaded.is_revoked(x, now).unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revocation_the_store_refuses_is_not_acknowledged() {
+        let now = Utc::now();
+        let store = Arc::new(VecStore::default());
+        *store.1.lock().unwrap() = true;
+        let list = MemoryRevocationList::load(store, now).await.unwrap();
+        let x = claims(now);
+        let r = list
+            .revoke(RevocationEntry {
+                revocation: Revocation::Token(x.jti),
+                expires_at: now + TimeDelta::minutes(1),
+            })
+            .await;
+        assert!(matches!(r, Err(RevocationError::Unavailable(_))));
+    }
+}

@@ -1,0 +1,80 @@
+//! `RevocationStore` on SQL: the durable copy of the in-memory revocation list.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use tessera_domain::ports::StoreError;
+use tessera_domain::revocation::{Revocation, RevocationEntry, RevocationStore};
+use tessera_domain::session::SessionId;
+use tessera_domain::user::UserId;
+use uuid::Uuid;
+
+use crate::entities::revocations;
+use crate::{SqlStore, instant, millis, unavailable};
+
+fn to_row(entry: &RevocationEntry) -> revocations::ActiveModel {
+    let (kind, subject, before) = match entry.revocation {
+        Revocation::Token(jti) => ("token", jti, None),
+        Revocation::Session(sid) => ("session", sid.0, None),
+        Revocation::UserBefore(user, before) => ("user", user.0, Some(millis(before))),
+    };
+    revocations::ActiveModel {
+        kind: Set(kind.to_owned()),
+        subject: Set(subject.to_string()),
+        before_at: Set(before),
+        expires_at: Set(millis(entry.expires_at)),
+        ..Default::default()
+    }
+}
+
+fn to_domain(m: revocations::Model) -> Option<RevocationEntry> {
+    let subject = Uuid::parse_str(&m.subject).ok()?;
+    let revocation = match (m.kind.as_str(), m.before_at) {
+        ("token", _) => Revocation::Token(subject),
+        ("session", _) => Revocation::Session(SessionId(subject)),
+        ("user", Some(before)) => Revocation::UserBefore(UserId(subject), instant(before)),
+        _ => return None,
+    };
+    Some(RevocationEntry {
+        revocation,
+        expires_at: instant(m.expires_at),
+    })
+}
+
+#[async_trait]
+impl RevocationStore for SqlStore {
+    async fn insert(&self, entry: &RevocationEntry) -> Result<(), StoreError> {
+        revocations::Entity::insert(to_row(entry))
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn load_active(&self, now: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError> {
+        let rows = revocations::Entity::find()
+            .filter(revocations::Column::ExpiresAt.gt(millis(now)))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let total = rows.len();
+        let entries: Vec<_> = rows.into_iter().filter_map(to_domain).collect();
+        if entries.len() != total {
+            // A row we cannot read would be a rule we silently drop: refuse instead.
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "{} unreadable revocation rows",
+                total - entries.len()
+            )));
+        }
+        Ok(entries)
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = revocations::Entity::delete_many()
+            .filter(revocations::Column::ExpiresAt.lte(millis(now)))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(res.rows_affected)
+    }
+}

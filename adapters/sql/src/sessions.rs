@@ -1,0 +1,189 @@
+//! `SessionRepository` on SQL.
+//!
+//! Rotation is atomic on every dialect through one conditional statement:
+//! `UPDATE refresh_tokens SET rotated_at = :now WHERE hash = :presented AND rotated_at IS
+//! NULL`. The database applies it to the row under its row lock (SQLite: the database
+//! write lock), so of any number of concurrent callers exactly one sees one affected row
+//! and goes on to insert the child in the same transaction; every other caller sees zero
+//! rows and reads the winner's `rotated_at`. No read-then-write window exists.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use tessera_domain::ports::{SessionRepository, StoreError};
+use tessera_domain::session::{
+    ClientInfo, RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId,
+};
+use tessera_domain::user::UserId;
+use uuid::Uuid;
+
+use crate::entities::{refresh_tokens, sessions};
+use crate::{SqlStore, corrupt, instant, millis, unavailable};
+
+fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId(Uuid::parse_str(&m.id).map_err(|_| corrupt("session"))?),
+        user_id: UserId(Uuid::parse_str(&m.user_id).map_err(|_| corrupt("session"))?),
+        created_at: instant(m.created_at),
+        last_used_at: instant(m.last_used_at),
+        idle_expires_at: instant(m.idle_expires_at),
+        absolute_expires_at: instant(m.absolute_expires_at),
+        client: ClientInfo {
+            ip: m.client_ip,
+            user_agent: m.user_agent,
+        },
+        revoked_at: m.revoked_at.map(instant),
+    })
+}
+
+fn truncate(s: &Option<String>, max: usize) -> Option<String> {
+    s.as_ref().map(|s| s.chars().take(max).collect())
+}
+
+#[async_trait]
+impl SessionRepository for SqlStore {
+    async fn create(&self, session: &Session, token: &RefreshTokenHash) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        sessions::Entity::insert(sessions::ActiveModel {
+            id: Set(session.id.to_string()),
+            user_id: Set(session.user_id.to_string()),
+            created_at: Set(millis(session.created_at)),
+            last_used_at: Set(millis(session.last_used_at)),
+            idle_expires_at: Set(millis(session.idle_expires_at)),
+            absolute_expires_at: Set(millis(session.absolute_expires_at)),
+            user_agent: Set(truncate(&session.client.user_agent, 512)),
+            client_ip: Set(truncate(&session.client.ip, 64)),
+            revoked_at: Set(session.revoked_at.map(millis)),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unavailable)?;
+        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+            hash: Set(token.0.clone()),
+            session_id: Set(session.id.to_string()),
+            issued_at: Set(millis(session.created_at)),
+            rotated_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
+    }
+
+    async fn find_by_refresh(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(Session, RefreshTokenState)>, StoreError> {
+        let Some(row) = refresh_tokens::Entity::find_by_id(token.0.clone())
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let Some(session) = sessions::Entity::find_by_id(row.session_id)
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let state = match row.rotated_at {
+            None => RefreshTokenState::Current,
+            Some(at) => RefreshTokenState::RotatedAt(instant(at)),
+        };
+        Ok(Some((to_domain(session)?, state)))
+    }
+
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        child: &RefreshTokenHash,
+        now: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let claimed = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(millis(now)))
+            .filter(refresh_tokens::Column::Hash.eq(presented.0.clone()))
+            .filter(refresh_tokens::Column::RotatedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        if claimed.rows_affected != 1 {
+            txn.rollback().await.map_err(unavailable)?;
+            let row = refresh_tokens::Entity::find_by_id(presented.0.clone())
+                .one(self.conn())
+                .await
+                .map_err(unavailable)?;
+            return Ok(match row.and_then(|r| r.rotated_at) {
+                Some(at) => RotateOutcome::AlreadyRotated(instant(at)),
+                None => RotateOutcome::Unknown,
+            });
+        }
+        let Some(parent) = refresh_tokens::Entity::find_by_id(presented.0.clone())
+            .one(&txn)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(RotateOutcome::Unknown);
+        };
+        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+            hash: Set(child.0.clone()),
+            session_id: Set(parent.session_id.clone()),
+            issued_at: Set(millis(now)),
+            rotated_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unavailable)?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(millis(now)))
+            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(millis(idle_expires_at)))
+            .filter(sessions::Column::Id.eq(parent.session_id))
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        sessions::Entity::find_by_id(id.to_string())
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn list_live(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        let now = millis(now);
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::IdleExpiresAt.gt(now))
+            .filter(sessions::Column::AbsoluteExpiresAt.gt(now))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(millis(now)))
+            .filter(sessions::Column::Id.eq(id.to_string()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(res.rows_affected == 1)
+    }
+}

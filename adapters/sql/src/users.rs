@@ -1,0 +1,73 @@
+//! `UserRepository` on SQL. Case-insensitive uniqueness lives in the `username_key`
+//! column's unique index, so it holds on every dialect whatever its collation.
+
+use async_trait::async_trait;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use tessera_domain::ports::{CreateUserError, StoreError, UserRepository};
+use tessera_domain::user::{PasswordHash, Role, User, UserId, Username};
+use uuid::Uuid;
+
+use crate::entities::users;
+use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
+
+fn to_domain(m: users::Model) -> Result<User, StoreError> {
+    let roles: Vec<String> = serde_json::from_str(&m.roles).map_err(|_| corrupt("user"))?;
+    Ok(User {
+        id: UserId(Uuid::parse_str(&m.id).map_err(|_| corrupt("user"))?),
+        username: Username::parse(&m.username).map_err(|_| corrupt("user"))?,
+        password_hash: PasswordHash::new(m.password_hash),
+        roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        created_at: instant(m.created_at),
+        disabled_at: m.disabled_at.map(instant),
+    })
+}
+
+#[async_trait]
+impl UserRepository for SqlStore {
+    async fn create(&self, user: &User) -> Result<(), CreateUserError> {
+        let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
+        let model = users::ActiveModel {
+            id: Set(user.id.to_string()),
+            username: Set(user.username.as_str().to_owned()),
+            username_key: Set(user.username.canonical()),
+            password_hash: Set(user.password_hash.as_str().to_owned()),
+            roles: Set(serde_json::to_string(&roles).map_err(|e| StoreError::Unavailable(e.into()))?),
+            created_at: Set(millis(user.created_at)),
+            disabled_at: Set(user.disabled_at.map(millis)),
+        };
+        match users::Entity::insert(model).exec_without_returning(self.conn()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(CreateUserError::UsernameTaken),
+            Err(e) => Err(unavailable(e).into()),
+        }
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(username.canonical()))
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::Entity::find_by_id(id.to_string())
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn update_password_hash(&self, id: UserId, hash: &PasswordHash) -> Result<(), StoreError> {
+        let model = users::ActiveModel {
+            id: Set(id.to_string()),
+            password_hash: Set(hash.as_str().to_owned()),
+            ..Default::default()
+        };
+        model.update(self.conn()).await.map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,365 @@
+//! `/v1/me*` and `/v1/dashboard`: the signed-in user's account, password and sessions.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_domain::auth::AccountError;
+use tessera_domain::session::{Session, SessionId};
+use tessera_domain::user::{Password, PasswordAttempt};
+use uuid::Uuid;
+
+use super::auth::internal;
+use super::{
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, client_info, problem, unavailable,
+};
+use crate::problem::{Problem, www_authenticate};
+
+pub struct AccountApi;
+
+/// The protected route of the tutorial.
+#[derive(Debug, Object)]
+pub struct Dashboard {
+    /// `Welcome <username>`.
+    pub message: String,
+    pub data: DashboardData,
+}
+
+/// What the access token says about its bearer.
+#[derive(Debug, Object)]
+pub struct DashboardData {
+    pub user_id: Uuid,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub session_id: Uuid,
+    pub token_expires_at: DateTime<Utc>,
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// Must satisfy the password rules of registration.
+    pub new_password: String,
+}
+
+/// A signed-in session (a device or browser).
+#[derive(Debug, Object)]
+#[oai(rename = "Session")]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    /// When the session lapses unless refreshed before.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Whether this is the session of the token making the request.
+    pub current: bool,
+}
+
+impl SessionView {
+    fn new(s: Session, current: SessionId) -> Self {
+        Self {
+            id: s.id.0,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.idle_expires_at,
+            user_agent: s.client.user_agent,
+            ip: s.client.ip,
+            current: s.id == current,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    /// The caller's account.
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+    /// Missing, invalid, expired or revoked access token, or the account is gone
+    /// (`invalid_token`, `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum DashboardResponse {
+    /// Welcome.
+    #[oai(status = 200)]
+    Ok(Json<Dashboard>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// Revocation state cannot be checked (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "password_bad_request")]
+pub enum PasswordResponse {
+    /// Changed; every other session has ended.
+    #[oai(status = 204)]
+    Done,
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// `current_password` is wrong (`invalid_credentials`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// The new password breaks a rule (`weak_password`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn password_bad_request(err: poem::Error) -> PasswordResponse {
+    PasswordResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+}
+
+#[derive(ApiResponse)]
+pub enum SessionsResponse {
+    /// The caller's live sessions, newest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SessionView>>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum EndSessionResponse {
+    /// The session has ended: its refresh token and access tokens stop working.
+    #[oai(status = 204)]
+    Done,
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// No live session of the caller has this id (`session_not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn gone() -> (Json<Problem>, String) {
+    let detail = "the account no longer exists or is disabled";
+    (
+        problem(StatusCode::UNAUTHORIZED, "invalid_token", detail),
+        www_authenticate(detail),
+    )
+}
+
+fn unavailable_pair(e: &tessera_domain::auth::Unavailable) -> (Json<Problem>, u64) {
+    (Json(unavailable(e).problem), RETRY_AFTER_SECS)
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]
+impl AccountApi {
+    /// Current user
+    ///
+    /// The account the access token belongs to.
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<MeResponse> {
+        match state.auth.me(&auth.0).await {
+            Ok(user) => Ok(MeResponse::Ok(Json(user.into()))),
+            Err(AccountError::AccountGone) => {
+                let (p, h) = gone();
+                Ok(MeResponse::Unauthorized(p, h))
+            }
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(MeResponse::Unavailable(p, r))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Dashboard
+    ///
+    /// The tutorial's protected route: answers `Welcome <username>` to any valid access
+    /// token, from the token alone (no store access).
+    #[oai(path = "/dashboard", method = "get", operation_id = "getDashboard")]
+    async fn dashboard(&self, auth: BearerAuth) -> DashboardResponse {
+        let c = auth.0;
+        DashboardResponse::Ok(Json(Dashboard {
+            message: format!("Welcome {}", c.username),
+            data: DashboardData {
+                user_id: c.sub.0,
+                session_id: c.sid.0,
+                token_expires_at: c.expires_at(),
+                username: c.username,
+                roles: c.roles,
+            },
+        }))
+    }
+
+    /// Change password
+    ///
+    /// Requires the current password. Every other session of the user ends; the
+    /// caller's session stays signed in.
+    #[oai(path = "/me/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<PasswordChange>,
+    ) -> poem::Result<PasswordResponse> {
+        let wrong = || {
+            PasswordResponse::Forbidden(problem(
+                StatusCode::FORBIDDEN,
+                "invalid_credentials",
+                "the current password is wrong",
+            ))
+        };
+        let Some(current) = PasswordAttempt::new(&body.current_password) else {
+            return Ok(wrong());
+        };
+        let user = match state.auth.me(&auth.0).await {
+            Ok(u) => u,
+            Err(AccountError::AccountGone) => {
+                let (p, h) = gone();
+                return Ok(PasswordResponse::Unauthorized(p, h));
+            }
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                return Ok(PasswordResponse::Unavailable(p, r));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let new = match Password::parse(&body.new_password, &user.username, &state.password_policy)
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(PasswordResponse::Unprocessable(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "weak_password",
+                    e.to_string(),
+                )));
+            }
+        };
+        match state
+            .auth
+            .change_password(&auth.0, &current, &new, &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(PasswordResponse::Done),
+            Err(AccountError::WrongPassword) => Ok(wrong()),
+            Err(AccountError::AccountGone) => {
+                let (p, h) = gone();
+                Ok(PasswordResponse::Unauthorized(p, h))
+            }
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(PasswordResponse::Unavailable(p, r))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// List sessions
+    ///
+    /// The caller's live sessions (devices and browsers signed in).
+    #[oai(path = "/me/sessions", method = "get", operation_id = "listSessions")]
+    async fn sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<SessionsResponse> {
+        match state.auth.sessions(&auth.0).await {
+            Ok(list) => Ok(SessionsResponse::Ok(Json(
+                list.into_iter()
+                    .map(|s| SessionView::new(s, auth.0.sid))
+                    .collect(),
+            ))),
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(SessionsResponse::Unavailable(p, r))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// End a session
+    ///
+    /// Signs one of the caller's sessions out: its refresh token and access tokens stop
+    /// working now.
+    #[oai(path = "/me/sessions/:id", method = "delete", operation_id = "deleteSession")]
+    async fn end_session(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The session's id.
+        id: Path<Uuid>,
+    ) -> poem::Result<EndSessionResponse> {
+        match state
+            .auth
+            .end_own_session(&auth.0, SessionId(id.0), &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(EndSessionResponse::Done),
+            Err(AccountError::SessionNotFound) => Ok(EndSessionResponse::NotFound(problem(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "no live session of yours has this id",
+            ))),
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(EndSessionResponse::Unavailable(p, r))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+}

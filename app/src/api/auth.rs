@@ -1,0 +1,327 @@
+//! `/v1/auth/*`: register, login, refresh, logout, logout-all.
+
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_domain::auth::{AccountError, LoginError, RefreshError, RegisterError, TokenPair};
+use tessera_domain::user::{Password, PasswordAttempt, Username};
+
+use super::{
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, client_info, problem, unavailable,
+};
+use crate::problem::Problem;
+
+pub struct AuthApi;
+
+/// Credentials for registration and login.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Credentials {
+    /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
+    /// Case-insensitively unique.
+    pub username: String,
+    /// At registration: 8–128 characters (configurable), not the username.
+    pub password: String,
+}
+
+impl poem_openapi::types::Example for Credentials {
+    fn example() -> Self {
+        Self {
+            username: "alice".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+/// A refresh-token grant.
+#[derive(Debug, Object)]
+pub struct RefreshRequest {
+    /// The refresh token from the latest login or refresh.
+    pub refresh_token: String,
+}
+
+/// An access token and a refresh token (RFC 6749 §5.1).
+#[derive(Debug, Object)]
+#[oai(rename = "TokenPair")]
+pub struct TokenPairView {
+    /// RS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until `access_token` expires.
+    pub expires_in: i64,
+    /// Opaque, single-use: exchange it at `/v1/auth/refresh` and keep the new one.
+    pub refresh_token: String,
+    /// Seconds until `refresh_token` lapses if unused.
+    pub refresh_expires_in: i64,
+}
+
+impl From<TokenPair> for TokenPairView {
+    fn from(p: TokenPair) -> Self {
+        Self {
+            access_token: p.access_token,
+            token_type: "Bearer".into(),
+            expires_in: p.expires_in,
+            refresh_token: p.refresh_token.expose().to_owned(),
+            refresh_expires_in: p.refresh_expires_in,
+        }
+    }
+}
+
+const NO_STORE: &str = "no-store";
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "register_bad_request")]
+pub enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The username is taken, ignoring case (`username_taken`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The username or password breaks a rule (`invalid_username`, `weak_password`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Password hashing is saturated or the store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn register_bad_request(err: poem::Error) -> RegisterResponse {
+    RegisterResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "token_bad_request")]
+pub enum TokenResponse {
+    /// A new token pair. Never cache it.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPairView>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Login: wrong username or password (`invalid_credentials`). Refresh: the refresh
+    /// token is unknown, expired, revoked or was already used (`invalid_grant`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn token_bad_request(err: poem::Error) -> TokenResponse {
+    TokenResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+}
+
+impl TokenResponse {
+    fn ok(pair: TokenPair) -> Self {
+        Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
+    }
+
+    fn unavailable(e: &tessera_domain::auth::Unavailable) -> Self {
+        let e = unavailable(e);
+        Self::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// The session has ended.
+    #[oai(status = 204)]
+    Done,
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// A store is down; the logout did not happen (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+impl LogoutResponse {
+    fn from_result(r: Result<(), AccountError>) -> poem::Result<Self> {
+        match r {
+            Ok(()) => Ok(Self::Done),
+            Err(AccountError::Unavailable(e)) => {
+                let e = unavailable(&e);
+                Ok(Self::Unavailable(Json(e.problem), RETRY_AFTER_SECS))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+}
+
+/// Logs an unexpected failure and answers a bare 500 problem.
+pub fn internal(e: impl std::fmt::Debug) -> poem::Error {
+    tracing::error!(error = ?e, "request failed");
+    crate::problem::ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server could not handle this request",
+    )
+    .into()
+}
+
+#[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a user
+    ///
+    /// Creates an account. The password is hashed with argon2id; the username keeps
+    /// its spelling but is unique ignoring case.
+    #[oai(path = "/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<Credentials>,
+    ) -> poem::Result<RegisterResponse> {
+        let username = match Username::parse(&body.username) {
+            Ok(u) => u,
+            Err(e) => {
+                return Ok(RegisterResponse::Unprocessable(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_username",
+                    e.to_string(),
+                )));
+            }
+        };
+        let password = match Password::parse(&body.password, &username, &state.password_policy) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(RegisterResponse::Unprocessable(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "weak_password",
+                    e.to_string(),
+                )));
+            }
+        };
+        match state
+            .auth
+            .register(username, password, Vec::new(), &client_info(req))
+            .await
+        {
+            Ok(user) => Ok(RegisterResponse::Created(Json(user.into()))),
+            Err(RegisterError::UsernameTaken) => Ok(RegisterResponse::Conflict(problem(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "this username is already taken",
+            ))),
+            Err(RegisterError::Unavailable(e)) => {
+                let e = unavailable(&e);
+                Ok(RegisterResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Log in
+    ///
+    /// Exchanges a username and password for an access token and a refresh token, and
+    /// starts a session. Unknown users and wrong passwords get the same answer in the
+    /// same time.
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<Credentials>,
+    ) -> poem::Result<TokenResponse> {
+        let invalid = || {
+            TokenResponse::Unauthorized(problem(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid username or password",
+            ))
+        };
+        let Some(attempt) = PasswordAttempt::new(&body.password) else {
+            return Ok(invalid());
+        };
+        match state
+            .auth
+            .login(&body.username, &attempt, &client_info(req))
+            .await
+        {
+            Ok(pair) => Ok(TokenResponse::ok(pair)),
+            Err(LoginError::InvalidCredentials) => Ok(invalid()),
+            Err(LoginError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Refresh tokens
+    ///
+    /// Exchanges a refresh token for a new pair; the presented token is used up. Two
+    /// requests with the same token within the grace window (default 10 s) both succeed
+    /// and receive the same new refresh token; a used token presented later ends the
+    /// whole session.
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<RefreshRequest>,
+    ) -> poem::Result<TokenResponse> {
+        match state
+            .auth
+            .refresh(&body.refresh_token, &client_info(req))
+            .await
+        {
+            Ok(pair) => Ok(TokenResponse::ok(pair)),
+            Err(RefreshError::InvalidGrant) => Ok(TokenResponse::Unauthorized(problem(
+                StatusCode::UNAUTHORIZED,
+                "invalid_grant",
+                "the refresh token is invalid, expired or revoked",
+            ))),
+            Err(RefreshError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Log out
+    ///
+    /// Ends the caller's session: its refresh token and every access token it issued
+    /// (this one included) stop working now.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+    ) -> poem::Result<LogoutResponse> {
+        LogoutResponse::from_result(state.auth.logout(&auth.0, &client_info(req)).await)
+    }
+
+    /// Log out everywhere
+    ///
+    /// Ends every session of the caller, on every device.
+    #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
+    async fn logout_all(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+    ) -> poem::Result<LogoutResponse> {
+        LogoutResponse::from_result(state.auth.logout_all(&auth.0, &client_info(req)).await)
+    }
+}

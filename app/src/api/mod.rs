@@ -1,0 +1,166 @@
+//! The HTTP surface (poem-openapi): shared state, the bearer security scheme, the schemas
+//! every operation shares, and the assembly of the OpenAPI service.
+
+mod account;
+mod auth;
+mod health;
+mod oauth;
+mod wellknown;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
+use tessera_domain::auth::{AuthError, AuthService, Unavailable};
+use tessera_domain::revocation::RevocationList;
+use tessera_domain::session::ClientInfo;
+use tessera_domain::token::Claims;
+use tessera_domain::user::PasswordPolicy;
+use tessera_keys::KeyRingHandle;
+use tessera_sql::SqlStore;
+use uuid::Uuid;
+
+use crate::problem::{ApiError, Problem};
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: AuthService,
+    pub keys: Arc<KeyRingHandle>,
+    pub store: SqlStore,
+    pub revocations: Arc<dyn RevocationList>,
+    pub password_policy: PasswordPolicy,
+    pub jwks_max_age_secs: u64,
+}
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, log in, refresh and log out.
+    Auth,
+    /// The signed-in user's account and sessions.
+    Account,
+    /// OAuth 2.0 token revocation (RFC 7009) and introspection (RFC 7662).
+    #[oai(rename = "OAuth")]
+    OAuth,
+    /// Public keys for verifying access tokens.
+    Keys,
+    /// Liveness and readiness.
+    Health,
+}
+
+/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_bearer"
+)]
+pub struct BearerAuth(pub Claims);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
+    state
+        .auth
+        .authenticate(&bearer.token)
+        .await
+        .map_err(|e| match e {
+            AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
+            AuthError::Revoked => {
+                ApiError::invalid_token("token_revoked", "the token has been revoked")
+            }
+            AuthError::Unavailable(e) => unavailable(&e),
+        }.into())
+}
+
+/// Logs why a dependency is unavailable and builds the 503 that hides it.
+pub fn unavailable(e: &Unavailable) -> ApiError {
+    tracing::warn!(error = ?e, "dependency unavailable");
+    let detail = match e {
+        Unavailable::HashingBusy => "the server is busy, retry shortly",
+        _ => "the service is temporarily unavailable, retry shortly",
+    };
+    ApiError::unavailable(detail, RETRY_AFTER_SECS)
+}
+
+pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
+    Json(Problem::new(status, code, detail))
+}
+
+pub fn client_info(req: &Request) -> ClientInfo {
+    ClientInfo {
+        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "User")]
+pub struct UserView {
+    /// The user's id (the token's `sub`).
+    pub id: Uuid,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<tessera_domain::user::User> for UserView {
+    fn from(u: tessera_domain::user::User) -> Self {
+        Self {
+            id: u.id.0,
+            username: u.username.as_str().to_owned(),
+            roles: u.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+pub type Apis = (
+    auth::AuthApi,
+    account::AccountApi,
+    oauth::OAuthApi,
+    wellknown::KeysApi,
+    health::HealthApi,
+);
+
+/// Builds the OpenAPI service with every operation. Handlers find [`AppState`] in the
+/// request data, so the spec can be rendered without a running server (`tessera openapi`).
+pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            auth::AuthApi,
+            account::AccountApi,
+            oauth::OAuthApi,
+            wellknown::KeysApi,
+            health::HealthApi,
+        ),
+        "Tessera",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Token authentication: RS256 access tokens, JWKS, rotating refresh tokens.")
+    .description(
+        "Register, log in for a short-lived RS256 access token and a rotating refresh \
+         token, and call protected routes with `Authorization: Bearer <access_token>`. \
+         Resource servers verify access tokens offline from `/.well-known/jwks.json`. \
+         Every error is `application/problem+json` (RFC 9457) with a stable `code`.",
+    )
+    .license(
+        poem_openapi::LicenseObject::new("Apache-2.0")
+            .url("https://www.apache.org/licenses/LICENSE-2.0"),
+    )
+    .server(public_url.to_owned())
+}

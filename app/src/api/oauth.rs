@@ -1,0 +1,206 @@
+//! `/v1/oauth/revoke` (RFC 7009) and `/v1/oauth/introspect` (RFC 7662). Both take
+//! `application/x-www-form-urlencoded` as the RFCs require, and JSON.
+
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use tessera_domain::auth::{AccountError, Introspection};
+use tessera_domain::user::Role;
+use uuid::Uuid;
+
+use super::auth::internal;
+use super::{ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, client_info, problem, unavailable};
+use crate::problem::Problem;
+
+pub struct OAuthApi;
+
+/// A token to revoke or introspect.
+#[derive(Debug, Object, Deserialize)]
+pub struct TokenRequestBody {
+    /// An access token or a refresh token.
+    pub token: String,
+    /// `access_token` or `refresh_token`; a hint only, the server finds out itself.
+    pub token_type_hint: Option<String>,
+}
+
+#[derive(ApiRequest)]
+pub enum TokenRequest {
+    Form(Form<TokenRequestBody>),
+    Json(Json<TokenRequestBody>),
+}
+
+impl TokenRequest {
+    fn token(&self) -> &str {
+        match self {
+            Self::Form(f) => &f.0.token,
+            Self::Json(j) => &j.0.token,
+        }
+    }
+}
+
+/// RFC 7662 introspection answer. Only `active` is present for inactive tokens.
+#[derive(Debug, Default, Object)]
+pub struct IntrospectionView {
+    pub active: bool,
+    /// `access_token` or `refresh_token`.
+    #[oai(skip_serializing_if_is_none)]
+    pub token_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sub: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub username: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub exp: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iat: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub nbf: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iss: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub aud: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub jti: Option<Uuid>,
+    /// The session the token belongs to.
+    #[oai(skip_serializing_if_is_none)]
+    pub sid: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub roles: Option<Vec<String>>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "revoke_bad_request")]
+pub enum RevokeResponse {
+    /// The token is revoked, or was not a valid token to begin with (RFC 7009 §2.2).
+    #[oai(status = 200)]
+    Ok,
+    /// No `token` parameter (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// A store is down; nothing was revoked (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
+    RevokeResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "introspect_bad_request")]
+pub enum IntrospectResponse {
+    /// What the token is, or `{"active": false}`.
+    #[oai(status = 200)]
+    Ok(
+        Json<IntrospectionView>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// No `token` parameter (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The caller's own bearer token is missing or invalid (`invalid_token`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// The caller lacks the `admin` or `introspect` role (`insufficient_role`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+    ),
+}
+
+fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
+    IntrospectResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+}
+
+#[OpenApi(prefix_path = "/v1/oauth", tag = "ApiTags::OAuth")]
+impl OAuthApi {
+    /// Revoke a token
+    ///
+    /// RFC 7009. An access token is revoked by itself; a refresh token ends its whole
+    /// session. Possession of the token is the authorisation (public clients have no
+    /// client secret), so no bearer token is needed. Unknown tokens also get 200.
+    #[oai(path = "/revoke", method = "post", operation_id = "revokeToken")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: TokenRequest,
+    ) -> poem::Result<RevokeResponse> {
+        match state.auth.revoke_token(body.token(), &client_info(req)).await {
+            Ok(()) => Ok(RevokeResponse::Ok),
+            Err(AccountError::Unavailable(e)) => Ok(RevokeResponse::Unavailable(
+                Json(unavailable(&e).problem),
+                RETRY_AFTER_SECS,
+            )),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Introspect a token
+    ///
+    /// RFC 7662. Callable by a bearer with the `admin` or `introspect` role (a resource
+    /// server's service account): introspection tells whether a token was revoked,
+    /// which offline JWKS verification cannot.
+    #[oai(path = "/introspect", method = "post", operation_id = "introspectToken")]
+    async fn introspect(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: TokenRequest,
+    ) -> poem::Result<IntrospectResponse> {
+        if !(auth.0.has_role(Role::ADMIN) || auth.0.has_role(Role::INTROSPECT)) {
+            return Ok(IntrospectResponse::Forbidden(problem(
+                StatusCode::FORBIDDEN,
+                "insufficient_role",
+                "introspection needs the admin or introspect role",
+            )));
+        }
+        let view = match state.auth.introspect(body.token()).await {
+            Ok(Introspection::Inactive) => IntrospectionView::default(),
+            Ok(Introspection::Access(c)) => IntrospectionView {
+                active: true,
+                token_type: Some("access_token".into()),
+                sub: Some(c.sub.0),
+                username: Some(c.username),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                iss: Some(c.iss),
+                aud: Some(c.aud),
+                jti: Some(c.jti),
+                sid: Some(c.sid.0),
+                roles: Some(c.roles),
+            },
+            Ok(Introspection::Refresh { session }) => IntrospectionView {
+                active: true,
+                token_type: Some("refresh_token".into()),
+                sub: Some(session.user_id.0),
+                exp: Some(session.idle_expires_at.timestamp()),
+                iat: Some(session.last_used_at.timestamp()),
+                sid: Some(session.id.0),
+                ..Default::default()
+            },
+            Err(AccountError::Unavailable(e)) => {
+                return Ok(IntrospectResponse::Unavailable(
+                    Json(unavailable(&e).problem),
+                    RETRY_AFTER_SECS,
+                ));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        Ok(IntrospectResponse::Ok(Json(view), "no-store".into()))
+    }
+}

@@ -1,0 +1,330 @@
+//! Configuration: an optional `tessera.toml` plus `TESSERA_<SECTION>__<KEY>` environment
+//! overrides. Unknown keys are errors; secrets never appear in `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub tokens: TokensConfig,
+    pub passwords: PasswordsConfig,
+    pub keys: KeysConfig,
+    pub revocation: RevocationConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    pub body_limit: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Public base URL shown in the OpenAPI `servers` list.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: 64 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc`, `postgres://…` or `mysql://…`.
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./data/tessera.db?mode=rwc".into(),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub issuer: String,
+    pub audience: String,
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_idle_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_max_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reuse_grace: Duration,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "tessera".into(),
+            audience: "tessera".into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            leeway: Duration::from_secs(30),
+            refresh_idle_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_max_ttl: Duration::from_secs(30 * 24 * 3600),
+            reuse_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub max_concurrent_hashes: usize,
+    /// Hash requests allowed to wait for a slot before new ones get 503; 0 means 8 per
+    /// concurrent hash.
+    pub max_queued_hashes: usize,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 128,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+            max_queued_hashes: 0,
+        }
+    }
+}
+
+/// A secret string: deserialised like a string, printed as `<redacted>`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Base64 of 32 random bytes. When absent, one is generated once into
+    /// `encryption_key_file` (mode 0600).
+    pub encryption_key: Option<Secret>,
+    pub encryption_key_file: PathBuf,
+    pub rsa_bits: tessera_keys::RsaBits,
+    /// `Cache-Control: max-age` of the JWKS.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            encryption_key_file: PathBuf::from("./data/encryption.key"),
+            rsa_bits: tessera_keys::RsaBits::default(),
+            jwks_max_age: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationBackend {
+    /// In-process list, persisted through the SQL store.
+    #[default]
+    Memory,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    pub backend: RevocationBackend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, human-readable otherwise.
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `tessera=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `path` (or `./tessera.toml` when it exists), then the environment.
+    ///
+    /// # Errors
+    /// On unreadable files, unknown keys or invalid values, with the offending key named.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) => {
+                if !p.exists() {
+                    anyhow::bail!("configuration file {} does not exist", p.display());
+                }
+                figment = figment.merge(Toml::file(p));
+            }
+            None => figment = figment.merge(Toml::file("tessera.toml")),
+        }
+        figment = figment.merge(
+            Env::prefixed("TESSERA_")
+                // Only `SECTION__KEY` variables are configuration; others such as
+                // TESSERA_CONFIG or the test suite's TESSERA_TEST_* are not ours to parse.
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Cross-field checks serde cannot express.
+    ///
+    /// # Errors
+    /// With a message naming the keys at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let p = &self.passwords;
+        if p.min_length < 1 || p.min_length > p.max_length {
+            anyhow::bail!("passwords.min_length must be between 1 and passwords.max_length");
+        }
+        if p.max_length > 1024 {
+            anyhow::bail!("passwords.max_length must be at most 1024");
+        }
+        let t = &self.tokens;
+        if t.access_ttl.is_zero() {
+            anyhow::bail!("tokens.access_ttl must be positive");
+        }
+        if t.refresh_idle_ttl.is_zero() || t.session_max_ttl < t.refresh_idle_ttl {
+            anyhow::bail!("tokens.session_max_ttl must be at least tokens.refresh_idle_ttl");
+        }
+        if self.server.body_limit < 1024 {
+            anyhow::bail!("server.body_limit must be at least 1024 bytes");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_url_passwords_stay_out_of_debug() {
+        let mut c = Config::default();
+        c.keys.encryption_key = Some(Secret::new("c2VjcmV0"));
+        c.database.url = "postgres://app:hunter2@db/tessera".into();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("c2VjcmV0"));
+        assert!(!printed.contains("hunter2"));
+        assert!(printed.contains("postgres://app:***@db/tessera"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:0\"\nlistne = 1\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("listne"), "{err}");
+        std::fs::write(&path, "[tokens]\naccess_ttl = \"soon\"\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+        std::fs::write(&path, "[tokens]\naccess_ttl = \"5m\"\nreuse_grace = \"10s\"\nrefresh_idle_ttl = \"7d\"\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(300));
+        assert_eq!(c.tokens.refresh_idle_ttl, Duration::from_secs(7 * 86400));
+    }
+}

@@ -1,0 +1,15 @@
+//! Tessera, the binary's library: configuration, the composition root, the HTTP API, the
+//! CLI and logging. `main.rs` only calls [`cli::run`].
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod hashing;
+pub mod problem;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,378 @@
+//! The composition root: `Application::build` reads the configuration, connects and
+//! migrates the store, loads the keys and the revocation list, wires the adapters into
+//! the use cases, binds the listener and exposes its port. Nothing else chooses adapters.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::TimeDelta;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::SetHeader;
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use tessera_blacklist::MemoryRevocationList;
+use tessera_domain::auth::{AuthDeps, AuthService};
+use tessera_domain::clock::{Clock, SystemClock};
+use tessera_domain::password::{Argon2Params, Argon2id};
+use tessera_domain::revocation::RevocationList;
+use tessera_domain::session::{RefreshTokenMint, SessionPolicy};
+use tessera_domain::token::TokenPolicy;
+use tessera_domain::user::PasswordPolicy;
+use tessera_keys::{Kek, KeyRingHandle};
+use tessera_sql::{PoolOptions, SqlStore};
+
+use crate::api::{self, AppState};
+use crate::audit::LogAuditSink;
+use crate::config::Config;
+use crate::hashing::BlockingHasher;
+use crate::problem::{ApiError, render_error};
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    /// Builds the application on the wall clock.
+    ///
+    /// # Errors
+    /// When the store, the keys or the listener cannot be set up.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the application on the given clock (tests move time through it).
+    ///
+    /// # Errors
+    /// When the store, the keys or the listener cannot be set up.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        tessera_keys::install_crypto_provider();
+        config.validate()?;
+        let store = connect_store(&config).await?;
+        store.migrate().await?;
+        let kek = load_kek(&config)?;
+
+        let tokens = token_policy(&config)?;
+        let keys = Arc::new(
+            KeyRingHandle::bootstrap(
+                Arc::new(store.clone()),
+                kek.clone(),
+                config.keys.rsa_bits,
+                tokens.clone(),
+                clock.now(),
+            )
+            .await?,
+        );
+        let revocations: Arc<dyn RevocationList> = Arc::new(
+            MemoryRevocationList::load(Arc::new(store.clone()), clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
+        );
+        let hasher = build_hasher(&config).await?;
+
+        let sessions = SessionPolicy {
+            idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
+            max_ttl: delta(config.tokens.session_max_ttl)?,
+            reuse_grace: delta(config.tokens.reuse_grace)?,
+        };
+        let auth = AuthService::new(
+            AuthDeps {
+                users: Arc::new(store.clone()),
+                sessions: Arc::new(store.clone()),
+                hasher: Arc::new(hasher),
+                signer: keys.clone(),
+                verifier: keys.clone(),
+                revocations: revocations.clone(),
+                audit: Arc::new(LogAuditSink),
+                clock,
+            },
+            tokens,
+            sessions,
+            RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
+        );
+        let state = AppState {
+            auth,
+            keys,
+            store,
+            revocations,
+            password_policy: PasswordPolicy {
+                min_chars: config.passwords.min_length,
+                max_chars: config.passwords.max_length,
+            },
+            jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
+        };
+
+        let acceptor = TcpListener::bind(config.server.listen).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("listener has no address"))?;
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The use cases, for in-process callers such as the CLI and benchmarks.
+    pub fn auth(&self) -> &AuthService {
+        &self.state.auth
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish within
+    /// `server.shutdown_grace`.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let public_url = self
+            .config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr));
+        let app = routes(&self.state, &public_url, self.config.server.body_limit);
+        tracing::info!(address = %self.addr, docs = %format!("{public_url}/docs"), "serving");
+        let purge = tokio::spawn(purge_revocations(self.state.clone()));
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(self.config.server.shutdown_grace))
+            .await;
+        purge.abort();
+        self.state.store.close().await;
+        Ok(result?)
+    }
+}
+
+/// Every route, with the body limit, security headers and problem+json errors.
+fn routes(state: &AppState, public_url: &str, body_limit: usize) -> impl Endpoint + use<> {
+    let service = api::service(public_url);
+    let docs = service.swagger_ui();
+    let spec_json = service.spec_endpoint();
+    let spec_yaml = service.spec_endpoint_yaml();
+    Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .around(move |next, req| limit_body(next, req, body_limit))
+        .with(SetHeader::new().overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .data(state.clone())
+        .catch_all_error(render_error)
+}
+
+/// Refuses bodies over `limit` with 413 before any handler reads them, whether the size
+/// is announced (`Content-Length`) or only discovered while reading (chunked).
+async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request, limit: usize) -> poem::Result<Response> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large().into());
+    }
+    let body = req.take_body();
+    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
+        other => poem::Error::from(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("cannot read the request body: {other}"),
+        )),
+    })?;
+    req.set_body(Body::from_bytes(bytes));
+    Ok(next.call(req).await?.into_response())
+}
+
+async fn purge_revocations(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let _ = state.revocations.check_ready().await;
+        if let Err(e) = purge_once(&state).await {
+            tracing::warn!(error = %e, "revocation purge failed");
+        }
+    }
+}
+
+async fn purge_once(state: &AppState) -> anyhow::Result<()> {
+    use tessera_domain::revocation::RevocationStore as _;
+    let n = state.store.purge_expired(state.auth.now()).await?;
+    if n > 0 {
+        tracing::debug!(purged = n, "lapsed revocations purged");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Connects to the configured database.
+///
+/// # Errors
+/// When it cannot be reached.
+pub async fn connect_store(config: &Config) -> anyhow::Result<SqlStore> {
+    SqlStore::connect(
+        &config.database.url,
+        &PoolOptions {
+            max_connections: config.database.max_connections,
+            connect_timeout: config.database.connect_timeout,
+            acquire_timeout: config.database.acquire_timeout,
+        },
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the database {}: {e}",
+            crate::config::redact_url(&config.database.url)
+        )
+    })
+}
+
+fn token_policy(config: &Config) -> anyhow::Result<TokenPolicy> {
+    Ok(TokenPolicy {
+        issuer: config.tokens.issuer.clone(),
+        audience: config.tokens.audience.clone(),
+        access_ttl: delta(config.tokens.access_ttl)?,
+        leeway: delta(config.tokens.leeway)?,
+    })
+}
+
+fn delta(d: Duration) -> anyhow::Result<TimeDelta> {
+    TimeDelta::from_std(d).map_err(|_| anyhow::anyhow!("duration {d:?} is out of range"))
+}
+
+async fn build_hasher(config: &Config) -> anyhow::Result<BlockingHasher> {
+    let p = &config.passwords;
+    let params = Argon2Params {
+        memory_kib: p.argon2_memory_kib,
+        iterations: p.argon2_iterations,
+        parallelism: p.argon2_parallelism,
+    };
+    // Building it hashes once (the dummy hash): off the async workers.
+    let argon = tokio::task::spawn_blocking(move || Argon2id::new(params)).await??;
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let concurrency = if p.max_concurrent_hashes == 0 {
+        cores
+    } else {
+        p.max_concurrent_hashes
+    };
+    let queue = if p.max_queued_hashes == 0 {
+        concurrency * 8
+    } else {
+        p.max_queued_hashes
+    };
+    Ok(BlockingHasher::new(argon, concurrency, queue))
+}
+
+/// The key-encryption key: from configuration, else from its file, else generated once
+/// into that file (mode 0600) with a warning.
+///
+/// # Errors
+/// When the configured key is not base64 of 32 bytes, or the file cannot be read or
+/// written.
+pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    if let Some(secret) = &config.keys.encryption_key {
+        return decode_kek(secret.expose().trim())
+            .map_err(|e| anyhow::anyhow!("keys.encryption_key: {e}"));
+    }
+    let path = &config.keys.encryption_key_file;
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        return decode_kek(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let kek = Kek::generate()?;
+    write_secret_file(path, &STANDARD.encode(kek.as_bytes()))?;
+    tracing::warn!(
+        file = %path.display(),
+        "no keys.encryption_key configured: generated one into this file. Back it up, or \
+         set TESSERA_KEYS__ENCRYPTION_KEY; without it the stored signing keys cannot be opened"
+    );
+    Ok(kek)
+}
+
+fn decode_kek(b64: &str) -> anyhow::Result<Kek> {
+    let bytes = STANDARD
+        .decode(b64)
+        .map_err(|_| anyhow::anyhow!("not base64"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("must be 32 bytes (base64 of `openssl rand 32`)"))?;
+    Ok(Kek::from_bytes(bytes))
+}
+
+fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Storage ports for users and sessions, the audit sink, and the error every store shares.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId};
+use crate::user::{PasswordHash, User, UserId, Username};
+
+/// A store failure the caller cannot fix by changing its input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered with an error: answer 503.
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A uniqueness rule refused the write.
+    #[error("conflicting record")]
+    Conflict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users, unique by [`Username::canonical`].
+///
+/// # Errors
+/// `create` MUST return [`CreateUserError::UsernameTaken`] when the canonical username
+/// exists (translating the driver's unique violation, on every dialect); every method MUST
+/// return [`StoreError::Unavailable`] when the store cannot be reached.
+#[async_trait]
+pub trait UserRepository: Send + Sync + 'static {
+    async fn create(&self, user: &User) -> Result<(), CreateUserError>;
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn update_password_hash(&self, id: UserId, hash: &PasswordHash)
+    -> Result<(), StoreError>;
+}
+
+/// Sessions and their refresh-token chains.
+///
+/// # Errors
+/// Every method MUST return [`StoreError::Unavailable`] when the store cannot be reached.
+#[async_trait]
+pub trait SessionRepository: Send + Sync + 'static {
+    /// Stores a new session whose live refresh token hashes to `token`.
+    async fn create(&self, session: &Session, token: &RefreshTokenHash) -> Result<(), StoreError>;
+    /// The session a refresh token belongs to (live or rotated), whatever its state.
+    async fn find_by_refresh(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(Session, RefreshTokenState)>, StoreError>;
+    /// Atomically exchanges `presented` for `child` if `presented` is still live: exactly
+    /// one of any number of concurrent callers gets [`RotateOutcome::Rotated`]; the rest get
+    /// `AlreadyRotated` with the winner's instant. The winner also records `now` as last use
+    /// and `idle_expires_at` as the session's new idle expiry.
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        child: &RefreshTokenHash,
+        now: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError>;
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// The user's sessions still live at `now`, newest first.
+    async fn list_live(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+    /// Marks the session revoked at `now`; returns whether it was live before.
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// A security event (DESIGN.md §2). Never carries a password or a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEvent {
+    Registered { user: UserId },
+    LoginSucceeded { user: UserId, session: SessionId },
+    LoginFailed { username: String },
+    RefreshReuse { user: UserId, session: SessionId },
+    Logout { user: UserId, session: SessionId },
+    LogoutAll { user: UserId, sessions: usize },
+    SessionRevoked { user: UserId, session: SessionId },
+    PasswordChanged { user: UserId },
+    TokenRevoked { user: UserId },
+}
+
+impl AuditEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Registered { .. } => "registered",
+            Self::LoginSucceeded { .. } => "login_succeeded",
+            Self::LoginFailed { .. } => "login_failed",
+            Self::RefreshReuse { .. } => "refresh_reuse",
+            Self::Logout { .. } => "logout",
+            Self::LogoutAll { .. } => "logout_all",
+            Self::SessionRevoked { .. } => "session_revoked",
+            Self::PasswordChanged { .. } => "password_changed",
+            Self::TokenRevoked { .. } => "token_revoked",
+        }
+    }
+}
+
+/// Receives security events with the client they came from. Recording is best effort
+/// from the use case's point of view: a sink logs its own failures and never fails the
+/// request that caused the event.
+#[async_trait]
+pub trait AuditSink: Send + Sync + 'static {
+    async fn record(&self, event: AuditEvent, at: DateTime<Utc>, client: &crate::session::ClientInfo);
+}

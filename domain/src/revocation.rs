@@ -1,0 +1,87 @@
+//! Revocation: what can be revoked (a token, a session, every token of a user issued up to
+//! an instant), for how long, and the ports that answer "is this token revoked?".
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::ports::StoreError;
+use crate::session::SessionId;
+use crate::token::Claims;
+use crate::user::UserId;
+
+/// One revocation rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Revocation {
+    /// One access token, by `jti`.
+    Token(Uuid),
+    /// Every access token of a session, by `sid`.
+    Session(SessionId),
+    /// Every access token of a user issued at or before an instant (second precision, as
+    /// `iat` is).
+    UserBefore(UserId, DateTime<Utc>),
+}
+
+impl Revocation {
+    pub fn covers(&self, claims: &Claims) -> bool {
+        match self {
+            Self::Token(jti) => claims.jti == *jti,
+            Self::Session(sid) => claims.sid == *sid,
+            Self::UserBefore(user, before) => {
+                claims.sub == *user && claims.iat <= before.timestamp()
+            }
+        }
+    }
+
+    /// A short name for metrics and audit: `token`, `session` or `user`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Token(_) => "token",
+            Self::Session(_) => "session",
+            Self::UserBefore(..) => "user",
+        }
+    }
+}
+
+/// A rule and the instant after which every token it covers has expired anyway, so the
+/// rule can be forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationEntry {
+    pub revocation: Revocation,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    /// The revocation state cannot be read or written: callers MUST fail closed (503).
+    #[error("revocation state is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// The list consulted on every protected request.
+///
+/// # Errors
+/// Implementations MUST return [`RevocationError::Unavailable`] whenever they cannot vouch
+/// for their answer (backend down, state not loaded) — never `Ok(false)` on doubt.
+#[async_trait]
+pub trait RevocationList: Send + Sync + 'static {
+    /// Records a rule. It is in force for every instance when this returns `Ok`.
+    async fn revoke(&self, entry: RevocationEntry) -> Result<(), RevocationError>;
+    /// Whether any rule in force at `now` covers these claims. Answers from memory.
+    fn is_revoked(&self, claims: &Claims, now: DateTime<Utc>) -> Result<bool, RevocationError>;
+    /// Whether the list can currently vouch for its answers (for `/readyz`).
+    async fn check_ready(&self) -> Result<(), RevocationError>;
+}
+
+/// Durable storage under a [`RevocationList`], so a restart forgets nothing.
+///
+/// # Errors
+/// MUST return [`StoreError::Unavailable`] when the store cannot be reached.
+#[async_trait]
+pub trait RevocationStore: Send + Sync + 'static {
+    async fn insert(&self, entry: &RevocationEntry) -> Result<(), StoreError>;
+    /// Every rule whose `expires_at` is after `now`.
+    async fn load_active(&self, now: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError>;
+    /// Deletes rules that expired before `now`; returns how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}

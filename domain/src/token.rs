@@ -1,0 +1,127 @@
+//! Access tokens: the policy that shapes them, their claims (RFC 9068 profile), and the
+//! ports that sign and verify them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::session::SessionId;
+use crate::user::{Role, User, UserId};
+
+/// What every access token says about its issuer, audience and lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: TimeDelta,
+    /// Tolerated clock skew on `exp` and `nbf`.
+    pub leeway: TimeDelta,
+}
+
+impl TokenPolicy {
+    /// The latest instant at which a token issued at `issued_at` can still be accepted:
+    /// revocations need to live no longer than this.
+    pub fn acceptance_horizon(&self, issued_at: DateTime<Utc>) -> DateTime<Utc> {
+        issued_at + self.access_ttl + self.leeway
+    }
+
+    /// Builds the claims of a new access token for `user` in session `sid`.
+    pub fn claims_for(&self, user: &User, sid: SessionId, now: DateTime<Utc>) -> Claims {
+        let iat = now.timestamp();
+        Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id,
+            exp: iat + self.access_ttl.num_seconds(),
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4(),
+            sid,
+            username: user.username.as_str().to_owned(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// The claims of a Tessera access token (DESIGN.md §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: UserId,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: Uuid,
+    pub sid: SessionId,
+    pub username: String,
+    pub roles: Vec<String>,
+}
+
+impl Claims {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn has_admin_role(&self) -> bool {
+        self.has_role(Role::ADMIN)
+    }
+
+    pub fn issued_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.iat, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.exp, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
+/// Why a presented access token was refused. Each maps to 401 `invalid_token`; the
+/// message is safe to show the client (RFC 6750 `error_description`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token must be an RS256 access token (typ at+jwt)")]
+    WrongType,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no signing key is active")]
+    NoActiveKey,
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Signs access tokens with the active key.
+///
+/// # Errors
+/// MUST return [`SignError::NoActiveKey`] when no key may sign right now.
+pub trait AccessTokenSigner: Send + Sync + 'static {
+    fn sign(&self, claims: &Claims) -> Result<String, SignError>;
+}
+
+/// Verifies access tokens: signature by a published key selected by `kid` (never by a
+/// header-supplied key or algorithm), `typ`, then `iss`, `aud`, `exp`, `nbf` with the
+/// policy's leeway at `now`. Revocation is checked separately.
+///
+/// # Errors
+/// MUST return the [`TokenError`] variant that names the first failed check.
+#[async_trait]
+pub trait AccessTokenVerifier: Send + Sync + 'static {
+    async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError>;
+}
