@@ -38,7 +38,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { yaml } => {
             let service = crate::api::service("http://127.0.0.1:8080");
-            let text = if yaml { service.spec_yaml() } else { service.spec() };
+            let text = if yaml {
+                service.spec_yaml()
+            } else {
+                service.spec()
+            };
             println!("{text}");
             Ok(())
         }

@@ -322,7 +322,11 @@ mod tests {
         assert!(err.contains("listne"), "{err}");
         std::fs::write(&path, "[tokens]\naccess_ttl = \"soon\"\n").unwrap();
         assert!(Config::load(Some(&path)).is_err());
-        std::fs::write(&path, "[tokens]\naccess_ttl = \"5m\"\nreuse_grace = \"10s\"\nrefresh_idle_ttl = \"7d\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[tokens]\naccess_ttl = \"5m\"\nreuse_grace = \"10s\"\nrefresh_idle_ttl = \"7d\"\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(300));
         assert_eq!(c.tokens.refresh_idle_ttl, Duration::from_secs(7 * 86400));

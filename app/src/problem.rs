@@ -1,8 +1,8 @@
 //! RFC 9457 problem details: the one error body every failure answers with, whether it
 //! comes from a handler, the bearer check, or the framework (unknown route, bad JSON, …).
 
-use poem::http::{HeaderValue, StatusCode, header};
 use poem::Response;
+use poem::http::{HeaderValue, StatusCode, header};
 use poem_openapi::Object;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -34,7 +34,6 @@ impl Problem {
             code: code.to_owned(),
         }
     }
-
 }
 
 impl poem_openapi::types::Example for Problem {
@@ -82,7 +81,11 @@ impl ApiError {
 
     /// 503 with `Retry-After`.
     pub fn unavailable(detail: &str, retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", detail);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            detail,
+        );
         e.retry_after = Some(retry_after);
         e
     }

@@ -110,7 +110,9 @@ impl Application {
             jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
         };
 
-        let acceptor = TcpListener::bind(config.server.listen).into_acceptor().await?;
+        let acceptor = TcpListener::bind(config.server.listen)
+            .into_acceptor()
+            .await?;
         let addr = acceptor
             .local_addr()
             .first()
@@ -181,17 +183,21 @@ fn routes(state: &AppState, public_url: &str, body_limit: usize) -> impl Endpoin
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .around(move |next, req| limit_body(next, req, body_limit))
+        .data(state.clone())
+        .catch_all_error(render_error)
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .data(state.clone())
-        .catch_all_error(render_error)
 }
 
 /// Refuses bodies over `limit` with 413 before any handler reads them, whether the size
 /// is announced (`Content-Length`) or only discovered while reading (chunked).
-async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request, limit: usize) -> poem::Result<Response> {
+async fn limit_body<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -16,7 +16,9 @@ use crate::session::{
     ClientInfo, RefreshToken, RefreshTokenMint, RefreshTokenState, RotateOutcome, Session,
     SessionId, SessionPolicy,
 };
-use crate::token::{AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenError, TokenPolicy};
+use crate::token::{
+    AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenError, TokenPolicy,
+};
 use crate::user::{Password, PasswordAttempt, Role, User, UserId, Username};
 
 /// What a successful login or refresh hands out (RFC 6749 §5.1 shape, minus the type).
@@ -309,7 +311,9 @@ impl AuthService {
                 return Err(LoginError::InvalidCredentials);
             }
             Verification::Match { needs_rehash: true } => self.rehash(&user, attempt).await,
-            Verification::Match { needs_rehash: false } => {}
+            Verification::Match {
+                needs_rehash: false,
+            } => {}
         }
         let now = self.now();
         let session = Session::start(user.id, client.clone(), &self.sessions, now);
@@ -448,7 +452,8 @@ impl AuthService {
         if let Some(session) = self.deps.sessions.find(claims.sid).await? {
             self.end_session(&session, now).await?;
         } else {
-            self.revoke_rule(Revocation::Session(claims.sid), now).await?;
+            self.revoke_rule(Revocation::Session(claims.sid), now)
+                .await?;
         }
         self.audit(
             AuditEvent::Logout {
@@ -544,7 +549,12 @@ impl AuthService {
         if verdict == Verification::Mismatch {
             return Err(AccountError::WrongPassword);
         }
-        let hash = self.deps.hasher.hash(new).await.map_err(HashFailure::from)?;
+        let hash = self
+            .deps
+            .hasher
+            .hash(new)
+            .await
+            .map_err(HashFailure::from)?;
         self.deps.users.update_password_hash(user.id, &hash).await?;
         self.end_sessions_of(user.id, Some(claims.sid)).await?;
         self.audit(AuditEvent::PasswordChanged { user: user.id }, client)
@@ -557,11 +567,7 @@ impl AuthService {
     ///
     /// # Errors
     /// Only `Unavailable`.
-    pub async fn revoke_token(
-        &self,
-        token: &str,
-        client: &ClientInfo,
-    ) -> Result<(), AccountError> {
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), AccountError> {
         let now = self.now();
         if let Some(refresh) = RefreshToken::from_client(token) {
             if let Some((session, _)) = self
@@ -635,7 +641,8 @@ impl AuthService {
 
     async fn end_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), Unavailable> {
         // Revocation first: if the store write then fails, the session is dead anyway.
-        self.revoke_rule(Revocation::Session(session.id), now).await?;
+        self.revoke_rule(Revocation::Session(session.id), now)
+            .await?;
         self.deps.sessions.revoke(session.id, now).await?;
         Ok(())
     }
@@ -656,7 +663,11 @@ impl AuthService {
         Ok(ended)
     }
 
-    async fn revoke_rule(&self, revocation: Revocation, now: DateTime<Utc>) -> Result<(), Unavailable> {
+    async fn revoke_rule(
+        &self,
+        revocation: Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
         let entry = RevocationEntry {
             revocation,
             expires_at: self.tokens.acceptance_horizon(now),

@@ -12,7 +12,9 @@ pub enum Verification {
     Mismatch,
     /// The password is right; `needs_rehash` when the hash was made with other parameters
     /// (or another algorithm) than the configured ones.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,9 @@ pub struct Argon2id {
 
 impl std::fmt::Debug for Argon2id {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Argon2id").field("params", &self.params).finish()
+        f.debug_struct("Argon2id")
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -82,8 +86,13 @@ impl Argon2id {
     /// # Errors
     /// When the parameters are out of argon2's range.
     pub fn new(params: Argon2Params) -> anyhow::Result<Self> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         let mut noise = [0u8; 24];
         getrandom::fill(&mut noise).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
@@ -167,7 +176,10 @@ mod tests {
                 needs_rehash: false
             }
         );
-        assert_eq!(h.verify("wrong horse", &hash).unwrap(), Verification::Mismatch);
+        assert_eq!(
+            h.verify("wrong horse", &hash).unwrap(),
+            Verification::Mismatch
+        );
     }
 
     #[test]

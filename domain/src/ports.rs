@@ -66,7 +66,8 @@ pub trait SessionRepository: Send + Sync + 'static {
     ) -> Result<RotateOutcome, StoreError>;
     async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
     /// The user's sessions still live at `now`, newest first.
-    async fn list_live(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+    async fn list_live(&self, user: UserId, now: DateTime<Utc>)
+    -> Result<Vec<Session>, StoreError>;
     /// Marks the session revoked at `now`; returns whether it was live before.
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
@@ -106,5 +107,10 @@ impl AuditEvent {
 /// request that caused the event.
 #[async_trait]
 pub trait AuditSink: Send + Sync + 'static {
-    async fn record(&self, event: AuditEvent, at: DateTime<Utc>, client: &crate::session::ClientInfo);
+    async fn record(
+        &self,
+        event: AuditEvent,
+        at: DateTime<Utc>,
+        client: &crate::session::ClientInfo,
+    );
 }

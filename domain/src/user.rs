@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(u.canonical(), "alice");
         // NFKC folds the full-width form onto ASCII.
         assert_eq!(Username::parse("ＡＢＣ").unwrap().as_str(), "ABC");
-        assert!(matches!(Username::parse("ab"), Err(UsernameError::Length { .. })));
+        assert!(matches!(
+            Username::parse("ab"),
+            Err(UsernameError::Length { .. })
+        ));
         assert!(Username::parse(&"a".repeat(64)).is_ok());
         assert!(Username::parse(&"a".repeat(65)).is_err());
         assert_eq!(Username::parse("bob smith"), Err(UsernameError::Characters));
@@ -291,8 +294,15 @@ mod tests {
             PasswordError::TooLong(128)
         );
         assert_eq!(
-            Password::parse("ALICE", &user, &PasswordPolicy { min_chars: 3, max_chars: 10 })
-                .unwrap_err(),
+            Password::parse(
+                "ALICE",
+                &user,
+                &PasswordPolicy {
+                    min_chars: 3,
+                    max_chars: 10
+                }
+            )
+            .unwrap_err(),
             PasswordError::SameAsUsername
         );
         let p = Password::parse("correct horse", &user, &policy).unwrap();

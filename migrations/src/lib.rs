@@ -19,8 +19,14 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
+/// The first schema: users, sessions, refresh tokens, revocations, signing keys.
 struct M0001Initial;
+
+impl MigrationName for M0001Initial {
+    fn name(&self) -> &str {
+        "m20261125_000001_initial"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Users {

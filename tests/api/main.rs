@@ -1,1 +1,13 @@
+//! One black-box test binary: each module drives the real application over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod helpers;
+
+mod account;
+mod auth;
+mod errors;
+mod oauth;
+mod restart;
+mod sessions;
+mod spec;
+mod tokens;

@@ -172,8 +172,18 @@ mod tests {
             self.0.lock().unwrap().push(*e);
             Ok(())
         }
-        async fn load_active(&self, now: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError> {
-            Ok(self.0.lock().unwrap().iter().filter(|e| e.expires_at > now).copied().collect())
+        async fn load_active(
+            &self,
+            now: DateTime<Utc>,
+        ) -> Result<Vec<RevocationEntry>, StoreError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.expires_at > now)
+                .copied()
+                .collect())
         }
         async fn purge_expired(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
             Ok(0)
@@ -200,15 +210,23 @@ mod tests {
         let now = Utc::now();
         let later = now + TimeDelta::minutes(16);
         let store = Arc::new(VecStore::default());
-        let list = MemoryRevocationList::load(store.clone(), now).await.unwrap();
+        let list = MemoryRevocationList::load(store.clone(), now)
+            .await
+            .unwrap();
         let (a, b, c) = (claims(now), claims(now), claims(now));
         let until = now + TimeDelta::minutes(15);
-        list.revoke(RevocationEntry { revocation: Revocation::Token(a.jti), expires_at: until })
-            .await
-            .unwrap();
-        list.revoke(RevocationEntry { revocation: Revocation::Session(b.sid), expires_at: until })
-            .await
-            .unwrap();
+        list.revoke(RevocationEntry {
+            revocation: Revocation::Token(a.jti),
+            expires_at: until,
+        })
+        .await
+        .unwrap();
+        list.revoke(RevocationEntry {
+            revocation: Revocation::Session(b.sid),
+            expires_at: until,
+        })
+        .await
+        .unwrap();
         list.revoke(RevocationEntry {
             revocation: Revocation::UserBefore(c.sub, now),
             expires_at: until,
@@ -217,7 +235,10 @@ mod tests {
         .unwrap();
         for x in [&a, &b, &c] {
             assert!(list.is_revoked(x, now).unwrap());
-            assert!(!list.is_revoked(x, later).unwrap(), "rule outlived its tokens");
+            assert!(
+                !list.is_revoked(x, later).unwrap(),
+                "rule outlived its tokens"
+            );
         }
         let mut newer = c.clone();
         newer.iat += 1;

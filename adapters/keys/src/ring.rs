@@ -79,10 +79,15 @@ impl KeyRingHandle {
     ) -> anyhow::Result<Self> {
         let records = store.list_published().await?;
         if !records.iter().any(|r| r.state == KeyState::Active) {
-            let material = tokio::task::spawn_blocking(move || KeyMaterial::generate(bits)).await??;
+            let material =
+                tokio::task::spawn_blocking(move || KeyMaterial::generate(bits)).await??;
             let record = material.to_record(&kek, KeyState::Active, now)?;
             store.insert(&record).await?;
-            tracing::info!(kid = material.kid(), bits = u32::from(bits), "generated the first signing key");
+            tracing::info!(
+                kid = material.kid(),
+                bits = u32::from(bits),
+                "generated the first signing key"
+            );
         }
         let handle = Self {
             ring: RwLock::new(Arc::new(KeyRing::default())),
@@ -115,14 +120,18 @@ impl KeyRingHandle {
             );
             ring.published.push(jwk);
             if record.state == KeyState::Active {
-                let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": material.kid()});
+                let header =
+                    serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": material.kid()});
                 ring.active = Some(ActiveKey {
                     encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
                     material,
                 });
             }
         }
-        *self.ring.write().map_err(|_| anyhow::anyhow!("key ring lock poisoned"))? = Arc::new(ring);
+        *self
+            .ring
+            .write()
+            .map_err(|_| anyhow::anyhow!("key ring lock poisoned"))? = Arc::new(ring);
         Ok(())
     }
 
@@ -165,7 +174,12 @@ impl AccessTokenSigner for KeyRingHandle {
         let mut signature = vec![0u8; key.material.pair.public_modulus_len()];
         key.material
             .pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                token.as_bytes(),
+                &mut signature,
+            )
             .map_err(|_| SignError::Unknown(anyhow::anyhow!("RSA signing failed")))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
@@ -193,11 +207,11 @@ impl AccessTokenVerifier for KeyRingHandle {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-                _ => TokenError::Malformed,
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            _ => TokenError::Malformed,
         })?;
         self.check_claims(&data.claims, now)?;
         Ok(data.claims)

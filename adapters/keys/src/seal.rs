@@ -84,8 +84,8 @@ impl Kek {
             anyhow::bail!("unknown sealed-blob format");
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
         let mut buf = ct.to_vec();
         let plain = self
             .aead_key()?

@@ -57,7 +57,10 @@ impl SigningKeyStore for SqlStore {
             retiring_at: Set(r.retiring_at.map(millis)),
             retired_at: Set(r.retired_at.map(millis)),
         };
-        match signing_keys::Entity::insert(model).exec_without_returning(self.conn()).await {
+        match signing_keys::Entity::insert(model)
+            .exec_without_returning(self.conn())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
             Err(e) => Err(unavailable(e)),

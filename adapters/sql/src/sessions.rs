@@ -142,7 +142,10 @@ impl SessionRepository for SqlStore {
         .map_err(unavailable)?;
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(millis(now)))
-            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(millis(idle_expires_at)))
+            .col_expr(
+                sessions::Column::IdleExpiresAt,
+                Expr::value(millis(idle_expires_at)),
+            )
             .filter(sessions::Column::Id.eq(parent.session_id))
             .exec(&txn)
             .await
@@ -160,7 +163,11 @@ impl SessionRepository for SqlStore {
             .transpose()
     }
 
-    async fn list_live(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
         let now = millis(now);
         sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.to_string()))

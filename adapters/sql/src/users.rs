@@ -31,11 +31,16 @@ impl UserRepository for SqlStore {
             username: Set(user.username.as_str().to_owned()),
             username_key: Set(user.username.canonical()),
             password_hash: Set(user.password_hash.as_str().to_owned()),
-            roles: Set(serde_json::to_string(&roles).map_err(|e| StoreError::Unavailable(e.into()))?),
+            roles: Set(
+                serde_json::to_string(&roles).map_err(|e| StoreError::Unavailable(e.into()))?
+            ),
             created_at: Set(millis(user.created_at)),
             disabled_at: Set(user.disabled_at.map(millis)),
         };
-        match users::Entity::insert(model).exec_without_returning(self.conn()).await {
+        match users::Entity::insert(model)
+            .exec_without_returning(self.conn())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(CreateUserError::UsernameTaken),
             Err(e) => Err(unavailable(e).into()),
@@ -61,7 +66,11 @@ impl UserRepository for SqlStore {
             .transpose()
     }
 
-    async fn update_password_hash(&self, id: UserId, hash: &PasswordHash) -> Result<(), StoreError> {
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+    ) -> Result<(), StoreError> {
         let model = users::ActiveModel {
             id: Set(id.to_string()),
             password_hash: Set(hash.as_str().to_owned()),

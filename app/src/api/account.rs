@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::auth::internal;
 use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, client_info, problem, unavailable,
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, UserView, client_info,
+    problem, unavailable,
 };
 use crate::problem::{Problem, www_authenticate};
 
@@ -83,16 +84,10 @@ pub enum MeResponse {
     /// Missing, invalid, expired or revoked access token, or the account is gone
     /// (`invalid_token`, `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -103,16 +98,10 @@ pub enum DashboardResponse {
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// Revocation state cannot be checked (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -127,10 +116,7 @@ pub enum PasswordResponse {
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// `current_password` is wrong (`invalid_credentials`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
@@ -139,14 +125,15 @@ pub enum PasswordResponse {
     Unprocessable(Json<Problem>),
     /// Password hashing is saturated or a store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn password_bad_request(err: poem::Error) -> PasswordResponse {
-    PasswordResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+    match RequestFailure::from(err) {
+        RequestFailure::Unauthorized(p, h) => PasswordResponse::Unauthorized(p, h),
+        RequestFailure::Unavailable(p, r) => PasswordResponse::Unavailable(p, r),
+        RequestFailure::BadRequest(p) => PasswordResponse::BadRequest(p),
+    }
 }
 
 #[derive(ApiResponse)]
@@ -157,16 +144,10 @@ pub enum SessionsResponse {
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -177,19 +158,13 @@ pub enum EndSessionResponse {
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// No live session of the caller has this id (`session_not_found`).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn gone() -> (Json<Problem>, String) {
@@ -248,7 +223,11 @@ impl AccountApi {
     ///
     /// Requires the current password. Every other session of the user ends; the
     /// caller's session stays signed in.
-    #[oai(path = "/me/password", method = "post", operation_id = "changePassword")]
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -335,7 +314,11 @@ impl AccountApi {
     ///
     /// Signs one of the caller's sessions out: its refresh token and access tokens stop
     /// working now.
-    #[oai(path = "/me/sessions/:id", method = "delete", operation_id = "deleteSession")]
+    #[oai(
+        path = "/me/sessions/:id",
+        method = "delete",
+        operation_id = "deleteSession"
+    )]
     async fn end_session(
         &self,
         state: Data<&AppState>,

@@ -89,14 +89,15 @@ pub enum RegisterResponse {
     Unprocessable(Json<Problem>),
     /// Password hashing is saturated or the store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn register_bad_request(err: poem::Error) -> RegisterResponse {
-    RegisterResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+    RegisterResponse::BadRequest(problem(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        err.to_string(),
+    ))
 }
 
 #[derive(ApiResponse)]
@@ -118,14 +119,15 @@ pub enum TokenResponse {
     Unauthorized(Json<Problem>),
     /// Password hashing is saturated or a store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn token_bad_request(err: poem::Error) -> TokenResponse {
-    TokenResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+    TokenResponse::BadRequest(problem(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        err.to_string(),
+    ))
 }
 
 impl TokenResponse {
@@ -147,16 +149,10 @@ pub enum LogoutResponse {
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// A store is down; the logout did not happen (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl LogoutResponse {
@@ -229,7 +225,10 @@ impl AuthApi {
             ))),
             Err(RegisterError::Unavailable(e)) => {
                 let e = unavailable(&e);
-                Ok(RegisterResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS))
+                Ok(RegisterResponse::Unavailable(
+                    Json(e.problem),
+                    RETRY_AFTER_SECS,
+                ))
             }
             Err(e) => Err(internal(e)),
         }

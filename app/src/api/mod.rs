@@ -69,17 +69,16 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
-    state
-        .auth
-        .authenticate(&bearer.token)
-        .await
-        .map_err(|e| match e {
+    state.auth.authenticate(&bearer.token).await.map_err(|e| {
+        match e {
             AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
             AuthError::Revoked => {
                 ApiError::invalid_token("token_revoked", "the token has been revoked")
             }
             AuthError::Unavailable(e) => unavailable(&e),
-        }.into())
+        }
+        .into()
+    })
 }
 
 /// Logs why a dependency is unavailable and builds the 503 that hides it.
@@ -92,13 +91,53 @@ pub fn unavailable(e: &Unavailable) -> ApiError {
     ApiError::unavailable(detail, RETRY_AFTER_SECS)
 }
 
+/// Splits an error from request parsing (a `bad_request_handler`'s input): the bearer
+/// check's 401 and 503 keep their meaning; anything else is a malformed request.
+pub enum RequestFailure {
+    Unauthorized(Json<Problem>, String),
+    Unavailable(Json<Problem>, u64),
+    BadRequest(Json<Problem>),
+}
+
+impl From<poem::Error> for RequestFailure {
+    fn from(err: poem::Error) -> Self {
+        if let Some(api) = err.downcast_ref::<ApiError>() {
+            let problem = Json(api.problem.clone());
+            match err.status() {
+                StatusCode::UNAUTHORIZED => {
+                    return Self::Unauthorized(
+                        problem,
+                        api.www_authenticate.clone().unwrap_or_default(),
+                    );
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    return Self::Unavailable(problem, api.retry_after.unwrap_or(RETRY_AFTER_SECS));
+                }
+                _ => return Self::BadRequest(problem),
+            }
+        }
+        if err.status() == StatusCode::UNAUTHORIZED {
+            let e = ApiError::invalid_token("invalid_token", "a bearer token is required");
+            return Self::Unauthorized(Json(e.problem), e.www_authenticate.unwrap_or_default());
+        }
+        Self::BadRequest(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            err.to_string(),
+        ))
+    }
+}
+
 pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
     Json(Problem::new(status, code, detail))
 }
 
 pub fn client_info(req: &Request) -> ClientInfo {
     ClientInfo {
-        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+        ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
         user_agent: req
             .headers()
             .get(poem::http::header::USER_AGENT)

@@ -12,7 +12,10 @@ use tessera_domain::user::Role;
 use uuid::Uuid;
 
 use super::auth::internal;
-use super::{ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, client_info, problem, unavailable};
+use super::{
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, client_info, problem,
+    unavailable,
+};
 use crate::problem::Problem;
 
 pub struct OAuthApi;
@@ -82,14 +85,15 @@ pub enum RevokeResponse {
     BadRequest(Json<Problem>),
     /// A store is down; nothing was revoked (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
-    RevokeResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+    RevokeResponse::BadRequest(problem(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        err.to_string(),
+    ))
 }
 
 #[derive(ApiResponse)]
@@ -106,23 +110,21 @@ pub enum IntrospectResponse {
     BadRequest(Json<Problem>),
     /// The caller's own bearer token is missing or invalid (`invalid_token`).
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// The caller lacks the `admin` or `introspect` role (`insufficient_role`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(
-        Json<Problem>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
-    IntrospectResponse::BadRequest(problem(StatusCode::BAD_REQUEST, "invalid_request", err.to_string()))
+    match RequestFailure::from(err) {
+        RequestFailure::Unauthorized(p, h) => IntrospectResponse::Unauthorized(p, h),
+        RequestFailure::Unavailable(p, r) => IntrospectResponse::Unavailable(p, r),
+        RequestFailure::BadRequest(p) => IntrospectResponse::BadRequest(p),
+    }
 }
 
 #[OpenApi(prefix_path = "/v1/oauth", tag = "ApiTags::OAuth")]
@@ -139,7 +141,11 @@ impl OAuthApi {
         req: &Request,
         body: TokenRequest,
     ) -> poem::Result<RevokeResponse> {
-        match state.auth.revoke_token(body.token(), &client_info(req)).await {
+        match state
+            .auth
+            .revoke_token(body.token(), &client_info(req))
+            .await
+        {
             Ok(()) => Ok(RevokeResponse::Ok),
             Err(AccountError::Unavailable(e)) => Ok(RevokeResponse::Unavailable(
                 Json(unavailable(&e).problem),
@@ -154,7 +160,11 @@ impl OAuthApi {
     /// RFC 7662. Callable by a bearer with the `admin` or `introspect` role (a resource
     /// server's service account): introspection tells whether a token was revoked,
     /// which offline JWKS verification cannot.
-    #[oai(path = "/introspect", method = "post", operation_id = "introspectToken")]
+    #[oai(
+        path = "/introspect",
+        method = "post",
+        operation_id = "introspectToken"
+    )]
     async fn introspect(
         &self,
         state: Data<&AppState>,

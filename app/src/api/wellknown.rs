@@ -45,7 +45,11 @@ impl KeysApi {
     /// JSON Web Key Set
     ///
     /// Public keys for verifying access tokens offline (RS256; select by `kid`).
-    #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "getJwks")]
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "getJwks"
+    )]
     async fn jwks(&self, state: Data<&AppState>) -> JwksResponse {
         let ring = state.keys.snapshot();
         let keys = ring

@@ -1,0 +1,151 @@
+//! Logout everywhere, the session list, ending one session, changing the password.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, assert_problem, claims_of};
+
+#[tokio::test]
+async fn logout_all_ends_every_session() {
+    let app = TestApp::spawn().await;
+    let (name, a) = app.signed_in_user().await;
+    let b = app.login_ok(&name, PASSWORD).await;
+    let (_, other_user) = app.signed_in_user().await;
+    let r = app
+        .post_json("/v1/auth/logout-all", &json!({}), Some(&a.access_token))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for pair in [&a, &b] {
+        let r = app.get("/v1/me", Some(&pair.access_token)).await;
+        assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;
+        let r = app.refresh(&pair.refresh_token).await;
+        assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    }
+    assert_eq!(
+        app.dashboard_status(&other_user.access_token).await,
+        StatusCode::OK
+    );
+    // Signing in again right away works.
+    let c = app.login_ok(&name, PASSWORD).await;
+    assert_eq!(app.dashboard_status(&c.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sessions_can_be_listed_and_ended_one_by_one() {
+    let app = TestApp::spawn().await;
+    let (name, a) = app.signed_in_user().await;
+    let b = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("user-agent", "second-browser/1.0")
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json::<crate::helpers::TokenPair>()
+        .await
+        .unwrap();
+    let list: Vec<Value> = app
+        .get("/v1/me/sessions", Some(&a.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    let b_sid = claims_of(&b.access_token)["sid"].clone();
+    let b_entry = list.iter().find(|s| s["id"] == b_sid).unwrap();
+    assert_eq!(b_entry["user_agent"], "second-browser/1.0");
+    assert_eq!(b_entry["current"], false);
+    assert_eq!(b_entry["ip"], "127.0.0.1");
+    assert!(list.iter().any(|s| s["current"] == true));
+
+    // Another user cannot end it; the owner can.
+    let (_, stranger) = app.signed_in_user().await;
+    let path = format!("/v1/me/sessions/{}", b_sid.as_str().unwrap());
+    let r = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&stranger.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
+    let r = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&a.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.dashboard_status(&b.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&b.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.dashboard_status(&a.access_token).await, StatusCode::OK);
+    let r = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&a.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    let (name, a) = app.signed_in_user().await;
+    let b = app.login_ok(&name, PASSWORD).await;
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    let r = app
+        .post_json(
+            "/v1/me/password",
+            &change("wrong one!", "a new passphrase"),
+            Some(&a.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "invalid_credentials").await;
+    let r = app
+        .post_json(
+            "/v1/me/password",
+            &change(PASSWORD, "short"),
+            Some(&a.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+
+    let r = app
+        .post_json(
+            "/v1/me/password",
+            &change(PASSWORD, "a new passphrase"),
+            Some(&a.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.dashboard_status(&a.access_token).await,
+        StatusCode::OK,
+        "the caller stays"
+    );
+    assert_eq!(
+        app.dashboard_status(&b.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&b.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&name, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok(&name, "a new passphrase").await;
+}

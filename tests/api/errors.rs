@@ -1,0 +1,102 @@
+//! Malformed input of every kind gets a 4xx problem+json, never a 5xx.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, assert_problem};
+
+#[tokio::test]
+async fn framework_errors_are_problems_too() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/v1/nothing-here", None).await;
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+
+    let r = app.get("/v1/auth/login", None).await;
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    let r = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    let r = app
+        .client
+        .post(app.url("/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"username\": 5, \"password\": []}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    let r = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "text/plain")
+        .body("username=alice")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("application/problem+json"), "{ct}");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let app = TestApp::spawn().await;
+    let big = format!(
+        "{{\"username\":\"alice\",\"password\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // The same without Content-Length (chunked): found out while reading.
+    let stream = futures_stream(big.into_bytes());
+    let r = app
+        .client
+        .post(app.url("/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+fn futures_stream(
+    bytes: Vec<u8>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    tokio_stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn a_bad_session_id_is_a_client_error() {
+    let app = TestApp::spawn().await;
+    let (_, pair) = app.signed_in_user().await;
+    let r = app
+        .client
+        .delete(app.url("/v1/me/sessions/not-a-uuid"))
+        .bearer_auth(&pair.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("application/problem+json"), "{ct}");
+}

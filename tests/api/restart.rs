@@ -1,0 +1,58 @@
+//! A restart keeps users, the signing key and every revocation.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+#[tokio::test]
+async fn a_second_instance_after_a_restart_trusts_the_first_ones_tokens() {
+    let first = TestApp::spawn().await;
+    let (name, pair) = first.signed_in_user().await;
+    let (_, logged_out) = first.signed_in_user().await;
+    let r = first
+        .post_json(
+            "/v1/auth/logout",
+            &json!({}),
+            Some(&logged_out.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let jwks_before = first
+        .get("/.well-known/jwks.json", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (dir, clock) = (Arc::clone(&first.dir), Arc::clone(&first.clock));
+    first.stop().await;
+
+    let second = TestApp::spawn_on(dir, clock).await;
+    assert_eq!(
+        second.dashboard_status(&pair.access_token).await,
+        StatusCode::OK
+    );
+    second.login_ok(&name, PASSWORD).await;
+    assert_eq!(
+        second.refresh(&pair.refresh_token).await.status(),
+        StatusCode::OK
+    );
+    let jwks_after = second
+        .get("/.well-known/jwks.json", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(jwks_before, jwks_after, "the signing key survived");
+    assert_eq!(
+        second.dashboard_status(&logged_out.access_token).await,
+        StatusCode::UNAUTHORIZED,
+        "the logout survived"
+    );
+    assert_eq!(
+        second.refresh(&logged_out.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
