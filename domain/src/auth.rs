@@ -562,6 +562,30 @@ impl AuthService {
         Ok(())
     }
 
+    /// Disables an account: it can no longer log in or refresh, and every access token
+    /// it holds stops working at once (a "user before now" revocation).
+    ///
+    /// # Errors
+    /// [`AccountError::AccountGone`] when no such user exists.
+    pub async fn disable_user(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        let now = self.now();
+        if self.deps.users.find_by_id(user).await?.is_none() {
+            return Err(AccountError::AccountGone);
+        }
+        // Revocation first: once it is durable no token of the user passes, whatever
+        // happens to the writes after it.
+        self.revoke_rule(Revocation::UserBefore(user, now), now)
+            .await?;
+        self.deps.users.disable(user, now).await?;
+        self.end_sessions_of(user, None).await?;
+        self.audit(AuditEvent::UserDisabled { user }, client).await;
+        Ok(())
+    }
+
     /// RFC 7009: revokes an access token (by `jti`) or a refresh token (its whole
     /// session). Tokens that are unknown, invalid or expired are silently accepted.
     ///

@@ -38,6 +38,8 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn update_password_hash(&self, id: UserId, hash: &PasswordHash)
     -> Result<(), StoreError>;
+    /// Marks the user disabled at `at`; returns whether it was enabled before.
+    async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// Sessions and their refresh-token chains.
@@ -84,6 +86,7 @@ pub enum AuditEvent {
     SessionRevoked { user: UserId, session: SessionId },
     PasswordChanged { user: UserId },
     TokenRevoked { user: UserId },
+    UserDisabled { user: UserId },
 }
 
 impl AuditEvent {
@@ -98,6 +101,7 @@ impl AuditEvent {
             Self::SessionRevoked { .. } => "session_revoked",
             Self::PasswordChanged { .. } => "password_changed",
             Self::TokenRevoked { .. } => "token_revoked",
+            Self::UserDisabled { .. } => "user_disabled",
         }
     }
 }

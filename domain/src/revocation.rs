@@ -85,3 +85,31 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Deletes rules that expired before `now`; returns how many.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_rules_cover_tokens_issued_up_to_their_second() {
+        let user = UserId::new_random();
+        let cut = DateTime::<Utc>::from_timestamp(1_000, 0).unwrap();
+        let claims = |sub, iat| Claims {
+            iss: String::new(),
+            aud: String::new(),
+            sub,
+            exp: iat + 900,
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4(),
+            sid: SessionId::new_random(),
+            username: String::new(),
+            roles: vec![],
+        };
+        let rule = Revocation::UserBefore(user, cut);
+        assert!(rule.covers(&claims(user, 999)));
+        assert!(rule.covers(&claims(user, 1_000)));
+        assert!(!rule.covers(&claims(user, 1_001)));
+        assert!(!rule.covers(&claims(UserId::new_random(), 999)));
+    }
+}

@@ -198,3 +198,46 @@ pub enum RotateOutcome {
     /// The token is not known (or its session is gone).
     Unknown,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_are_deterministic_per_secret_and_hashes_hide_tokens() {
+        let mint = RefreshTokenMint::new([7; 32]);
+        let parent = mint.first().unwrap();
+        assert_eq!(parent.expose().len(), 43);
+        assert_ne!(mint.first().unwrap(), parent, "first tokens are random");
+        let child = mint.child_of(&parent).unwrap();
+        assert_eq!(
+            mint.child_of(&parent).unwrap(),
+            child,
+            "one child per parent"
+        );
+        assert_ne!(
+            RefreshTokenMint::new([8; 32]).child_of(&parent).unwrap(),
+            child
+        );
+        assert!(RefreshToken::from_client(child.expose()).is_some());
+        let hash = RefreshTokenMint::hash(&child);
+        assert!(!hash.0.contains(child.expose()));
+        assert!(!format!("{child:?}").contains(child.expose()));
+        assert!(RefreshToken::from_client("too-short").is_none());
+    }
+
+    #[test]
+    fn idle_expiry_never_passes_the_absolute_limit() {
+        let policy = SessionPolicy::default();
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let s = Session::start(UserId::new_random(), ClientInfo::default(), &policy, t0);
+        assert_eq!(s.idle_expires_at, t0 + TimeDelta::days(7));
+        assert!(s.is_live(t0 + TimeDelta::days(6)));
+        assert!(!s.is_live(t0 + TimeDelta::days(7)));
+        let late = t0 + TimeDelta::days(28);
+        assert_eq!(
+            s.renewed_idle_expiry(&policy, late),
+            t0 + TimeDelta::days(30)
+        );
+    }
+}

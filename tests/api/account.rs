@@ -149,3 +149,29 @@ async fn changing_the_password_ends_the_other_sessions() {
     );
     app.login_ok(&name, "a new passphrase").await;
 }
+
+#[tokio::test]
+async fn a_disabled_user_is_locked_out_at_once() {
+    let app = TestApp::spawn().await;
+    let (name, pair) = app.signed_in_user().await;
+    let (_, bystander) = app.signed_in_user().await;
+    let id: uuid::Uuid = claims_of(&pair.access_token)["sub"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.auth
+        .disable_user(tessera_domain::user::UserId(id), &Default::default())
+        .await
+        .unwrap();
+    let r = app.get("/v1/dashboard", Some(&pair.access_token)).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let r = app.refresh(&pair.refresh_token).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    let r = app.login(&name, PASSWORD).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(
+        app.dashboard_status(&bystander.access_token).await,
+        StatusCode::OK
+    );
+}

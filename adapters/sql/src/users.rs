@@ -2,6 +2,8 @@
 //! column's unique index, so it holds on every dialect whatever its collation.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use tessera_domain::ports::{CreateUserError, StoreError, UserRepository};
 use tessera_domain::user::{PasswordHash, Role, User, UserId, Username};
@@ -78,5 +80,16 @@ impl UserRepository for SqlStore {
         };
         model.update(self.conn()).await.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::DisabledAt, Expr::value(millis(at)))
+            .filter(users::Column::Id.eq(id.to_string()))
+            .filter(users::Column::DisabledAt.is_null())
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(res.rows_affected == 1)
     }
 }
