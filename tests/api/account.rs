@@ -102,33 +102,21 @@ async fn changing_the_password_ends_the_other_sessions() {
     let app = TestApp::spawn().await;
     let (name, a) = app.signed_in_user().await;
     let b = app.login_ok(&name, PASSWORD).await;
-    let change =
-        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let change = async |current: &str, new: &str| {
+        app.post_json(
+            "/v1/me/password",
+            &json!({"current_password": current, "new_password": new}),
+            Some(&a.access_token),
+        )
+        .await
+    };
 
-    let r = app
-        .post_json(
-            "/v1/me/password",
-            &change("wrong one!", "a new passphrase"),
-            Some(&a.access_token),
-        )
-        .await;
+    let r = change("wrong one!", "a new passphrase").await;
     assert_problem(r, StatusCode::FORBIDDEN, "invalid_credentials").await;
-    let r = app
-        .post_json(
-            "/v1/me/password",
-            &change(PASSWORD, "short"),
-            Some(&a.access_token),
-        )
-        .await;
+    let r = change(PASSWORD, "short").await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
 
-    let r = app
-        .post_json(
-            "/v1/me/password",
-            &change(PASSWORD, "a new passphrase"),
-            Some(&a.access_token),
-        )
-        .await;
+    let r = change(PASSWORD, "a new passphrase").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.dashboard_status(&a.access_token).await,
