@@ -62,21 +62,9 @@ async fn sessions_can_be_listed_and_ended_one_by_one() {
     // Another user cannot end it; the owner can.
     let (_, stranger) = app.signed_in_user().await;
     let path = format!("/v1/me/sessions/{}", b_sid.as_str().unwrap());
-    let r = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&stranger.access_token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&path, &stranger.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
-    let r = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&a.access_token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&path, &a.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.dashboard_status(&b.access_token).await,
@@ -87,13 +75,7 @@ async fn sessions_can_be_listed_and_ended_one_by_one() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(app.dashboard_status(&a.access_token).await, StatusCode::OK);
-    let r = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&a.access_token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&path, &a.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
 }
 

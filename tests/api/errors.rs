@@ -90,12 +90,8 @@ async fn a_bad_session_id_is_a_client_error() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
     let r = app
-        .client
-        .delete(app.url("/v1/me/sessions/not-a-uuid"))
-        .bearer_auth(&pair.access_token)
-        .send()
-        .await
-        .unwrap();
+        .delete("/v1/me/sessions/not-a-uuid", &pair.access_token)
+        .await;
     assert!(r.status().is_client_error(), "{}", r.status());
     let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("application/problem+json"), "{ct}");

@@ -126,6 +126,15 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn register(&self, username: &str, password: &str) -> Response {
         self.post_json(
             "/v1/auth/register",
