@@ -1,11 +1,20 @@
-//! The command line: `tessera [serve] | migrate | openapi [--yaml]`.
+//! The command line: `tessera [serve] | migrate | openapi [--yaml] | keys … | users …`.
 
+use std::io::BufRead as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tessera_domain::SystemClock;
+use tessera_domain::auth::{AccountError, RegisterError};
+use tessera_domain::ports::{AuditEvent, UserRepository as _};
+use tessera_domain::session::ClientInfo;
+use tessera_domain::user::{Password, Role, Username};
+use tessera_keys::{KeyError, KeyEvent};
 
+use crate::api::AppState;
 use crate::config::Config;
-use crate::startup::{Application, connect_store};
+use crate::startup::{Application, build_state, connect_store};
 
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about = "Token authentication service")]
@@ -28,6 +37,42 @@ pub enum Command {
         #[arg(long)]
         yaml: bool,
     },
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List every key and its lifecycle state.
+    List,
+    /// Start a rotation: a new key is published now and signs after keys.prepublish.
+    Rotate {
+        /// Emergency: the new key signs at once.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Take a compromised key out of service at once.
+    Revoke { kid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Create {
+        username: String,
+        /// Give the user the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Extra roles (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Disable a user: no more logins, and every token of theirs stops working.
+    Disable { username: String },
 }
 
 /// Runs the command line.
@@ -35,30 +80,145 @@ pub enum Command {
 /// # Errors
 /// Whatever the chosen command fails with.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi { yaml } => {
-            let service = crate::api::service("http://127.0.0.1:8080");
-            let text = if yaml {
-                service.spec_yaml()
-            } else {
-                service.spec()
-            };
-            println!("{text}");
-            Ok(())
-        }
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi { yaml } = command {
+        let service = crate::api::service("http://127.0.0.1:8080");
+        let text = if yaml {
+            service.spec_yaml()
+        } else {
+            service.spec()
+        };
+        println!("{text}");
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    // The server logs to stdout; one-shot commands keep stdout for their answer.
+    crate::telemetry::init(&config.log, !matches!(command, Command::Serve));
+    match command {
+        Command::Openapi { .. } => Ok(()),
         Command::Migrate => {
-            let config = Config::load(cli.config.as_deref())?;
-            crate::telemetry::init(&config.log);
-            let store = connect_store(&config).await?;
-            store.migrate().await?;
+            connect_store(&config).await?.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Serve => {
-            let config = Config::load(cli.config.as_deref())?;
-            crate::telemetry::init(&config.log);
-            let app = Application::build(config).await?;
-            app.run_until_stopped().await
+        Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Keys(cmd) => keys(build_state(&config, Arc::new(SystemClock)).await?, cmd).await,
+        Command::Users(cmd) => users(build_state(&config, Arc::new(SystemClock)).await?, cmd).await,
+    }
+}
+
+async fn keys(state: AppState, cmd: KeysCommand) -> anyhow::Result<()> {
+    let now = state.auth.now();
+    let cli = ClientInfo {
+        ip: None,
+        user_agent: Some("tessera-cli".into()),
+    };
+    let events = match cmd {
+        KeysCommand::List => Vec::new(),
+        KeysCommand::Rotate { now: immediate } => {
+            state.keys.rotate(now, immediate).await.map_err(explain)?
+        }
+        KeysCommand::Revoke { kid } => {
+            let events = state.keys.revoke(&kid, now).await.map_err(explain)?;
+            state
+                .auth
+                .record(AuditEvent::KeyRevoked { kid }, &cli)
+                .await;
+            events
+        }
+    };
+    for e in &events {
+        match e {
+            KeyEvent::Generated { kid, state } => println!("generated {kid} ({})", state.as_str()),
+            KeyEvent::Promoted { kid, .. } => {
+                state
+                    .auth
+                    .record(AuditEvent::KeyRotated { kid: kid.clone() }, &cli)
+                    .await;
+                println!("{kid} now signs");
+            }
+            KeyEvent::Retired { kid } => println!("retired {kid}; private part destroyed"),
         }
     }
+    println!(
+        "{:<44} {:<9} {:<20} {:<20} {:<20}",
+        "KID", "STATE", "CREATED", "ACTIVATED", "RETIRING/RETIRED"
+    );
+    for r in state.keys.snapshot().records() {
+        let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+        };
+        println!(
+            "{:<44} {:<9} {:<20} {:<20} {:<20}",
+            r.kid,
+            r.state.as_str(),
+            fmt(Some(r.created_at)),
+            fmt(r.activated_at),
+            fmt(r.retired_at.or(r.retiring_at)),
+        );
+    }
+    state.store.close().await;
+    Ok(())
+}
+
+fn explain(e: KeyError) -> anyhow::Error {
+    match e {
+        KeyError::ExternallyManaged => anyhow::anyhow!(
+            "keys come from files (keys.source = \"files\"): rotation belongs to the operator; \
+             add a new PEM file (as NAME.pending.pem to pre-publish it) and remove old ones"
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
+    let cli = ClientInfo {
+        ip: None,
+        user_agent: Some("tessera-cli".into()),
+    };
+    match cmd {
+        UsersCommand::Create {
+            username,
+            admin,
+            roles,
+        } => {
+            let username =
+                Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let password = Password::parse(
+                line.trim_end_matches(['\r', '\n']),
+                &username,
+                &state.password_policy,
+            )
+            .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            let mut all: Vec<Role> = roles
+                .iter()
+                .map(|r| Role::parse(r).ok_or_else(|| anyhow::anyhow!("invalid role {r:?}")))
+                .collect::<anyhow::Result<_>>()?;
+            if admin {
+                all.push(Role::admin());
+            }
+            match state.auth.register(username, password, all, &cli).await {
+                Ok(user) => println!("created {} ({})", user.username, user.id),
+                Err(RegisterError::UsernameTaken) => anyhow::bail!("that username is taken"),
+                Err(e) => anyhow::bail!("{e}"),
+            }
+        }
+        UsersCommand::Disable { username } => {
+            let name = Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+            let user = state
+                .store
+                .find_by_username(&name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username}"))?;
+            match state.auth.disable_user(user.id, &cli).await {
+                Ok(()) => println!("disabled {} ({})", user.username, user.id),
+                Err(AccountError::AccountGone) => anyhow::bail!("no user named {username}"),
+                Err(e) => anyhow::bail!("{e}"),
+            }
+        }
+    }
+    state.store.close().await;
+    Ok(())
 }

@@ -177,26 +177,53 @@ impl fmt::Debug for Secret {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySourceKind {
+    /// Keys generated, stored (encrypted) and rotated by Tessera.
+    #[default]
+    Database,
+    /// PEM private keys in `keys.dir`, managed and rotated by the operator.
+    Files,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
+    pub source: KeySourceKind,
+    /// The PEM directory of the `files` source.
+    pub dir: PathBuf,
     /// Base64 of 32 random bytes. When absent, one is generated once into
     /// `encryption_key_file` (mode 0600).
     pub encryption_key: Option<Secret>,
     pub encryption_key_file: PathBuf,
     pub rsa_bits: tessera_keys::RsaBits,
+    /// How long a key signs before the next one takes over.
+    #[serde(with = "humantime_serde")]
+    pub rotate_every: Duration,
+    /// How long a new key is in the JWKS before it signs; at least `jwks_max_age`.
+    #[serde(with = "humantime_serde")]
+    pub prepublish: Duration,
     /// `Cache-Control: max-age` of the JWKS.
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
+    /// How often each instance performs due rotations and reloads the key ring.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
 }
 
 impl Default for KeysConfig {
     fn default() -> Self {
         Self {
+            source: KeySourceKind::Database,
+            dir: PathBuf::from("./keys"),
             encryption_key: None,
             encryption_key_file: PathBuf::from("./data/encryption.key"),
             rsa_bits: tessera_keys::RsaBits::default(),
+            rotate_every: Duration::from_secs(30 * 24 * 3600),
+            prepublish: Duration::from_secs(3600),
             jwks_max_age: Duration::from_secs(600),
+            refresh_interval: Duration::from_secs(30),
         }
     }
 }
@@ -291,6 +318,21 @@ impl Config {
         if t.refresh_idle_ttl.is_zero() || t.session_max_ttl < t.refresh_idle_ttl {
             anyhow::bail!("tokens.session_max_ttl must be at least tokens.refresh_idle_ttl");
         }
+        let k = &self.keys;
+        if k.prepublish < k.jwks_max_age {
+            anyhow::bail!(
+                "keys.prepublish ({}) must be at least keys.jwks_max_age ({}): a resource \
+                 server caching the JWKS must see a new key before it signs",
+                humantime::format_duration(k.prepublish),
+                humantime::format_duration(k.jwks_max_age)
+            );
+        }
+        if k.rotate_every <= k.prepublish {
+            anyhow::bail!("keys.rotate_every must be longer than keys.prepublish");
+        }
+        if k.refresh_interval.is_zero() {
+            anyhow::bail!("keys.refresh_interval must be positive");
+        }
         if self.server.body_limit < 1024 {
             anyhow::bail!("server.body_limit must be at least 1024 bytes");
         }
@@ -329,6 +371,13 @@ mod tests {
         .unwrap();
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(300));
+        std::fs::write(
+            &path,
+            "[keys]\nprepublish = \"5m\"\njwks_max_age = \"10m\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("keys.prepublish"), "{err}");
         assert_eq!(c.tokens.refresh_idle_ttl, Duration::from_secs(7 * 86400));
     }
 }

@@ -18,6 +18,7 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, 
 use tessera_blacklist::MemoryRevocationList;
 use tessera_domain::auth::{AuthDeps, AuthService};
 use tessera_domain::clock::{Clock, SystemClock};
+use tessera_domain::keys::RotationPolicy;
 use tessera_domain::password::{Argon2Params, Argon2id};
 use tessera_domain::revocation::RevocationList;
 use tessera_domain::session::{RefreshTokenMint, SessionPolicy};
@@ -28,7 +29,7 @@ use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::{self, AppState};
 use crate::audit::LogAuditSink;
-use crate::config::Config;
+use crate::config::{Config, KeySourceKind};
 use crate::hashing::BlockingHasher;
 use crate::problem::{ApiError, render_error};
 
@@ -54,62 +55,7 @@ impl Application {
     /// # Errors
     /// When the store, the keys or the listener cannot be set up.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        tessera_keys::install_crypto_provider();
-        config.validate()?;
-        let store = connect_store(&config).await?;
-        store.migrate().await?;
-        let kek = load_kek(&config)?;
-
-        let tokens = token_policy(&config)?;
-        let keys = Arc::new(
-            KeyRingHandle::bootstrap(
-                Arc::new(store.clone()),
-                kek.clone(),
-                config.keys.rsa_bits,
-                tokens.clone(),
-                clock.now(),
-            )
-            .await?,
-        );
-        let revocations: Arc<dyn RevocationList> = Arc::new(
-            MemoryRevocationList::load(Arc::new(store.clone()), clock.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
-        );
-        let hasher = build_hasher(&config).await?;
-
-        let sessions = SessionPolicy {
-            idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
-            max_ttl: delta(config.tokens.session_max_ttl)?,
-            reuse_grace: delta(config.tokens.reuse_grace)?,
-        };
-        let auth = AuthService::new(
-            AuthDeps {
-                users: Arc::new(store.clone()),
-                sessions: Arc::new(store.clone()),
-                hasher: Arc::new(hasher),
-                signer: keys.clone(),
-                verifier: keys.clone(),
-                revocations: revocations.clone(),
-                audit: Arc::new(LogAuditSink),
-                clock,
-            },
-            tokens,
-            sessions,
-            RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
-        );
-        let state = AppState {
-            auth,
-            keys,
-            store,
-            revocations,
-            password_policy: PasswordPolicy {
-                min_chars: config.passwords.min_length,
-                max_chars: config.passwords.max_length,
-            },
-            jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
-        };
-
+        let state = build_state(&config, clock).await?;
         let acceptor = TcpListener::bind(config.server.listen)
             .into_acceptor()
             .await?;
@@ -134,9 +80,14 @@ impl Application {
         self.addr
     }
 
-    /// The use cases, for in-process callers such as the CLI and benchmarks.
+    /// The use cases, for in-process callers such as benchmarks and tests.
     pub fn auth(&self) -> &AuthService {
         &self.state.auth
+    }
+
+    /// The key ring, for in-process callers such as tests driving rotation.
+    pub fn keys(&self) -> &Arc<KeyRingHandle> {
+        &self.state.keys
     }
 
     /// Serves until SIGTERM or Ctrl-C.
@@ -162,10 +113,15 @@ impl Application {
         let app = routes(&self.state, &public_url, self.config.server.body_limit);
         tracing::info!(address = %self.addr, docs = %format!("{public_url}/docs"), "serving");
         let purge = tokio::spawn(purge_revocations(self.state.clone()));
+        let keys = tokio::spawn(maintain_keys(
+            self.state.clone(),
+            self.config.keys.refresh_interval,
+        ));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(self.config.server.shutdown_grace))
             .await;
         purge.abort();
+        keys.abort();
         self.state.store.close().await;
         Ok(result?)
     }
@@ -226,6 +182,35 @@ async fn limit_body<E: Endpoint>(
     Ok(next.call(req).await?.into_response())
 }
 
+/// Performs due key transitions and picks up other instances' changes, every
+/// `keys.refresh_interval`.
+async fn maintain_keys(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.keys.tick(state.auth.now()).await {
+            Ok(events) => {
+                for e in events {
+                    if let tessera_keys::KeyEvent::Promoted { kid, .. } = e {
+                        state
+                            .auth
+                            .record(
+                                tessera_domain::ports::AuditEvent::KeyRotated { kid },
+                                &Default::default(),
+                            )
+                            .await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "key rotation step failed"),
+        }
+        if let Err(e) = state.keys.refresh().await {
+            tracing::warn!(error = %e, "key ring reload failed");
+        }
+    }
+}
+
 async fn purge_revocations(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -266,6 +251,80 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Wires every adapter into the use cases, without a listener: the server and the CLI
+/// share it, so there is one composition root.
+///
+/// # Errors
+/// When the store, the keys or the revocation list cannot be set up.
+pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    tessera_keys::install_crypto_provider();
+    config.validate()?;
+    let store = connect_store(config).await?;
+    store.migrate().await?;
+    let kek = load_kek(config)?;
+
+    let tokens = token_policy(config)?;
+    let keys = Arc::new(match config.keys.source {
+        KeySourceKind::Database => {
+            let rotation = RotationPolicy {
+                rotate_every: delta(config.keys.rotate_every)?,
+                prepublish: delta(config.keys.prepublish)?,
+                retire_after: tokens.access_ttl + tokens.leeway,
+            };
+            KeyRingHandle::open_database(
+                Arc::new(store.clone()),
+                kek.clone(),
+                config.keys.rsa_bits,
+                rotation,
+                tokens.clone(),
+                clock.now(),
+            )
+            .await?
+        }
+        KeySourceKind::Files => {
+            KeyRingHandle::open_files(config.keys.dir.clone(), tokens.clone()).await?
+        }
+    });
+    let revocations: Arc<dyn RevocationList> = Arc::new(
+        MemoryRevocationList::load(Arc::new(store.clone()), clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
+    );
+    let hasher = build_hasher(config).await?;
+
+    let sessions = SessionPolicy {
+        idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
+        max_ttl: delta(config.tokens.session_max_ttl)?,
+        reuse_grace: delta(config.tokens.reuse_grace)?,
+    };
+    let auth = AuthService::new(
+        AuthDeps {
+            users: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
+            hasher: Arc::new(hasher),
+            signer: keys.clone(),
+            verifier: keys.clone(),
+            revocations: revocations.clone(),
+            audit: Arc::new(LogAuditSink),
+            clock,
+        },
+        tokens,
+        sessions,
+        RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
+    );
+    Ok(AppState {
+        auth,
+        keys,
+        store,
+        revocations,
+        password_policy: PasswordPolicy {
+            min_chars: config.passwords.min_length,
+            max_chars: config.passwords.max_length,
+        },
+        jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
+    })
 }
 
 /// Connects to the configured database.

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber once; later calls are no-ops.
-pub fn init(config: &LogConfig) {
+pub fn init(config: &LogConfig, to_stderr: bool) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -18,9 +18,10 @@ pub fn init(config: &LogConfig) {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match (json, to_stderr) {
+        (true, false) => builder.json().try_init(),
+        (true, true) => builder.json().with_writer(std::io::stderr).try_init(),
+        (false, false) => builder.try_init(),
+        (false, true) => builder.with_writer(std::io::stderr).try_init(),
     };
 }

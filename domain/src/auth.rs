@@ -586,6 +586,23 @@ impl AuthService {
         Ok(())
     }
 
+    /// A page of accounts, for administrators.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    pub async fn list_users(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64), AccountError> {
+        Ok(self.deps.users.list(offset, limit).await?)
+    }
+
+    /// Records a security event that happened outside these use cases (key operations).
+    pub async fn record(&self, event: AuditEvent, client: &ClientInfo) {
+        self.audit(event, client).await;
+    }
+
     /// RFC 7009: revokes an access token (by `jti`) or a refresh token (its whole
     /// session). Tokens that are unknown, invalid or expired are silently accepted.
     ///

@@ -38,6 +38,8 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn update_password_hash(&self, id: UserId, hash: &PasswordHash)
     -> Result<(), StoreError>;
+    /// One page of users ordered by creation, and the total count.
+    async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError>;
     /// Marks the user disabled at `at`; returns whether it was enabled before.
     async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
@@ -87,6 +89,8 @@ pub enum AuditEvent {
     PasswordChanged { user: UserId },
     TokenRevoked { user: UserId },
     UserDisabled { user: UserId },
+    KeyRotated { kid: String },
+    KeyRevoked { kid: String },
 }
 
 impl AuditEvent {
@@ -102,6 +106,8 @@ impl AuditEvent {
             Self::PasswordChanged { .. } => "password_changed",
             Self::TokenRevoked { .. } => "token_revoked",
             Self::UserDisabled { .. } => "user_disabled",
+            Self::KeyRotated { .. } => "key_rotated",
+            Self::KeyRevoked { .. } => "key_revoked",
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, string_len, string_len_null, string_len_uniq, text, text_null,
+    big_integer, big_integer_null, big_integer_uniq, string_len, string_len_null, string_len_uniq,
+    text, text_null,
 };
 
 pub struct Migrator;
@@ -77,6 +78,7 @@ enum Revocations {
 enum SigningKeys {
     Table,
     Kid,
+    Seq,
     Algorithm,
     State,
     PublicJwk,
@@ -185,6 +187,8 @@ impl MigrationTrait for M0001Initial {
                 .table(SigningKeys::Table)
                 .if_not_exists()
                 .col(string_len(SigningKeys::Kid, 64).primary_key())
+                // Unique: of two instances generating the next key, one insert fails.
+                .col(big_integer_uniq(SigningKeys::Seq))
                 .col(string_len(SigningKeys::Algorithm, 16))
                 .col(string_len(SigningKeys::State, 16))
                 .col(text(SigningKeys::PublicJwk))

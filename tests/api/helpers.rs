@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera::Config;
-use tessera_domain::ManualClock;
 use tessera_domain::auth::AuthService;
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordPolicy, Role, Username};
+use tessera_domain::{Clock as _, ManualClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -35,6 +35,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub dir: Arc<TempDir>,
     pub auth: AuthService,
+    pub keys: Arc<tessera_keys::KeyRingHandle>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -73,6 +74,7 @@ impl TestApp {
             .expect("the application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let auth = app.auth().clone();
+        let keys = Arc::clone(app.keys());
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -87,6 +89,7 @@ impl TestApp {
             clock,
             dir,
             auth,
+            keys,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -104,6 +107,29 @@ impl TestApp {
 
     pub fn advance(&self, by: TimeDelta) {
         self.clock.advance(by);
+    }
+
+    /// One round of the background key maintenance, now (what the server does every
+    /// `keys.refresh_interval`).
+    pub async fn tick_keys(&self) -> Vec<tessera_keys::KeyEvent> {
+        let events = self.keys.tick(self.clock.now()).await.unwrap();
+        self.keys.refresh().await.unwrap();
+        events
+    }
+
+    pub async fn kids(&self) -> Vec<String> {
+        let jwks: Value = self
+            .get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -23,7 +23,7 @@ async fn our_key(app: &TestApp) -> KeyMaterial {
     .unwrap();
     let kek_b64 = std::fs::read_to_string(app.dir.path().join("encryption.key")).unwrap();
     let kek: [u8; 32] = STANDARD.decode(kek_b64.trim()).unwrap().try_into().unwrap();
-    let records = store.list_published().await.unwrap();
+    let records = store.list().await.unwrap();
     KeyMaterial::from_record(&records[0], &Kek::from_bytes(kek)).unwrap()
 }
 

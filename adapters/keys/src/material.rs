@@ -94,6 +94,28 @@ impl KeyMaterial {
         Ok(Self::from_pair(pair))
     }
 
+    /// Parses a PKCS#1 DER RSA private key.
+    ///
+    /// # Errors
+    /// When the bytes are not an acceptable RSA private key.
+    pub fn from_pkcs1(der: &[u8]) -> anyhow::Result<Self> {
+        let pair = KeyPair::from_der(der).map_err(|e| anyhow::anyhow!("bad RSA key: {e}"))?;
+        Ok(Self::from_pair(pair))
+    }
+
+    /// The private key as PKCS#8 PEM (for the files source and operators' tooling).
+    ///
+    /// # Errors
+    /// When the key cannot be exported.
+    pub fn to_pkcs8_pem(&self) -> anyhow::Result<String> {
+        let der = AsDer::<Pkcs8V1Der>::as_der(&self.pair)
+            .map_err(|_| anyhow::anyhow!("cannot export key"))?;
+        Ok(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            der.as_ref().to_vec(),
+        )))
+    }
+
     fn from_pair(pair: KeyPair) -> Self {
         let c = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let n = URL_SAFE_NO_PAD.encode(&c.n);
@@ -151,6 +173,7 @@ impl KeyMaterial {
             .map_err(|_| anyhow::anyhow!("cannot export key"))?;
         Ok(SigningKeyRecord {
             kid: self.jwk.kid.clone(),
+            seq: 0,
             algorithm: "RS256".into(),
             state,
             public_jwk: serde_json::to_string(&self.jwk)?,

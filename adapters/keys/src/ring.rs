@@ -1,8 +1,11 @@
-//! The key ring: the keys this instance signs and verifies with, loaded from the
-//! `SigningKeyStore`, and the token signer/verifier built on them.
+//! The key ring: the keys this instance signs and verifies with, and the token signer
+//! and verifier built on them. Keys come from the `SigningKeyStore` (rotated by Tessera,
+//! see `rotation.rs`) or from a directory of PEM files (rotated by the operator).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lc_rs::rand::SystemRandom;
@@ -11,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use tessera_domain::keys::{KeyState, SigningKeyStore};
+use tessera_domain::keys::{KeyState, RotationPolicy, SigningKeyRecord, SigningKeyStore};
 use tessera_domain::ports::StoreError;
 use tessera_domain::token::{
     AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenError, TokenPolicy,
@@ -20,41 +23,125 @@ use tessera_domain::token::{
 use crate::material::{KeyMaterial, PublicJwk, RsaBits};
 use crate::seal::Kek;
 
-/// Tokens longer than this are refused before any parsing (RFC 8725 §3.x hygiene).
+/// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-struct ActiveKey {
-    material: KeyMaterial,
+/// A token naming an unknown `kid` may trigger a reload at most this often, so a flood
+/// of forged kids cannot turn into a flood of store reads.
+const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no published key has this kid")]
+    NotFound,
+    #[error("keys come from files: rotation belongs to the operator")]
+    ExternallyManaged,
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for KeyError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => Self::Unavailable(e),
+            StoreError::Conflict => Self::Unavailable(anyhow::anyhow!("conflicting key")),
+        }
+    }
+}
+
+pub(crate) struct ActiveKey {
+    pub(crate) material: KeyMaterial,
     /// `base64url({"alg":"RS256","typ":"at+jwt","kid":...})`, built once per key.
-    encoded_header: String,
+    pub(crate) encoded_header: String,
+}
+
+impl ActiveKey {
+    pub(crate) fn new(material: KeyMaterial) -> Self {
+        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": material.kid()});
+        Self {
+            encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            material,
+        }
+    }
 }
 
 /// An immutable snapshot of the published keys.
 #[derive(Default)]
 pub struct KeyRing {
-    active: Option<ActiveKey>,
-    verifiers: HashMap<String, DecodingKey>,
-    published: Vec<PublicJwk>,
+    pub(crate) active: Option<ActiveKey>,
+    pub(crate) verifiers: HashMap<String, DecodingKey>,
+    pub(crate) published: Vec<PublicJwk>,
+    pub(crate) records: Vec<SigningKeyRecord>,
+    pub(crate) etag: String,
 }
 
 impl KeyRing {
+    pub(crate) fn build(
+        keys: Vec<(SigningKeyRecord, KeyMaterial)>,
+        mut retired: Vec<SigningKeyRecord>,
+    ) -> anyhow::Result<Self> {
+        let mut ring = Self::default();
+        for (record, material) in keys {
+            let jwk = material.jwk().clone();
+            ring.verifiers.insert(
+                jwk.kid.clone(),
+                DecodingKey::from_rsa_components(&jwk.n, &jwk.e)?,
+            );
+            ring.published.push(jwk);
+            if record.state == KeyState::Active {
+                ring.active = Some(ActiveKey::new(material));
+            }
+            ring.records.push(record);
+        }
+        ring.records.append(&mut retired);
+        ring.records.sort_by_key(|r| r.seq);
+        let kids: Vec<&str> = ring.published.iter().map(|k| k.kid.as_str()).collect();
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, kids.join(",").as_bytes());
+        ring.etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
+        Ok(ring)
+    }
+
     /// The JWKS `keys` array: every pending, active and retiring key.
     pub fn jwks(&self) -> &[PublicJwk] {
         &self.published
     }
 
+    /// A strong validator of the JWKS content, for `ETag`.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
     pub fn active_kid(&self) -> Option<&str> {
         self.active.as_ref().map(|k| k.material.kid())
     }
+
+    /// Every key known, retired ones included, oldest first (no private parts).
+    pub fn records(&self) -> &[SigningKeyRecord] {
+        &self.records
+    }
 }
 
-/// The shared, reloadable key ring plus what it needs to reload itself.
+pub(crate) enum Source {
+    Database {
+        store: Arc<dyn SigningKeyStore>,
+        kek: Kek,
+        bits: RsaBits,
+        rotation: RotationPolicy,
+    },
+    Files {
+        dir: PathBuf,
+        fingerprint: Mutex<String>,
+    },
+}
+
+/// The shared, reloadable key ring plus what it needs to reload and rotate itself.
 pub struct KeyRingHandle {
     ring: RwLock<Arc<KeyRing>>,
-    store: Arc<dyn SigningKeyStore>,
-    kek: Kek,
+    pub(crate) source: Source,
     policy: TokenPolicy,
     rng: SystemRandom,
+    last_unknown_kid_reload: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for KeyRingHandle {
@@ -64,75 +151,116 @@ impl std::fmt::Debug for KeyRingHandle {
 }
 
 impl KeyRingHandle {
-    /// Loads the published keys; when none is active (first start), generates one on a
-    /// blocking thread and stores it as active.
+    /// Keys kept in the store and rotated by Tessera. Performs whatever is due at `now`
+    /// first: on a first start that generates the first (active) key on a blocking
+    /// thread; after a restart in the middle of a cycle it resumes the cycle.
     ///
     /// # Errors
     /// When the store cannot be read or written, or a stored key cannot be opened with
     /// `kek` (the wrong key-encryption key is configured).
-    pub async fn bootstrap(
+    pub async fn open_database(
         store: Arc<dyn SigningKeyStore>,
         kek: Kek,
         bits: RsaBits,
+        rotation: RotationPolicy,
         policy: TokenPolicy,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Self> {
-        let records = store.list_published().await?;
-        if !records.iter().any(|r| r.state == KeyState::Active) {
-            let material =
-                tokio::task::spawn_blocking(move || KeyMaterial::generate(bits)).await??;
-            let record = material.to_record(&kek, KeyState::Active, now)?;
-            store.insert(&record).await?;
-            tracing::info!(
-                kid = material.kid(),
-                bits = u32::from(bits),
-                "generated the first signing key"
-            );
-        }
-        let handle = Self {
-            ring: RwLock::new(Arc::new(KeyRing::default())),
-            store,
-            kek,
+        let handle = Self::new(
+            Source::Database {
+                store,
+                kek,
+                bits,
+                rotation,
+            },
             policy,
-            rng: SystemRandom::new(),
-        };
+        );
+        handle.tick(now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         handle.reload().await?;
         Ok(handle)
     }
 
-    /// Rebuilds the ring from the store.
+    /// Keys read from a directory of PEM files, managed by the operator.
     ///
     /// # Errors
-    /// When the store cannot be read or a key cannot be opened.
-    pub async fn reload(&self) -> anyhow::Result<()> {
-        let records = self.store.list_published().await.map_err(|e| match e {
-            StoreError::Unavailable(e) => e,
-            StoreError::Conflict => anyhow::anyhow!("conflict"),
-        })?;
-        let mut ring = KeyRing::default();
-        // Newest active wins if a race ever left two; the store orders by creation.
-        for record in records.iter().filter(|r| r.state.is_published()) {
-            let material = KeyMaterial::from_record(record, &self.kek)?;
-            let jwk = material.jwk().clone();
-            ring.verifiers.insert(
-                jwk.kid.clone(),
-                DecodingKey::from_rsa_components(&jwk.n, &jwk.e)?,
-            );
-            ring.published.push(jwk);
-            if record.state == KeyState::Active {
-                let header =
-                    serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": material.kid()});
-                ring.active = Some(ActiveKey {
-                    encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
-                    material,
-                });
-            }
+    /// When the directory cannot be read or holds no usable key.
+    pub async fn open_files(dir: PathBuf, policy: TokenPolicy) -> anyhow::Result<Self> {
+        let handle = Self::new(
+            Source::Files {
+                dir,
+                fingerprint: Mutex::new(String::new()),
+            },
+            policy,
+        );
+        handle.reload().await?;
+        if handle.snapshot().active_kid().is_none() {
+            anyhow::bail!("the key directory holds no signing key");
         }
+        Ok(handle)
+    }
+
+    fn new(source: Source, policy: TokenPolicy) -> Self {
+        Self {
+            ring: RwLock::new(Arc::new(KeyRing::default())),
+            source,
+            policy,
+            rng: SystemRandom::new(),
+            last_unknown_kid_reload: Mutex::new(None),
+        }
+    }
+
+    /// Whether rotation is Tessera's job (database source) or the operator's (files).
+    pub fn is_externally_managed(&self) -> bool {
+        matches!(self.source, Source::Files { .. })
+    }
+
+    /// Rebuilds the ring from the source.
+    ///
+    /// # Errors
+    /// When the source cannot be read or a key cannot be opened.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let ring = match &self.source {
+            Source::Database { store, kek, .. } => {
+                let records = store.list().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (published, retired): (Vec<_>, Vec<_>) =
+                    records.into_iter().partition(|r| r.state.is_published());
+                let mut keys = Vec::with_capacity(published.len());
+                for record in published {
+                    let material = KeyMaterial::from_record(&record, kek)?;
+                    let mut public = record;
+                    public.private_sealed = None;
+                    keys.push((public, material));
+                }
+                KeyRing::build(keys, retired)?
+            }
+            Source::Files { dir, fingerprint } => {
+                let (print, keys) = crate::files::load(dir.clone()).await?;
+                if let Ok(mut f) = fingerprint.lock() {
+                    *f = print;
+                }
+                KeyRing::build(keys, Vec::new())?
+            }
+        };
         *self
             .ring
             .write()
             .map_err(|_| anyhow::anyhow!("key ring lock poisoned"))? = Arc::new(ring);
         Ok(())
+    }
+
+    /// Reloads a file source only when the directory changed; a database source always.
+    ///
+    /// # Errors
+    /// As [`Self::reload`].
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        if let Source::Files { dir, fingerprint } = &self.source {
+            let now = crate::files::fingerprint(dir.clone()).await?;
+            let same = fingerprint.lock().map(|f| *f == now).unwrap_or(false);
+            if same {
+                return Ok(());
+            }
+        }
+        self.reload().await
     }
 
     /// The current snapshot.
@@ -141,6 +269,20 @@ impl KeyRingHandle {
             .read()
             .map(|r| Arc::clone(&r))
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// One reload for an unknown `kid`, unless one happened very recently.
+    async fn reload_for_unknown_kid(&self) -> bool {
+        {
+            let Ok(mut last) = self.last_unknown_kid_reload.lock() else {
+                return false;
+            };
+            if last.is_some_and(|t| t.elapsed() < UNKNOWN_KID_RELOAD_INTERVAL) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        self.refresh().await.is_ok()
     }
 
     fn check_claims(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
@@ -199,7 +341,10 @@ impl AccessTokenVerifier for KeyRingHandle {
             return Err(TokenError::WrongType);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let ring = self.snapshot();
+        let mut ring = self.snapshot();
+        if !ring.verifiers.contains_key(&kid) && self.reload_for_unknown_kid().await {
+            ring = self.snapshot();
+        }
         let key = ring.verifiers.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::RS256);
         // Time, issuer and audience are checked below against the injected clock.

@@ -93,6 +93,7 @@ pub mod signing_keys {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub kid: String,
+        pub seq: i64,
         pub algorithm: String,
         pub state: String,
         #[sea_orm(column_type = "Text")]

@@ -1,12 +1,17 @@
 //! `SigningKeyStore` on SQL. Private parts arrive sealed by the keys adapter and are kept
-//! as base64 text; a transition to `retired` nulls them out in the same statement.
+//! as base64 text; retiring a key nulls it out in the same statement. Concurrency:
+//! the unique `seq` column lets exactly one instance insert "the next key", and
+//! promotion is two conditional updates in one transaction, so at no instant do two
+//! keys (or none, once one exists) sign.
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use tessera_domain::keys::{KeyState, SigningKeyRecord, SigningKeyStore};
 use tessera_domain::ports::StoreError;
 
@@ -22,6 +27,7 @@ fn to_domain(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
             .transpose()
             .map_err(|_| corrupt("signing key"))?,
         kid: m.kid,
+        seq: m.seq,
         algorithm: m.algorithm,
         public_jwk: m.public_jwk,
         created_at: instant(m.created_at),
@@ -33,10 +39,9 @@ fn to_domain(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
 
 #[async_trait]
 impl SigningKeyStore for SqlStore {
-    async fn list_published(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         signing_keys::Entity::find()
-            .filter(signing_keys::Column::State.ne(KeyState::Retired.as_str()))
-            .order_by_asc(signing_keys::Column::CreatedAt)
+            .order_by_asc(signing_keys::Column::Seq)
             .all(self.conn())
             .await
             .map_err(unavailable)?
@@ -48,6 +53,7 @@ impl SigningKeyStore for SqlStore {
     async fn insert(&self, r: &SigningKeyRecord) -> Result<(), StoreError> {
         let model = signing_keys::ActiveModel {
             kid: Set(r.kid.clone()),
+            seq: Set(r.seq),
             algorithm: Set(r.algorithm.clone()),
             state: Set(r.state.as_str().to_owned()),
             public_jwk: Set(r.public_jwk.clone()),
@@ -67,33 +73,62 @@ impl SigningKeyStore for SqlStore {
         }
     }
 
-    async fn transition(
+    async fn promote(
         &self,
-        kid: &str,
-        from: KeyState,
-        to: KeyState,
+        next: &str,
+        previous: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut update = signing_keys::Entity::update_many()
-            .col_expr(signing_keys::Column::State, Expr::value(to.as_str()));
-        let stamp = match to {
-            KeyState::Pending => None,
-            KeyState::Active => Some(signing_keys::Column::ActivatedAt),
-            KeyState::Retiring => Some(signing_keys::Column::RetiringAt),
-            KeyState::Retired => Some(signing_keys::Column::RetiredAt),
-        };
-        if let Some(col) = stamp {
-            update = update.col_expr(col, Expr::value(millis(at)));
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let promoted = signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::State,
+                Expr::value(KeyState::Active.as_str()),
+            )
+            .col_expr(signing_keys::Column::ActivatedAt, Expr::value(millis(at)))
+            .filter(signing_keys::Column::Kid.eq(next))
+            .filter(signing_keys::Column::State.eq(KeyState::Pending.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        if promoted.rows_affected != 1 {
+            txn.rollback().await.map_err(unavailable)?;
+            return Ok(false);
         }
-        if to == KeyState::Retired {
-            update = update.col_expr(
+        if let Some(previous) = previous {
+            let demoted = signing_keys::Entity::update_many()
+                .col_expr(
+                    signing_keys::Column::State,
+                    Expr::value(KeyState::Retiring.as_str()),
+                )
+                .col_expr(signing_keys::Column::RetiringAt, Expr::value(millis(at)))
+                .filter(signing_keys::Column::Kid.eq(previous))
+                .filter(signing_keys::Column::State.eq(KeyState::Active.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(unavailable)?;
+            if demoted.rows_affected != 1 {
+                txn.rollback().await.map_err(unavailable)?;
+                return Ok(false);
+            }
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn retire(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::State,
+                Expr::value(KeyState::Retired.as_str()),
+            )
+            .col_expr(signing_keys::Column::RetiredAt, Expr::value(millis(at)))
+            .col_expr(
                 signing_keys::Column::PrivateSealed,
                 Expr::value(Option::<String>::None),
-            );
-        }
-        let res = update
+            )
             .filter(signing_keys::Column::Kid.eq(kid))
-            .filter(signing_keys::Column::State.eq(from.as_str()))
+            .filter(signing_keys::Column::State.ne(KeyState::Retired.as_str()))
             .exec(self.conn())
             .await
             .map_err(unavailable)?;

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use tessera_domain::ports::{CreateUserError, StoreError, UserRepository};
 use tessera_domain::user::{PasswordHash, Role, User, UserId, Username};
 use uuid::Uuid;
@@ -80,6 +83,25 @@ impl UserRepository for SqlStore {
         };
         model.update(self.conn()).await.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError> {
+        let total = users::Entity::find()
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let page = users::Entity::find()
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((page, total))
     }
 
     async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -2,6 +2,7 @@
 //! every operation shares, and the assembly of the OpenAPI service.
 
 mod account;
+mod admin;
 mod auth;
 mod health;
 mod oauth;
@@ -51,6 +52,8 @@ pub enum ApiTags {
     OAuth,
     /// Public keys for verifying access tokens.
     Keys,
+    /// Signing keys and users, for the `admin` role.
+    Admin,
     /// Liveness and readiness.
     Health,
 }
@@ -173,6 +176,7 @@ pub type Apis = (
     account::AccountApi,
     oauth::OAuthApi,
     wellknown::KeysApi,
+    admin::AdminApi,
     health::HealthApi,
 );
 
@@ -185,6 +189,7 @@ pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
             account::AccountApi,
             oauth::OAuthApi,
             wellknown::KeysApi,
+            admin::AdminApi,
             health::HealthApi,
         ),
         "Tessera",

@@ -1,6 +1,7 @@
 //! `/.well-known/jwks.json`: the public keys resource servers verify access tokens with.
 
 use poem::web::Data;
+use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -37,7 +38,17 @@ pub enum JwksResponse {
     /// The keys that may have signed a live access token, and the next key before it
     /// signs. Cache for `max-age`; on an unknown `kid`, fetch again.
     #[oai(status = 200)]
-    Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        Json<Jwks>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "ETag")] String,
+    ),
+    /// The keys are unchanged since the `ETag` given in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "ETag")] String,
+    ),
 }
 
 #[OpenApi(tag = "ApiTags::Keys")]
@@ -50,8 +61,23 @@ impl KeysApi {
         method = "get",
         operation_id = "getJwks"
     )]
-    async fn jwks(&self, state: Data<&AppState>) -> JwksResponse {
+    async fn jwks(
+        &self,
+        state: Data<&AppState>,
+        /// An `ETag` from an earlier answer: 304 when the keys have not changed.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> JwksResponse {
         let ring = state.keys.snapshot();
+        let cache = format!("public, max-age={}", state.jwks_max_age_secs);
+        let etag = ring.etag().to_owned();
+        let matches = if_none_match.0.as_deref().is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
+        });
+        if matches {
+            return JwksResponse::NotModified(cache, etag);
+        }
         let keys = ring
             .jwks()
             .iter()
@@ -64,9 +90,6 @@ impl KeysApi {
                 e: k.e.clone(),
             })
             .collect();
-        JwksResponse::Ok(
-            Json(Jwks { keys }),
-            format!("public, max-age={}", state.jwks_max_age_secs),
-        )
+        JwksResponse::Ok(Json(Jwks { keys }), cache, etag)
     }
 }

@@ -1,0 +1,340 @@
+//! `/v1/admin/*`: signing keys and users, for bearers with the `admin` role.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use tessera_domain::auth::AccountError;
+use tessera_domain::keys::{KeyState, SigningKeyRecord};
+use tessera_domain::ports::AuditEvent;
+use tessera_domain::user::{Role, User, UserId};
+use tessera_keys::KeyError;
+use uuid::Uuid;
+
+use super::auth::internal;
+use super::{ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, client_info, problem, unavailable};
+use crate::problem::{ApiError, Problem};
+
+pub struct AdminApi;
+
+/// A signing key's lifecycle state.
+#[derive(Debug, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum KeyStateView {
+    /// Published in the JWKS, not signing yet.
+    Pending,
+    /// The key that signs new tokens.
+    Active,
+    /// Published, verifies tokens it signed, no longer signs.
+    Retiring,
+    /// Unpublished; its private part is destroyed.
+    Retired,
+}
+
+/// A signing key (public information only).
+#[derive(Debug, Object)]
+#[oai(rename = "SigningKey")]
+pub struct KeyView {
+    pub kid: String,
+    pub state: KeyStateView,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retiring_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<&SigningKeyRecord> for KeyView {
+    fn from(r: &SigningKeyRecord) -> Self {
+        Self {
+            kid: r.kid.clone(),
+            state: match r.state {
+                KeyState::Pending => KeyStateView::Pending,
+                KeyState::Active => KeyStateView::Active,
+                KeyState::Retiring => KeyStateView::Retiring,
+                KeyState::Retired => KeyStateView::Retired,
+            },
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retiring_at: r.retiring_at,
+            retired_at: r.retired_at,
+        }
+    }
+}
+
+/// An account as administrators see it.
+#[derive(Debug, Object)]
+#[oai(rename = "AdminUser")]
+pub struct AdminUserView {
+    pub id: Uuid,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl From<User> for AdminUserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.0,
+            username: u.username.as_str().to_owned(),
+            roles: u.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            created_at: u.created_at,
+            disabled_at: u.disabled_at,
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Object)]
+pub struct UserPage {
+    pub items: Vec<AdminUserView>,
+    /// 1-based.
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// The answer of every admin operation: its success, plus the same 401/403/404/409/503.
+#[derive(ApiResponse)]
+pub enum AdminResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
+    /// Done.
+    #[oai(status = 200)]
+    Ok(Json<T>),
+    /// Done; nothing to return.
+    #[oai(status = 204)]
+    NoContent,
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The caller lacks the `admin` role (`insufficient_role`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such key or user (`key_not_found`, `user_not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Keys come from files and are rotated by the operator
+    /// (`keys_externally_managed`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+fn forbidden<T: poem_openapi::types::ToJSON + Send + Sync>(
+    auth: &BearerAuth,
+) -> Option<AdminResponse<T>> {
+    (!auth.0.has_role(Role::ADMIN)).then(|| {
+        AdminResponse::Forbidden(problem(
+            StatusCode::FORBIDDEN,
+            "insufficient_role",
+            "this operation needs the admin role",
+        ))
+    })
+}
+
+fn key_error<T: poem_openapi::types::ToJSON + Send + Sync>(e: KeyError) -> AdminResponse<T> {
+    match e {
+        KeyError::NotFound => AdminResponse::NotFound(problem(
+            StatusCode::NOT_FOUND,
+            "key_not_found",
+            "no published key has this kid",
+        )),
+        KeyError::ExternallyManaged => AdminResponse::Conflict(problem(
+            StatusCode::CONFLICT,
+            "keys_externally_managed",
+            "keys come from files (keys.source = \"files\"): rotate them by changing the files",
+        )),
+        KeyError::Unavailable(e) => {
+            tracing::warn!(error = %e, "key operation failed");
+            let e = ApiError::unavailable(
+                "the key store is unavailable, retry shortly",
+                RETRY_AFTER_SECS,
+            );
+            AdminResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
+        }
+    }
+}
+
+fn keys_view(state: &AppState) -> Vec<KeyView> {
+    state
+        .keys
+        .snapshot()
+        .records()
+        .iter()
+        .map(KeyView::from)
+        .collect()
+}
+
+#[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List signing keys
+    ///
+    /// Every key with its lifecycle state, retired ones included. Never shows private
+    /// parts.
+    #[oai(path = "/keys", method = "get", operation_id = "listKeys")]
+    async fn list_keys(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> AdminResponse<Vec<KeyView>> {
+        if let Some(denied) = forbidden(&auth) {
+            return denied;
+        }
+        AdminResponse::Ok(Json(keys_view(&state)))
+    }
+
+    /// Rotate signing keys
+    ///
+    /// Generates a new key and publishes it at once. It starts signing after
+    /// `keys.prepublish` (so cached JWKS catch up) — or immediately with
+    /// `immediate=true`, for emergencies. Answers the keys after the change.
+    #[oai(path = "/keys/rotate", method = "post", operation_id = "rotateKeys")]
+    async fn rotate(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// Sign with the new key at once instead of after the pre-publication window.
+        immediate: Query<Option<bool>>,
+    ) -> AdminResponse<Vec<KeyView>> {
+        if let Some(denied) = forbidden(&auth) {
+            return denied;
+        }
+        match state
+            .keys
+            .rotate(state.auth.now(), immediate.0.unwrap_or(false))
+            .await
+        {
+            Ok(events) => {
+                for kid in events.iter().filter_map(generated_kid) {
+                    state
+                        .auth
+                        .record(AuditEvent::KeyRotated { kid }, &client_info(req))
+                        .await;
+                }
+                AdminResponse::Ok(Json(keys_view(&state)))
+            }
+            Err(e) => key_error(e),
+        }
+    }
+
+    /// Revoke a signing key
+    ///
+    /// For a compromised key: it leaves the JWKS, its private part is destroyed and the
+    /// tokens it signed are refused. Revoking the active key promotes a new one first.
+    #[oai(
+        path = "/keys/:kid/revoke",
+        method = "post",
+        operation_id = "revokeKey"
+    )]
+    async fn revoke_key(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The key's `kid`.
+        kid: Path<String>,
+    ) -> AdminResponse<Vec<KeyView>> {
+        if let Some(denied) = forbidden(&auth) {
+            return denied;
+        }
+        match state.keys.revoke(&kid.0, state.auth.now()).await {
+            Ok(_) => {
+                state
+                    .auth
+                    .record(AuditEvent::KeyRevoked { kid: kid.0 }, &client_info(req))
+                    .await;
+                AdminResponse::NoContent
+            }
+            Err(e) => key_error(e),
+        }
+    }
+
+    /// List users
+    ///
+    /// Accounts in order of creation, one page at a time.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list_users(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// 1-based page number (default 1).
+        page: Query<Option<u64>>,
+        /// Users per page, 1–200 (default 50).
+        per_page: Query<Option<u64>>,
+    ) -> poem::Result<AdminResponse<UserPage>> {
+        if let Some(denied) = forbidden(&auth) {
+            return Ok(denied);
+        }
+        let page = page.0.unwrap_or(1).max(1);
+        let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
+        match state
+            .auth
+            .list_users((page - 1).saturating_mul(per_page), per_page)
+            .await
+        {
+            Ok((users, total)) => Ok(AdminResponse::Ok(Json(UserPage {
+                items: users.into_iter().map(AdminUserView::from).collect(),
+                page,
+                per_page,
+                total,
+            }))),
+            Err(AccountError::Unavailable(e)) => Ok(AdminResponse::Unavailable(
+                Json(unavailable(&e).problem),
+                RETRY_AFTER_SECS,
+            )),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Disable a user
+    ///
+    /// The account can no longer log in or refresh, and every token it holds stops
+    /// working at once.
+    #[oai(
+        path = "/users/:id/disable",
+        method = "post",
+        operation_id = "disableUser"
+    )]
+    async fn disable_user(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The user's id.
+        id: Path<Uuid>,
+    ) -> poem::Result<AdminResponse<UserPage>> {
+        if let Some(denied) = forbidden(&auth) {
+            return Ok(denied);
+        }
+        match state
+            .auth
+            .disable_user(UserId(id.0), &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(AdminResponse::NoContent),
+            Err(AccountError::AccountGone) => Ok(AdminResponse::NotFound(problem(
+                StatusCode::NOT_FOUND,
+                "user_not_found",
+                "no user has this id",
+            ))),
+            Err(AccountError::Unavailable(e)) => Ok(AdminResponse::Unavailable(
+                Json(unavailable(&e).problem),
+                RETRY_AFTER_SECS,
+            )),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}
+
+fn generated_kid(e: &tessera_keys::KeyEvent) -> Option<String> {
+    match e {
+        tessera_keys::KeyEvent::Generated { kid, .. } => Some(kid.clone()),
+        _ => None,
+    }
+}
