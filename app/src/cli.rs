@@ -9,7 +9,7 @@ use tessera_domain::SystemClock;
 use tessera_domain::auth::{AccountError, RegisterError};
 use tessera_domain::ports::{AuditEvent, UserRepository as _};
 use tessera_domain::session::ClientInfo;
-use tessera_domain::user::{Password, Role, Username};
+use tessera_domain::user::{Password, PasswordHash, Role, Username};
 use tessera_keys::{KeyError, KeyEvent};
 
 use crate::api::AppState;
@@ -73,6 +73,10 @@ pub enum UsersCommand {
     },
     /// Disable a user: no more logins, and every token of theirs stops working.
     Disable { username: String },
+    /// Import users from JSON lines `{"username": …, "password_hash": "$2b$…"}` (bcrypt,
+    /// as bcryptjs writes it). They log in with their old passwords and are upgraded to
+    /// argon2id on that login. Existing usernames are skipped, so re-running is safe.
+    Import { file: PathBuf },
 }
 
 /// Runs the command line.
@@ -205,6 +209,18 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
                 Err(e) => anyhow::bail!("{e}"),
             }
         }
+        UsersCommand::Import { file } => {
+            let report = import(&state.auth, &file, &cli).await?;
+            println!(
+                "imported {}, skipped {} existing, rejected {}",
+                report.imported,
+                report.existing,
+                report.rejected.len()
+            );
+            for (line, why) in &report.rejected {
+                println!("  line {line}: {why}");
+            }
+        }
         UsersCommand::Disable { username } => {
             let name = Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
             let user = state
@@ -221,4 +237,75 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
     }
     state.store.close().await;
     Ok(())
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub existing: usize,
+    /// Line number and reason.
+    pub rejected: Vec<(usize, String)>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    username: String,
+    password_hash: String,
+}
+
+/// Imports bcrypt users from a JSON-lines file.
+///
+/// # Errors
+/// When the file cannot be read or the store fails; bad lines are reported, not fatal.
+pub async fn import(
+    auth: &tessera_domain::auth::AuthService,
+    file: &std::path::Path,
+    client: &ClientInfo,
+) -> anyhow::Result<ImportReport> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let mut report = ImportReport::default();
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ImportLine = match serde_json::from_str(line) {
+            Ok(p) => p,
+            Err(e) => {
+                report.rejected.push((
+                    line_no,
+                    format!("not a {{username, password_hash}} object: {e}"),
+                ));
+                continue;
+            }
+        };
+        let username = match Username::parse(&parsed.username) {
+            Ok(u) => u,
+            Err(e) => {
+                report.rejected.push((line_no, format!("username: {e}")));
+                continue;
+            }
+        };
+        if !tessera_domain::password::is_bcrypt(&parsed.password_hash)
+            || parsed.password_hash.parse::<bcrypt::HashParts>().is_err()
+        {
+            report.rejected.push((
+                line_no,
+                "password_hash is not a bcrypt hash ($2a$/$2b$/$2y$)".into(),
+            ));
+            continue;
+        }
+        match auth
+            .import_user(username, PasswordHash::new(parsed.password_hash), client)
+            .await
+        {
+            Ok(_) => report.imported += 1,
+            Err(RegisterError::UsernameTaken) => report.existing += 1,
+            Err(e) => return Err(anyhow::anyhow!("line {line_no}: {e}")),
+        }
+    }
+    Ok(report)
 }

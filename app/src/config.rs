@@ -20,6 +20,7 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     pub keys: KeysConfig,
     pub revocation: RevocationConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
 }
 
@@ -35,6 +36,19 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Public base URL shown in the OpenAPI `servers` list.
     pub public_url: Option<String>,
+    /// Time allowed to receive a request body; slower clients get 408.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Largest total size of request headers, in bytes; larger get 431.
+    pub max_header_bytes: usize,
+    /// Keep-alive connections idle this long are closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed. Empty:
+    /// the client address is always the socket's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins allowed by CORS (`https://app.example.com`); empty: CORS off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +58,11 @@ impl Default for ServerConfig {
             body_limit: 64 * 1024,
             shutdown_grace: Duration::from_secs(10),
             public_url: None,
+            read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -240,6 +259,51 @@ pub enum RevocationBackend {
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationConfig {
     pub backend: RevocationBackend,
+}
+
+/// Brute-force protection. Defaults suit a public deployment where many users may share
+/// one address behind NAT: buckets are generous per address, and the per-account delays
+/// do the real work against password guessing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Master switch (benchmarks, trusted internal callers).
+    pub enabled: bool,
+    /// Logins per minute per client address (0: no bucket), and the burst.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    pub register_per_minute: u32,
+    pub register_burst: u32,
+    pub refresh_per_minute: u32,
+    pub refresh_burst: u32,
+    /// Per-username delays after failed logins.
+    pub account_throttling: bool,
+    /// Failed logins per username before delays start.
+    pub account_free_failures: u32,
+    /// First delay; doubles with each further failure.
+    #[serde(with = "humantime_serde")]
+    pub account_base_delay: Duration,
+    /// The cap: no account is ever locked longer than this.
+    #[serde(with = "humantime_serde")]
+    pub account_max_delay: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_per_minute: 60,
+            login_burst: 20,
+            register_per_minute: 10,
+            register_burst: 10,
+            refresh_per_minute: 300,
+            refresh_burst: 60,
+            account_throttling: true,
+            account_free_failures: 5,
+            account_base_delay: Duration::from_secs(1),
+            account_max_delay: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

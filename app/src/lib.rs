@@ -3,7 +3,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
-pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod hashing;

@@ -11,25 +11,27 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::middleware::SetHeader;
+use poem::middleware::{Cors, SetHeader};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
-use tessera_blacklist::MemoryRevocationList;
+use tessera_blacklist::{ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList};
 use tessera_domain::auth::{AuthDeps, AuthService};
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::keys::RotationPolicy;
 use tessera_domain::password::{Argon2Params, Argon2id};
 use tessera_domain::revocation::RevocationList;
 use tessera_domain::session::{RefreshTokenMint, SessionPolicy};
+use tessera_domain::throttle::{NoLimits, RateLimiter, ThrottlePolicy};
 use tessera_domain::token::TokenPolicy;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::{Kek, KeyRingHandle};
 use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::{self, AppState};
-use crate::audit::LogAuditSink;
-use crate::config::{Config, KeySourceKind};
+use crate::config::{Config, KeySourceKind, ServerConfig};
 use crate::hashing::BlockingHasher;
 use crate::problem::{ApiError, render_error};
 
@@ -110,7 +112,7 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.addr));
-        let app = routes(&self.state, &public_url, self.config.server.body_limit);
+        let app = routes(&self.state, &public_url, &self.config.server);
         tracing::info!(address = %self.addr, docs = %format!("{public_url}/docs"), "serving");
         let purge = tokio::spawn(purge_revocations(self.state.clone()));
         let keys = tokio::spawn(maintain_keys(
@@ -118,6 +120,7 @@ impl Application {
             self.config.keys.refresh_interval,
         ));
         let result = Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(self.config.server.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(self.config.server.shutdown_grace))
             .await;
         purge.abort();
@@ -127,33 +130,74 @@ impl Application {
     }
 }
 
-/// Every route, with the body limit, security headers and problem+json errors.
-fn routes(state: &AppState, public_url: &str, body_limit: usize) -> impl Endpoint + use<> {
+/// Every route, with request hygiene (header size, body size and read time), CORS when
+/// configured, security headers and problem+json errors.
+fn routes(state: &AppState, public_url: &str, server: &ServerConfig) -> BoxEndpoint<'static> {
     let service = api::service(public_url);
     let docs = service.swagger_ui();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
-    Route::new()
+    let limits = Hygiene {
+        body_limit: server.body_limit,
+        max_header_bytes: server.max_header_bytes,
+        read_timeout: server.read_timeout,
+    };
+    let app = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
-        .around(move |next, req| limit_body(next, req, body_limit))
-        .data(state.clone())
-        .catch_all_error(render_error)
+        .around(move |next, req| hygiene(next, req, limits))
+        .data(state.clone());
+    let app = if server.cors_allowed_origins.is_empty() {
+        app.boxed()
+    } else {
+        app.with(
+            Cors::new()
+                .allow_origins(server.cors_allowed_origins.iter().map(String::as_str))
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(600),
+        )
+        .boxed()
+    };
+    app.catch_all_error(render_error)
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .boxed()
 }
 
-/// Refuses bodies over `limit` with 413 before any handler reads them, whether the size
-/// is announced (`Content-Length`) or only discovered while reading (chunked).
-async fn limit_body<E: Endpoint>(
+#[derive(Debug, Clone, Copy)]
+struct Hygiene {
+    body_limit: usize,
+    max_header_bytes: usize,
+    read_timeout: Duration,
+}
+
+/// Refuses oversized headers (431) and bodies (413, whether the size is announced or
+/// only discovered while reading), and bodies that take too long to arrive (408), before
+/// any handler runs.
+async fn hygiene<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
-    limit: usize,
+    limits: Hygiene,
 ) -> poem::Result<Response> {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers exceed {} bytes", limits.max_header_bytes),
+        )
+        .into());
+    }
+    let limit = limits.body_limit;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,7 +214,16 @@ async fn limit_body<E: Endpoint>(
         return Err(too_large().into());
     }
     let body = req.take_body();
-    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
+    let read = tokio::time::timeout(limits.read_timeout, body.into_bytes_limit(limit))
+        .await
+        .map_err(|_| {
+            poem::Error::from(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body arrived too slowly",
+            ))
+        })?;
+    let bytes = read.map_err(|e| match e {
         poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
         other => poem::Error::from(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -182,8 +235,6 @@ async fn limit_body<E: Endpoint>(
     Ok(next.call(req).await?.into_response())
 }
 
-/// Performs due key transitions and picks up other instances' changes, every
-/// `keys.refresh_interval`.
 async fn maintain_keys(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -293,6 +344,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
     );
     let hasher = build_hasher(config).await?;
+    let limiter = build_limiter(config)?;
 
     let sessions = SessionPolicy {
         idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
@@ -307,7 +359,8 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             signer: keys.clone(),
             verifier: keys.clone(),
             revocations: revocations.clone(),
-            audit: Arc::new(LogAuditSink),
+            audit: Arc::new(store.clone()),
+            limiter: limiter.clone(),
             clock,
         },
         tokens,
@@ -319,6 +372,8 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         keys,
         store,
         revocations,
+        limiter,
+        trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
         password_policy: PasswordPolicy {
             min_chars: config.passwords.min_length,
             max_chars: config.passwords.max_length,
@@ -360,6 +415,32 @@ fn token_policy(config: &Config) -> anyhow::Result<TokenPolicy> {
 
 fn delta(d: Duration) -> anyhow::Result<TimeDelta> {
     TimeDelta::from_std(d).map_err(|_| anyhow::anyhow!("duration {d:?} is out of range"))
+}
+
+fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let l = &config.limits;
+    if !l.enabled {
+        return Ok(Arc::new(NoLimits));
+    }
+    let quota = |per_minute, burst| (per_minute > 0).then_some(ClientQuota { per_minute, burst });
+    let accounts = l
+        .account_throttling
+        .then(|| -> anyhow::Result<ThrottlePolicy> {
+            Ok(ThrottlePolicy {
+                free_failures: l.account_free_failures,
+                base_delay: delta(l.account_base_delay)?,
+                max_delay: delta(l.account_max_delay)?,
+            })
+        })
+        .transpose()?;
+    Ok(Arc::new(MemoryRateLimiter::new(
+        ClientQuotas {
+            login: quota(l.login_per_minute, l.login_burst),
+            register: quota(l.register_per_minute, l.register_burst),
+            refresh: quota(l.refresh_per_minute, l.refresh_burst),
+        },
+        accounts,
+    )))
 }
 
 async fn build_hasher(config: &Config) -> anyhow::Result<BlockingHasher> {

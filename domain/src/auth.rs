@@ -16,10 +16,11 @@ use crate::session::{
     ClientInfo, RefreshToken, RefreshTokenMint, RefreshTokenState, RotateOutcome, Session,
     SessionId, SessionPolicy,
 };
+use crate::throttle::{LimitError, RateLimiter, retry_secs};
 use crate::token::{
     AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenError, TokenPolicy,
 };
-use crate::user::{Password, PasswordAttempt, Role, User, UserId, Username};
+use crate::user::{Password, PasswordAttempt, PasswordHash, Role, User, UserId, Username};
 
 /// What a successful login or refresh hands out (RFC 6749 §5.1 shape, minus the type).
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub enum Unavailable {
     Revocation(#[source] anyhow::Error),
     #[error("no signing key is active")]
     NoSigningKey,
+    #[error("rate-limit state unavailable")]
+    Limiter(#[source] anyhow::Error),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,9 @@ pub enum LoginError {
     /// Unknown user, wrong password or disabled account: deliberately indistinguishable.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many failures for this username: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -191,6 +197,7 @@ pub struct AuthDeps {
     pub verifier: Arc<dyn AccessTokenVerifier>,
     pub revocations: Arc<dyn RevocationList>,
     pub audit: Arc<dyn AuditSink>,
+    pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -274,47 +281,58 @@ impl AuthService {
         attempt: &PasswordAttempt,
         client: &ClientInfo,
     ) -> Result<TokenPair, LoginError> {
-        let found = match Username::parse(username) {
-            Ok(name) => self.deps.users.find_by_username(&name).await?,
+        let parsed = Username::parse(username);
+        // Throttled by the name as typed (canonicalised when valid), whether or not such
+        // a user exists: a 429 must not reveal which accounts are real.
+        let account = match &parsed {
+            Ok(name) => name.canonical(),
+            Err(_) => username
+                .trim()
+                .chars()
+                .take(64)
+                .collect::<String>()
+                .to_lowercase(),
+        };
+        match self.deps.limiter.check_account(&account, self.now()).await {
+            Ok(()) => {}
+            Err(LimitError::Throttled(secs)) => return Err(LoginError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        }
+        let found = match &parsed {
+            Ok(name) => self.deps.users.find_by_username(name).await?,
             Err(_) => None,
         };
-        let Some(user) = found.filter(|u| !u.is_disabled()) else {
-            self.deps
+        let verdict = match found.as_ref().filter(|u| !u.is_disabled()) {
+            Some(user) => self
+                .deps
                 .hasher
-                .verify_dummy(attempt)
+                .verify(attempt, &user.password_hash)
                 .await
-                .map_err(HashFailure::from)?;
-            self.audit(
-                AuditEvent::LoginFailed {
-                    username: username.chars().take(64).collect(),
-                },
-                client,
-            )
-            .await;
-            return Err(LoginError::InvalidCredentials);
+                .map_err(HashFailure::from)?,
+            None => {
+                self.deps
+                    .hasher
+                    .verify_dummy(attempt)
+                    .await
+                    .map_err(HashFailure::from)?;
+                Verification::Mismatch
+            }
         };
-        let verdict = self
-            .deps
-            .hasher
-            .verify(attempt, &user.password_hash)
-            .await
-            .map_err(HashFailure::from)?;
-        match verdict {
-            Verification::Mismatch => {
-                self.audit(
-                    AuditEvent::LoginFailed {
-                        username: user.username.as_str().to_owned(),
-                    },
-                    client,
-                )
-                .await;
+        let user = match (verdict, found) {
+            (Verification::Match { needs_rehash }, Some(user)) => {
+                if needs_rehash {
+                    self.rehash(&user, attempt).await;
+                }
+                user
+            }
+            _ => {
+                self.failed_login(&account, client).await?;
                 return Err(LoginError::InvalidCredentials);
             }
-            Verification::Match { needs_rehash: true } => self.rehash(&user, attempt).await,
-            Verification::Match {
-                needs_rehash: false,
-            } => {}
-        }
+        };
+        // Forgetting past failures is bookkeeping: if the limiter cannot do it now, the
+        // right password still logs in.
+        let _ = self.deps.limiter.record_success(&account).await;
         let now = self.now();
         let session = Session::start(user.id, client.clone(), &self.sessions, now);
         let refresh = self.mint.first()?;
@@ -333,20 +351,65 @@ impl AuthService {
         Ok(self.pair(&user, &session, refresh, now)?)
     }
 
+    async fn failed_login(&self, account: &str, client: &ClientInfo) -> Result<(), LoginError> {
+        self.audit(
+            AuditEvent::LoginFailed {
+                username: account.to_owned(),
+            },
+            client,
+        )
+        .await;
+        match self.deps.limiter.record_failure(account, self.now()).await {
+            Ok(Some(lock)) => {
+                self.audit(
+                    AuditEvent::Lockout {
+                        username: account.to_owned(),
+                        seconds: retry_secs(lock),
+                    },
+                    client,
+                )
+                .await;
+                Ok(())
+            }
+            Ok(None) | Err(LimitError::Throttled(_)) => Ok(()),
+            Err(LimitError::Unavailable(e)) => Err(Unavailable::Limiter(e).into()),
+        }
+    }
+
+    /// Imports an account whose password hash comes from another system (bcrypt, as the
+    /// Express tutorial's bcryptjs writes it). It logs in with its old password and is
+    /// upgraded to argon2id on that login.
+    ///
+    /// # Errors
+    /// [`RegisterError::UsernameTaken`] when the name exists (imports are idempotent:
+    /// callers count these as skipped).
+    pub async fn import_user(
+        &self,
+        username: Username,
+        hash: PasswordHash,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let user = User {
+            id: UserId::new_random(),
+            username,
+            password_hash: hash,
+            roles: Vec::new(),
+            created_at: self.now(),
+            disabled_at: None,
+        };
+        match self.deps.users.create(&user).await {
+            Ok(()) => {}
+            Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
+            Err(CreateUserError::Store(e)) => return Err(e.into()),
+        }
+        self.audit(AuditEvent::Registered { user: user.id }, client)
+            .await;
+        Ok(user)
+    }
+
     /// Upgrades a hash made under older parameters; a failure only costs the upgrade.
     async fn rehash(&self, user: &User, attempt: &PasswordAttempt) {
-        // The attempt matched the stored hash, so it is the user's real password; it is
-        // re-validated only for length, which it passed when it was first set.
-        let Ok(password) = Password::parse(
-            attempt.expose(),
-            &user.username,
-            &crate::user::PasswordPolicy {
-                min_chars: 1,
-                max_chars: PasswordAttempt::MAX_BYTES,
-            },
-        ) else {
-            return;
-        };
+        let password = Password::verified(attempt);
         if let Ok(hash) = self.deps.hasher.hash(&password).await {
             let _ = self.deps.users.update_password_hash(user.id, &hash).await;
         }

@@ -12,6 +12,7 @@ pub mod password;
 pub mod ports;
 pub mod revocation;
 pub mod session;
+pub mod throttle;
 pub mod token;
 pub mod user;
 

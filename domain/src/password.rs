@@ -127,6 +127,15 @@ impl Argon2id {
     /// # Errors
     /// When the stored hash is not a parsable argon2 PHC string.
     pub fn verify(&self, password: &str, hash: &PasswordHash) -> anyhow::Result<Verification> {
+        if is_bcrypt(hash.as_str()) {
+            // Imported from another system (the Express tutorial's bcryptjs): right
+            // passwords are upgraded to argon2id at once.
+            return match bcrypt::verify(password, hash.as_str()) {
+                Ok(true) => Ok(Verification::Match { needs_rehash: true }),
+                Ok(false) => Ok(Verification::Mismatch),
+                Err(e) => Err(anyhow::anyhow!("bcrypt verify: {e}")),
+            };
+        }
         let parsed = argon2::PasswordHash::new(hash.as_str())
             .map_err(|e| anyhow::anyhow!("stored hash is not a PHC string: {e}"))?;
         match self.argon.verify_password(password.as_bytes(), &parsed) {
@@ -151,6 +160,11 @@ impl Argon2id {
                     && p.p_cost() == self.params.parallelism
             })
     }
+}
+
+/// Whether a stored hash is a bcrypt one (`$2a$`, `$2b$`, `$2y$`), as imported.
+pub fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
 
 #[cfg(test)]
@@ -194,6 +208,25 @@ mod tests {
         assert_eq!(
             new.verify("correct horse", &hash).unwrap(),
             Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[test]
+    fn imported_bcrypt_hashes_verify_and_ask_for_an_upgrade() {
+        let h = Argon2id::new(cheap()).unwrap();
+        // bcryptjs output for "hunter2-secret", cost 4.
+        let imported = PasswordHash::new(
+            bcrypt::hash("hunter2-secret", 4)
+                .unwrap()
+                .replace("$2b$", "$2a$"),
+        );
+        assert_eq!(
+            h.verify("hunter2-secret", &imported).unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+        assert_eq!(
+            h.verify("wrong", &imported).unwrap(),
+            Verification::Mismatch
         );
     }
 

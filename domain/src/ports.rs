@@ -90,10 +90,50 @@ pub enum AuditEvent {
     TokenRevoked { user: UserId },
     UserDisabled { user: UserId },
     KeyRotated { kid: String },
+    Lockout { username: String, seconds: u64 },
     KeyRevoked { kid: String },
 }
 
 impl AuditEvent {
+    /// The user the event is about, when known.
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            Self::Registered { user }
+            | Self::LoginSucceeded { user, .. }
+            | Self::RefreshReuse { user, .. }
+            | Self::Logout { user, .. }
+            | Self::LogoutAll { user, .. }
+            | Self::SessionRevoked { user, .. }
+            | Self::PasswordChanged { user }
+            | Self::TokenRevoked { user }
+            | Self::UserDisabled { user } => Some(*user),
+            Self::LoginFailed { .. }
+            | Self::KeyRotated { .. }
+            | Self::KeyRevoked { .. }
+            | Self::Lockout { .. } => None,
+        }
+    }
+
+    /// The event's particulars as JSON text (never a password or a token).
+    pub fn detail(&self) -> String {
+        let detail = match self {
+            Self::LoginSucceeded { session, .. }
+            | Self::RefreshReuse { session, .. }
+            | Self::Logout { session, .. }
+            | Self::SessionRevoked { session, .. } => serde_json::json!({ "session": session }),
+            Self::LoginFailed { username } => serde_json::json!({ "username": username }),
+            Self::Lockout { username, seconds } => {
+                serde_json::json!({ "username": username, "seconds": seconds })
+            }
+            Self::LogoutAll { sessions, .. } => serde_json::json!({ "sessions": sessions }),
+            Self::KeyRotated { kid } | Self::KeyRevoked { kid } => {
+                serde_json::json!({ "kid": kid })
+            }
+            _ => serde_json::json!({}),
+        };
+        detail.to_string()
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Registered { .. } => "registered",
@@ -107,9 +147,37 @@ impl AuditEvent {
             Self::TokenRevoked { .. } => "token_revoked",
             Self::UserDisabled { .. } => "user_disabled",
             Self::KeyRotated { .. } => "key_rotated",
+            Self::Lockout { .. } => "lockout",
             Self::KeyRevoked { .. } => "key_revoked",
         }
     }
+}
+
+/// A stored security event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub user: Option<UserId>,
+    pub client: crate::session::ClientInfo,
+    /// JSON object text.
+    pub detail: String,
+}
+
+/// Reads the audit trail.
+///
+/// # Errors
+/// MUST return [`StoreError::Unavailable`] when the store cannot be reached.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Newest first, optionally only one user's or one event name's, with the total.
+    async fn list(
+        &self,
+        user: Option<UserId>,
+        event: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AuditRecord>, u64), StoreError>;
 }
 
 /// Receives security events with the client they came from. Recording is best effort

@@ -116,8 +116,12 @@ pub enum PasswordError {
     TooShort(usize),
     #[error("password must be at most {0} characters long")]
     TooLong(usize),
-    #[error("password must not be the same as the username")]
-    SameAsUsername,
+    #[error("password must not contain the username")]
+    ContainsUsername,
+    /// zxcvbn estimates it falls within a million guesses (a common password, a
+    /// dictionary word, a keyboard walk, a repetition, …); the text says which.
+    #[error("password is too easy to guess: {0}")]
+    TooGuessable(String),
 }
 
 /// A new password that passed the policy: NFKC-normalised, never shown by `Debug`.
@@ -142,10 +146,33 @@ impl Password {
         if chars > policy.max_chars {
             return Err(PasswordError::TooLong(policy.max_chars));
         }
-        if normalised.to_lowercase() == username.canonical() {
-            return Err(PasswordError::SameAsUsername);
+        if normalised.to_lowercase().contains(&username.canonical()) {
+            return Err(PasswordError::ContainsUsername);
+        }
+        // zxcvbn's cost grows with length and long passphrases are strong anyway: judge
+        // the first 64 characters only.
+        let judged: String = normalised.chars().take(64).collect();
+        let estimate = zxcvbn::zxcvbn(&judged, &[username.as_str()]);
+        if estimate.score() <= zxcvbn::Score::One {
+            let why = estimate
+                .feedback()
+                .and_then(|f| f.warning().map(|w| w.to_string()))
+                .unwrap_or_else(|| "it could be guessed within a million tries".to_owned());
+            let hint = estimate
+                .feedback()
+                .and_then(|f| f.suggestions().first().map(|s| format!(" {s}")))
+                .unwrap_or_default();
+            return Err(PasswordError::TooGuessable(
+                format!("{why}.{hint}").replace("..", "."),
+            ));
         }
         Ok(Self(normalised))
+    }
+
+    /// A password already proven to be the user's (it matched the stored hash): used to
+    /// re-hash it under new parameters, whatever today's policy says of it.
+    pub(crate) fn verified(attempt: &PasswordAttempt) -> Self {
+        Self(attempt.0.clone())
     }
 
     pub fn expose(&self) -> &str {
@@ -294,18 +321,24 @@ mod tests {
             PasswordError::TooLong(128)
         );
         assert_eq!(
-            Password::parse(
-                "ALICE",
-                &user,
-                &PasswordPolicy {
-                    min_chars: 3,
-                    max_chars: 10
-                }
-            )
-            .unwrap_err(),
-            PasswordError::SameAsUsername
+            Password::parse("my-ALICE-2024!", &user, &policy).unwrap_err(),
+            PasswordError::ContainsUsername
         );
-        let p = Password::parse("correct horse", &user, &policy).unwrap();
+        for common in [
+            "password",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou1",
+            "aaaaaaaaaaaa",
+        ] {
+            let e = Password::parse(common, &user, &policy).unwrap_err();
+            assert!(
+                matches!(e, PasswordError::TooGuessable(ref why) if !why.is_empty()),
+                "{common}: {e:?}"
+            );
+        }
+        assert!(Password::parse("correct horse battery", &user, &policy).is_ok());
+        let p = Password::parse("correct horse battery", &user, &policy).unwrap();
         assert!(!format!("{p:?}").contains("horse"));
         assert!(!format!("{:?}", PasswordAttempt::new("hunter22").unwrap()).contains("hunter"));
     }

@@ -89,6 +89,18 @@ enum SigningKeys {
     RetiredAt,
 }
 
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Id,
+    At,
+    Event,
+    UserId,
+    ClientIp,
+    UserAgent,
+    Detail,
+}
+
 const UUID_LEN: u32 = 36;
 
 #[async_trait::async_trait]
@@ -200,11 +212,47 @@ impl MigrationTrait for M0001Initial {
                 .to_owned(),
         )
         .await?;
+
+        m.create_table(
+            Table::create()
+                .table(AuditEvents::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(AuditEvents::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(big_integer(AuditEvents::At))
+                .col(string_len(AuditEvents::Event, 32))
+                .col(string_len_null(AuditEvents::UserId, UUID_LEN))
+                .col(string_len_null(AuditEvents::ClientIp, 64))
+                .col(string_len_null(AuditEvents::UserAgent, 512))
+                .col(text(AuditEvents::Detail))
+                .to_owned(),
+        )
+        .await?;
+        for (name, col) in [
+            ("idx_audit_user", AuditEvents::UserId),
+            ("idx_audit_event", AuditEvents::Event),
+            ("idx_audit_at", AuditEvents::At),
+        ] {
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(AuditEvents::Table)
+                    .col(col)
+                    .to_owned(),
+            )
+            .await?;
+        }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            AuditEvents::Table.into_iden(),
             SigningKeys::Table.into_iden(),
             Revocations::Table.into_iden(),
             RefreshTokens::Table.into_iden(),

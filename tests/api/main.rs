@@ -9,6 +9,7 @@ mod errors;
 mod keys;
 mod oauth;
 mod restart;
+mod security;
 mod sessions;
 mod spec;
 mod tokens;

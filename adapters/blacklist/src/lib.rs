@@ -1,7 +1,11 @@
-//! Tessera's revocation list: an in-process moka tier answering every protected request
-//! from memory, written through to a durable [`RevocationStore`] and loaded back from it
-//! at startup, so a restart forgets nothing.
+//! Tessera's in-process security state: the revocation list (a moka tier answering every
+//! protected request from memory, written through to a durable [`RevocationStore`] and
+//! loaded back from it at startup, so a restart forgets nothing) and the rate limiter.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod limits;
+
+pub use limits::{ClientQuota, ClientQuotas, MemoryRateLimiter};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -111,3 +111,26 @@ pub mod signing_keys {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod audit_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: i64,
+        pub event: String,
+        pub user_id: Option<String>,
+        pub client_ip: Option<String>,
+        pub user_agent: Option<String>,
+        #[sea_orm(column_type = "Text")]
+        pub detail: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -3,6 +3,7 @@
 //! dialect is chosen by the URL alone.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod audit;
 mod entities;
 mod keys;
 mod revocations;

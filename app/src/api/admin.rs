@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tessera_domain::auth::AccountError;
 use tessera_domain::keys::{KeyState, SigningKeyRecord};
-use tessera_domain::ports::AuditEvent;
+use tessera_domain::ports::{AuditEvent, AuditLog as _};
 use tessera_domain::user::{Role, User, UserId};
 use tessera_keys::KeyError;
 use uuid::Uuid;
@@ -292,6 +292,61 @@ impl AdminApi {
         }
     }
 
+    /// Audit log
+    ///
+    /// Security events, newest first, optionally for one user and/or one event name.
+    #[oai(path = "/audit", method = "get", operation_id = "listAuditEvents")]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Only this user's events.
+        user: Query<Option<Uuid>>,
+        /// Only events of this name.
+        event: Query<Option<String>>,
+        /// 1-based page number (default 1).
+        page: Query<Option<u64>>,
+        /// Events per page, 1–200 (default 50).
+        per_page: Query<Option<u64>>,
+    ) -> AdminResponse<AuditPage> {
+        if let Some(denied) = forbidden(&auth) {
+            return denied;
+        }
+        let page = page.0.unwrap_or(1).max(1);
+        let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
+        let listed = state
+            .store
+            .list(
+                user.0.map(UserId),
+                event.0.as_deref(),
+                (page - 1).saturating_mul(per_page),
+                per_page,
+            )
+            .await;
+        match listed {
+            Ok((records, total)) => AdminResponse::Ok(Json(AuditPage {
+                items: records
+                    .into_iter()
+                    .map(|r| AuditEntry {
+                        at: r.at,
+                        event: r.event,
+                        user_id: r.user.map(|u| u.0),
+                        ip: r.client.ip,
+                        user_agent: r.client.user_agent,
+                        detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+                    })
+                    .collect(),
+                page,
+                per_page,
+                total,
+            })),
+            Err(e) => {
+                let e = unavailable(&e.into());
+                AdminResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
+            }
+        }
+    }
+
     /// Disable a user
     ///
     /// The account can no longer log in or refresh, and every token it holds stops
@@ -330,6 +385,30 @@ impl AdminApi {
             Err(e) => Err(internal(e)),
         }
     }
+}
+
+/// A recorded security event.
+#[derive(Debug, Object)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// `login_succeeded`, `login_failed`, `lockout`, `refresh_reuse`, `logout`,
+    /// `logout_all`, `session_revoked`, `password_changed`, `token_revoked`,
+    /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`.
+    pub event: String,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Event particulars (never a password or a token).
+    pub detail: serde_json::Value,
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Object)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
 }
 
 fn generated_kid(e: &tessera_keys::KeyEvent) -> Option<String> {

@@ -9,9 +9,11 @@ use tessera_domain::auth::{AccountError, LoginError, RefreshError, RegisterError
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
 use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, client_info, problem, unavailable,
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, check_client, client_info, problem,
+    rate_limited, unavailable,
 };
-use crate::problem::Problem;
+use crate::problem::{ApiError, Problem};
+use tessera_domain::throttle::ClientAction;
 
 pub struct AuthApi;
 
@@ -84,9 +86,13 @@ pub enum RegisterResponse {
     /// The username is taken, ignoring case (`username_taken`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// The username or password breaks a rule (`invalid_username`, `weak_password`).
+    /// The username or password breaks a rule (`invalid_username`, `weak_password`);
+    /// `detail` says which and how to fix it.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many registrations from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Password hashing is saturated or the store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -117,6 +123,10 @@ pub enum TokenResponse {
     /// token is unknown, expired, revoked or was already used (`invalid_grant`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
+    /// Too many attempts from this address, or too many failed logins for this
+    /// username (`rate_limited`). Unknown usernames are throttled exactly like real ones.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Password hashing is saturated or a store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -130,7 +140,27 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
     ))
 }
 
+impl RegisterResponse {
+    fn refused(e: ApiError) -> Self {
+        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
+        if e.problem.status == 429 {
+            Self::TooManyRequests(Json(e.problem), retry)
+        } else {
+            Self::Unavailable(Json(e.problem), retry)
+        }
+    }
+}
+
 impl TokenResponse {
+    fn refused(e: ApiError) -> Self {
+        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
+        if e.problem.status == 429 {
+            Self::TooManyRequests(Json(e.problem), retry)
+        } else {
+            Self::Unavailable(Json(e.problem), retry)
+        }
+    }
+
     fn ok(pair: TokenPair) -> Self {
         Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
     }
@@ -192,6 +222,9 @@ impl AuthApi {
         req: &Request,
         body: Json<Credentials>,
     ) -> poem::Result<RegisterResponse> {
+        if let Err(e) = check_client(req, ClientAction::Register).await {
+            return Ok(RegisterResponse::refused(e));
+        }
         let username = match Username::parse(&body.username) {
             Ok(u) => u,
             Err(e) => {
@@ -253,6 +286,9 @@ impl AuthApi {
                 "invalid username or password",
             ))
         };
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return Ok(TokenResponse::refused(e));
+        }
         let Some(attempt) = PasswordAttempt::new(&body.password) else {
             return Ok(invalid());
         };
@@ -263,6 +299,7 @@ impl AuthApi {
         {
             Ok(pair) => Ok(TokenResponse::ok(pair)),
             Err(LoginError::InvalidCredentials) => Ok(invalid()),
+            Err(LoginError::Throttled(secs)) => Ok(TokenResponse::refused(rate_limited(secs))),
             Err(LoginError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
             Err(e) => Err(internal(e)),
         }
@@ -281,6 +318,9 @@ impl AuthApi {
         req: &Request,
         body: Json<RefreshRequest>,
     ) -> poem::Result<TokenResponse> {
+        if let Err(e) = check_client(req, ClientAction::Refresh).await {
+            return Ok(TokenResponse::refused(e));
+        }
         match state
             .auth
             .refresh(&body.refresh_token, &client_info(req))

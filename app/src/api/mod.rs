@@ -8,6 +8,7 @@ mod health;
 mod oauth;
 mod wellknown;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
 use tessera_domain::auth::{AuthError, AuthService, Unavailable};
 use tessera_domain::revocation::RevocationList;
 use tessera_domain::session::ClientInfo;
+use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter};
 use tessera_domain::token::Claims;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
@@ -37,8 +39,10 @@ pub struct AppState {
     pub keys: Arc<KeyRingHandle>,
     pub store: SqlStore,
     pub revocations: Arc<dyn RevocationList>,
+    pub limiter: Arc<dyn RateLimiter>,
     pub password_policy: PasswordPolicy,
     pub jwks_max_age_secs: u64,
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 #[derive(Tags)]
@@ -135,12 +139,62 @@ pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Jso
     Json(Problem::new(status, code, detail))
 }
 
+/// The client's address: the socket peer, or — only when the peer is a trusted proxy —
+/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
+    let trusted = req
+        .data::<AppState>()
+        .map(|s| Arc::clone(&s.trusted_proxies))
+        .unwrap_or_default();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// The per-client bucket for `action`: `Err` carries the 429 or 503 to answer.
+pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), ApiError> {
+    let Some(state) = req.data::<AppState>() else {
+        return Ok(());
+    };
+    let ip = client_ip(req).map(|ip| ip.to_string()).unwrap_or_default();
+    match state.limiter.check_client(action, &ip).await {
+        Ok(()) => Ok(()),
+        Err(LimitError::Throttled(secs)) => Err(rate_limited(secs)),
+        Err(LimitError::Unavailable(e)) => Err(unavailable(&Unavailable::Limiter(e))),
+    }
+}
+
+/// 429 `rate_limited` with `Retry-After`.
+pub fn rate_limited(secs: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many attempts; retry in {secs} s"),
+    );
+    e.retry_after = Some(secs);
+    e
+}
+
 pub fn client_info(req: &Request) -> ClientInfo {
     ClientInfo {
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        ip: client_ip(req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(poem::http::header::USER_AGENT)

@@ -1,0 +1,212 @@
+//! The in-process `RateLimiter`: governor token buckets per client address and action,
+//! and per-account failure counts in a bounded moka cache.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use moka::sync::Cache;
+use tessera_domain::throttle::{
+    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy, retry_secs,
+};
+
+/// A token bucket: `per_minute` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientQuota {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Which buckets exist; `None` switches that action's bucket off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientQuotas {
+    pub login: Option<ClientQuota>,
+    pub register: Option<ClientQuota>,
+    pub refresh: Option<ClientQuota>,
+}
+
+/// Distinct usernames remembered at most; beyond it the least recently seen are forgotten.
+const MAX_ACCOUNTS: u64 = 100_000;
+
+pub struct MemoryRateLimiter {
+    login: Option<DefaultKeyedRateLimiter<String>>,
+    register: Option<DefaultKeyedRateLimiter<String>>,
+    refresh: Option<DefaultKeyedRateLimiter<String>>,
+    accounts: Option<(ThrottlePolicy, Cache<String, AccountThrottle>)>,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for MemoryRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRateLimiter").finish_non_exhaustive()
+    }
+}
+
+fn bucket(q: Option<ClientQuota>) -> Option<DefaultKeyedRateLimiter<String>> {
+    let q = q?;
+    let per_minute = NonZeroU32::new(q.per_minute)?;
+    let burst = NonZeroU32::new(q.burst.max(1))?;
+    Some(governor::RateLimiter::keyed(
+        Quota::per_minute(per_minute).allow_burst(burst),
+    ))
+}
+
+impl MemoryRateLimiter {
+    /// `accounts = None` switches per-account throttling off.
+    pub fn new(clients: ClientQuotas, accounts: Option<ThrottlePolicy>) -> Self {
+        Self {
+            login: bucket(clients.login),
+            register: bucket(clients.register),
+            refresh: bucket(clients.refresh),
+            accounts: accounts.map(|p| {
+                let idle = p.memory().to_std().unwrap_or(Duration::from_secs(1800));
+                (
+                    p,
+                    Cache::builder()
+                        .max_capacity(MAX_ACCOUNTS)
+                        .time_to_idle(idle)
+                        .build(),
+                )
+            }),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    fn bucket(&self, action: ClientAction) -> Option<&DefaultKeyedRateLimiter<String>> {
+        match action {
+            ClientAction::Login => self.login.as_ref(),
+            ClientAction::Register => self.register.as_ref(),
+            ClientAction::Refresh => self.refresh.as_ref(),
+        }
+    }
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn check_client(&self, action: ClientAction, client: &str) -> Result<(), LimitError> {
+        let Some(bucket) = self.bucket(action) else {
+            return Ok(());
+        };
+        // Forget idle clients now and then so the map stays as large as the active set.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            for b in [&self.login, &self.register, &self.refresh]
+                .into_iter()
+                .flatten()
+            {
+                b.retain_recent();
+                b.shrink_to_fit();
+            }
+        }
+        bucket.check_key(&client.to_owned()).map_err(|not_until| {
+            LimitError::Throttled(
+                secs(not_until.wait_time_from(DefaultClock::default().now())).max(1),
+            )
+        })
+    }
+
+    async fn check_account(&self, account: &str, now: DateTime<Utc>) -> Result<(), LimitError> {
+        let Some((policy, cache)) = &self.accounts else {
+            return Ok(());
+        };
+        match cache.get(account).and_then(|s| policy.wait(&s, now)) {
+            Some(wait) => Err(LimitError::Throttled(retry_secs(wait))),
+            None => Ok(()),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimeDelta>, LimitError> {
+        let Some((policy, cache)) = &self.accounts else {
+            return Ok(None);
+        };
+        let entry = cache.entry(account.to_owned()).and_upsert_with(|old| {
+            policy.after_failure(old.map(|e| e.into_value()).unwrap_or_default(), now)
+        });
+        Ok(policy.wait(entry.value(), now))
+    }
+
+    async fn record_success(&self, account: &str) -> Result<(), LimitError> {
+        if let Some((_, cache)) = &self.accounts {
+            cache.invalidate(account);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn buckets_are_per_client_and_action() {
+        let q = Some(ClientQuota {
+            per_minute: 1,
+            burst: 2,
+        });
+        let l = MemoryRateLimiter::new(
+            ClientQuotas {
+                login: q,
+                register: None,
+                refresh: q,
+            },
+            None,
+        );
+        assert!(l.check_client(ClientAction::Login, "1.1.1.1").await.is_ok());
+        assert!(l.check_client(ClientAction::Login, "1.1.1.1").await.is_ok());
+        let Err(LimitError::Throttled(wait)) = l.check_client(ClientAction::Login, "1.1.1.1").await
+        else {
+            panic!("third attempt allowed");
+        };
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(l.check_client(ClientAction::Login, "2.2.2.2").await.is_ok());
+        assert!(
+            l.check_client(ClientAction::Refresh, "1.1.1.1")
+                .await
+                .is_ok()
+        );
+        for _ in 0..10 {
+            assert!(
+                l.check_client(ClientAction::Register, "1.1.1.1")
+                    .await
+                    .is_ok()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_lock_after_free_failures_and_unlock_on_success() {
+        let l = MemoryRateLimiter::new(ClientQuotas::default(), Some(ThrottlePolicy::default()));
+        let t0 = Utc::now();
+        for _ in 0..5 {
+            assert_eq!(l.record_failure("bob", t0).await.unwrap(), None);
+        }
+        assert!(l.check_account("bob", t0).await.is_ok());
+        assert_eq!(
+            l.record_failure("bob", t0).await.unwrap(),
+            Some(TimeDelta::seconds(1))
+        );
+        assert!(matches!(
+            l.check_account("bob", t0).await,
+            Err(LimitError::Throttled(1))
+        ));
+        assert!(l.check_account("alice", t0).await.is_ok());
+        assert!(
+            l.check_account("bob", t0 + TimeDelta::seconds(1))
+                .await
+                .is_ok()
+        );
+        l.record_success("bob").await.unwrap();
+        assert_eq!(l.record_failure("bob", t0).await.unwrap(), None);
+    }
+}
