@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod auth;
 mod errors;
+mod fuzz;
 mod keys;
 mod oauth;
 mod restart;

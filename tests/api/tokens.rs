@@ -123,6 +123,31 @@ async fn forged_and_invalid_tokens_are_refused() {
     let h = json!({"alg": "RS256", "typ": "at+jwt", "jku": "http://127.0.0.1:9/jwks.json"});
     refused(&app, &rs256(&foreign, &h, &claims), "no kid, jku").await;
 
+    // kid tricks: paths, injections, our kid with a foreign key embedded as x5c/x5u/jwk.
+    for kid in [
+        json!("../../../../dev/null"),
+        json!("' OR '1'='1"),
+        json!(format!("{}\u{0}", header["kid"].as_str().unwrap())),
+        json!(""),
+        json!(42),
+        json!(null),
+    ] {
+        let h = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
+        refused(&app, &rs256(&foreign, &h, &claims), &format!("kid {kid}")).await;
+    }
+    let h = json!({
+        "alg": "RS256", "typ": "at+jwt", "kid": header["kid"],
+        "x5u": "http://127.0.0.1:9/cert.pem",
+        "x5c": [STANDARD.encode(b"not a certificate")],
+        "jwk": foreign.jwk(),
+    });
+    refused(
+        &app,
+        &rs256(&foreign, &h, &claims),
+        "embedded x5c/x5u/jwk with our kid",
+    )
+    .await;
+
     // Our key, but the wrong type, issuer, audience or times.
     for typ in [json!("JWT"), json!("at+JWT2"), Value::Null] {
         let mut h = header.clone();
