@@ -29,22 +29,113 @@ pub struct TokenPair {
     pub refresh_expires_in: i64,
 }
 
+/// Which backends the suite runs against: `TESSERA_TEST_BACKEND=<db>+<revocation>`, with
+/// `<db>` one of `sqlite` (default), `postgres`, `mysql` and `<revocation>` one of
+/// `memory` (default), `redis`. Server URLs come from `TESSERA_TEST_POSTGRES_URL`,
+/// `TESSERA_TEST_MYSQL_URL` and `TESSERA_TEST_REDIS_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+pub fn backend() -> (Db, bool) {
+    let spec = std::env::var("TESSERA_TEST_BACKEND").unwrap_or_default();
+    let (db, rev) = spec.split_once('+').unwrap_or((spec.as_str(), "memory"));
+    let db = match db {
+        "" | "sqlite" => Db::Sqlite,
+        "postgres" => Db::Postgres,
+        "mysql" => Db::Mysql,
+        other => panic!("unknown TESSERA_TEST_BACKEND database {other:?}"),
+    };
+    (db, rev == "redis")
+}
+
+/// One test's private world: a temporary folder, its own database (a file for SQLite, a
+/// fresh database on the shared server otherwise, dropped afterwards) and Redis prefix.
+pub struct TestEnv {
+    dir: TempDir,
+    pub db_url: String,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    server_db: Option<(String, String)>,
+}
+
+impl TestEnv {
+    pub async fn new() -> Arc<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, redis) = backend();
+        let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
+        let server = |var: &str| {
+            std::env::var(var).unwrap_or_else(|_| panic!("TESSERA_TEST_BACKEND needs {var}"))
+        };
+        let (db_url, server_db) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}/tessera.db?mode=rwc", dir.path().display()),
+                None,
+            ),
+            Db::Postgres | Db::Mysql => {
+                let url = server(if db == Db::Postgres {
+                    "TESSERA_TEST_POSTGRES_URL"
+                } else {
+                    "TESSERA_TEST_MYSQL_URL"
+                });
+                let db_url = tessera_sql::provision::create_database(&url, &name)
+                    .await
+                    .unwrap();
+                (db_url, Some((url, name.clone())))
+            }
+        };
+        Arc::new(Self {
+            dir,
+            db_url,
+            redis_url: redis.then(|| server("TESSERA_TEST_REDIS_URL")),
+            redis_prefix: name,
+            server_db,
+        })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Leave nothing behind on the shared servers. Drop cannot await: a short-lived
+        // runtime on a plain thread does the cleanup.
+        if let Some((url, name)) = self.server_db.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ = rt.block_on(tessera_sql::provision::drop_database(&url, &name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
-    pub dir: Arc<TempDir>,
+    pub dir: Arc<TestEnv>,
     pub auth: AuthService,
     pub keys: Arc<tessera_keys::KeyRingHandle>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
 
-pub fn test_config(dir: &TempDir) -> Config {
+pub fn test_config(env: &TestEnv) -> Config {
     let mut c = Config::default();
     c.server.listen = "127.0.0.1:0".parse().unwrap();
-    c.database.url = format!("sqlite://{}/tessera.db?mode=rwc", dir.path().display());
-    c.keys.encryption_key_file = dir.path().join("encryption.key");
+    c.database.url = env.db_url.clone();
+    c.database.max_connections = 5;
+    c.keys.encryption_key_file = env.path().join("encryption.key");
     // Cheap hashing for tests only; production keeps the OWASP defaults.
     c.passwords.argon2_memory_kib = 64;
     c.passwords.argon2_iterations = 1;
@@ -55,17 +146,16 @@ pub fn test_config(dir: &TempDir) -> Config {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        Self::spawn_on(dir, Arc::new(ManualClock::new(Utc::now()))).await
+        Self::spawn_on(TestEnv::new().await, Arc::new(ManualClock::new(Utc::now()))).await
     }
 
     /// Another instance on the same database and encryption key.
-    pub async fn spawn_on(dir: Arc<TempDir>, clock: Arc<ManualClock>) -> Self {
+    pub async fn spawn_on(dir: Arc<TestEnv>, clock: Arc<ManualClock>) -> Self {
         Self::spawn_with(dir, clock, |_| {}).await
     }
 
     pub async fn spawn_with(
-        dir: Arc<TempDir>,
+        dir: Arc<TestEnv>,
         clock: Arc<ManualClock>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
@@ -105,6 +195,13 @@ impl TestApp {
         if let Some(h) = self.server.take() {
             h.await.unwrap();
         }
+    }
+
+    /// A direct connection to this test's database, to inspect what the server stored.
+    pub async fn store(&self) -> tessera_sql::SqlStore {
+        tessera_sql::SqlStore::connect(&self.dir.db_url, &tessera_sql::PoolOptions::default())
+            .await
+            .unwrap()
     }
 
     pub fn advance(&self, by: TimeDelta) {

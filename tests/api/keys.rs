@@ -13,12 +13,7 @@ use tessera_keys::{KeyEvent, KeyMaterial, RsaBits};
 use crate::helpers::{TestApp, assert_problem, header_of};
 
 async fn stored_keys(app: &TestApp) -> Vec<tessera_domain::keys::SigningKeyRecord> {
-    let store = tessera_sql::SqlStore::connect(
-        &format!("sqlite://{}/tessera.db?mode=rwc", app.dir.path().display()),
-        &tessera_sql::PoolOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store = app.store().await;
     let keys = store.list().await.unwrap();
     store.close().await;
     keys
@@ -362,7 +357,7 @@ async fn the_jwks_honours_if_none_match() {
 
 #[tokio::test]
 async fn keys_can_come_from_operator_managed_files() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = crate::helpers::TestEnv::new().await;
     let keydir = dir.path().join("keys");
     std::fs::create_dir(&keydir).unwrap();
     let older = KeyMaterial::generate(RsaBits::B2048).unwrap();

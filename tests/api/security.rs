@@ -13,7 +13,7 @@ use tessera_domain::user::Username;
 use crate::helpers::{PASSWORD, TestApp, assert_problem, unique_name};
 
 async fn spawn_limited(tweak: impl FnOnce(&mut tessera::Config)) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = crate::helpers::TestEnv::new().await;
     TestApp::spawn_with(dir, Arc::new(ManualClock::new(chrono::Utc::now())), |c| {
         c.limits.enabled = true;
         c.limits.login_per_minute = 0;
@@ -211,12 +211,7 @@ async fn hashes_are_upgraded_when_the_parameters_change() {
 }
 
 async fn stored_hash(app: &TestApp, name: &str) -> String {
-    let store = tessera_sql::SqlStore::connect(
-        &format!("sqlite://{}/tessera.db?mode=rwc", app.dir.path().display()),
-        &tessera_sql::PoolOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store = app.store().await;
     let user = store
         .find_by_username(&Username::parse(name).unwrap())
         .await
@@ -287,7 +282,7 @@ async fn oversized_headers_are_refused_and_cors_is_opt_in() {
     let r = preflight(&app).await.unwrap();
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = crate::helpers::TestEnv::new().await;
     let cors = TestApp::spawn_with(dir, Arc::new(ManualClock::new(chrono::Utc::now())), |c| {
         c.server.cors_allowed_origins = vec!["https://app.example.com".into()];
     })

@@ -15,12 +15,7 @@ use crate::helpers::{TestApp, assert_problem, claims_of, header_of};
 
 /// Our own signing key, read back from the test database the way the server reads it.
 async fn our_key(app: &TestApp) -> KeyMaterial {
-    let store = tessera_sql::SqlStore::connect(
-        &format!("sqlite://{}/tessera.db?mode=rwc", app.dir.path().display()),
-        &tessera_sql::PoolOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store = app.store().await;
     let kek_b64 = std::fs::read_to_string(app.dir.path().join("encryption.key")).unwrap();
     let kek: [u8; 32] = STANDARD.decode(kek_b64.trim()).unwrap().try_into().unwrap();
     let records = store.list().await.unwrap();

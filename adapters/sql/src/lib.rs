@@ -141,3 +141,85 @@ fn instant(ms: i64) -> DateTime<Utc> {
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("corrupt {what} row"))
 }
+
+/// Creating and dropping whole databases on a PostgreSQL or MySQL/MariaDB server: for
+/// test suites that give each test its own database, and for operators bootstrapping one.
+pub mod provision {
+    use sea_orm::{ConnectionTrait, Database};
+
+    /// `postgres://u@h:5432/test?x=y` with `name` → `postgres://u@h:5432/name?x=y`.
+    ///
+    /// # Errors
+    /// When the URL has no database path.
+    pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+        let (base, query) = url
+            .split_once('?')
+            .map_or((url, None), |(b, q)| (b, Some(q)));
+        let (server, _) = base
+            .rsplit_once('/')
+            .filter(|(server, _)| server.contains("://") && !server.ends_with('/'))
+            .ok_or_else(|| anyhow::anyhow!("the URL names no database"))?;
+        Ok(match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        })
+    }
+
+    fn check_name(name: &str) -> anyhow::Result<()> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            anyhow::bail!("database names here are [a-z0-9_]+");
+        }
+        Ok(())
+    }
+
+    /// Creates database `name` on the server `url` points at; returns its URL.
+    ///
+    /// # Errors
+    /// When the server refuses.
+    pub async fn create_database(url: &str, name: &str) -> anyhow::Result<String> {
+        check_name(name)?;
+        let db = Database::connect(url).await?;
+        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        db.close().await?;
+        with_database(url, name)
+    }
+
+    /// Drops database `name` (closing other sessions on PostgreSQL).
+    ///
+    /// # Errors
+    /// When the server refuses.
+    pub async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+        check_name(name)?;
+        let db = Database::connect(url).await?;
+        let sql = if url.starts_with("postgres") {
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        } else {
+            format!("DROP DATABASE IF EXISTS {name}")
+        };
+        db.execute_unprepared(&sql).await?;
+        db.close().await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn urls_get_the_new_database() {
+            assert_eq!(
+                super::with_database("postgres://p@127.0.0.1:5432/test", "t1").unwrap(),
+                "postgres://p@127.0.0.1:5432/t1"
+            );
+            assert_eq!(
+                super::with_database("mysql://root@127.0.0.1:3306/test?ssl-mode=disabled", "t1")
+                    .unwrap(),
+                "mysql://root@127.0.0.1:3306/t1?ssl-mode=disabled"
+            );
+            assert!(super::with_database("postgres://host", "t1").is_err());
+        }
+    }
+}
