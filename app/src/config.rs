@@ -250,15 +250,42 @@ impl Default for KeysConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RevocationBackend {
-    /// In-process list, persisted through the SQL store.
+    /// In-process list, persisted through the SQL store; limits in process too.
     #[default]
     Memory,
+    /// Shared by every instance: revocations propagate over Redis pub/sub (persisted
+    /// through the SQL store), and rate limits live in Redis.
+    Redis,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationConfig {
     pub backend: RevocationBackend,
+    /// `redis://host:6379` (may carry a password: kept out of logs).
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel, so several deployments can share a server.
+    pub redis_prefix: String,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            backend: RevocationBackend::Memory,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "tessera".into(),
+        }
+    }
+}
+
+impl fmt::Debug for RevocationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationConfig")
+            .field("backend", &self.backend)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .finish()
+    }
 }
 
 /// Brute-force protection. Defaults suit a public deployment where many users may share

@@ -17,7 +17,10 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::{Cors, SetHeader};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
-use tessera_blacklist::{ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList};
+use tessera_blacklist::{
+    ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
+    RedisRevocationList,
+};
 use tessera_domain::auth::{AuthDeps, AuthService};
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::keys::RotationPolicy;
@@ -31,7 +34,7 @@ use tessera_keys::{Kek, KeyRingHandle};
 use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::{self, AppState};
-use crate::config::{Config, KeySourceKind, ServerConfig};
+use crate::config::{Config, KeySourceKind, RevocationBackend, ServerConfig};
 use crate::hashing::BlockingHasher;
 use crate::problem::{ApiError, render_error};
 
@@ -236,7 +239,8 @@ async fn hygiene<E: Endpoint>(
 }
 
 async fn maintain_keys(state: AppState, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+    // Start-up already performed what was due; the first round comes one interval later.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -338,13 +342,30 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             KeyRingHandle::open_files(config.keys.dir.clone(), tokens.clone()).await?
         }
     });
-    let revocations: Arc<dyn RevocationList> = Arc::new(
-        MemoryRevocationList::load(Arc::new(store.clone()), clock.now())
+    let revocations: Arc<dyn RevocationList> = match config.revocation.backend {
+        RevocationBackend::Memory => Arc::new(
+            MemoryRevocationList::load(Arc::new(store.clone()), clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
+        ),
+        RevocationBackend::Redis => Arc::new(
+            RedisRevocationList::connect(
+                &config.revocation.redis_url,
+                &config.revocation.redis_prefix,
+                Arc::new(store.clone()),
+                clock.clone(),
+            )
             .await
-            .map_err(|e| anyhow::anyhow!("cannot load the revocation list: {e}"))?,
-    );
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach Redis at {}: {e}",
+                    crate::config::redact_url(&config.revocation.redis_url)
+                )
+            })?,
+        ),
+    };
     let hasher = build_hasher(config).await?;
-    let limiter = build_limiter(config)?;
+    let limiter = build_limiter(config).await?;
 
     let sessions = SessionPolicy {
         idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
@@ -417,12 +438,18 @@ fn delta(d: Duration) -> anyhow::Result<TimeDelta> {
     TimeDelta::from_std(d).map_err(|_| anyhow::anyhow!("duration {d:?} is out of range"))
 }
 
-fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
+/// Rate limits live where revocations do: in process, or in Redis for several instances.
+async fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
     let l = &config.limits;
     if !l.enabled {
         return Ok(Arc::new(NoLimits));
     }
     let quota = |per_minute, burst| (per_minute > 0).then_some(ClientQuota { per_minute, burst });
+    let quotas = ClientQuotas {
+        login: quota(l.login_per_minute, l.login_burst),
+        register: quota(l.register_per_minute, l.register_burst),
+        refresh: quota(l.refresh_per_minute, l.refresh_burst),
+    };
     let accounts = l
         .account_throttling
         .then(|| -> anyhow::Result<ThrottlePolicy> {
@@ -433,14 +460,18 @@ fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
             })
         })
         .transpose()?;
-    Ok(Arc::new(MemoryRateLimiter::new(
-        ClientQuotas {
-            login: quota(l.login_per_minute, l.login_burst),
-            register: quota(l.register_per_minute, l.register_burst),
-            refresh: quota(l.refresh_per_minute, l.refresh_burst),
-        },
-        accounts,
-    )))
+    Ok(match config.revocation.backend {
+        RevocationBackend::Memory => Arc::new(MemoryRateLimiter::new(quotas, accounts)),
+        RevocationBackend::Redis => Arc::new(
+            RedisRateLimiter::connect(
+                &config.revocation.redis_url,
+                &config.revocation.redis_prefix,
+                quotas,
+                accounts,
+            )
+            .await?,
+        ),
+    })
 }
 
 async fn build_hasher(config: &Config) -> anyhow::Result<BlockingHasher> {

@@ -105,17 +105,31 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         // Leave nothing behind on the shared servers. Drop cannot await: a short-lived
         // runtime on a plain thread does the cleanup.
-        if let Some((url, name)) = self.server_db.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    let _ = rt.block_on(tessera_sql::provision::drop_database(&url, &name));
-                }
-            })
-            .join();
+        let server_db = self.server_db.take();
+        let redis = self
+            .redis_url
+            .take()
+            .map(|url| (url, self.redis_prefix.clone()));
+        if server_db.is_none() && redis.is_none() {
+            return;
         }
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Some((url, name)) = server_db {
+                    let _ = tessera_sql::provision::drop_database(&url, &name).await;
+                }
+                if let Some((url, prefix)) = redis {
+                    let _ = tessera_blacklist::delete_prefix(&url, &prefix).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -136,6 +150,11 @@ pub fn test_config(env: &TestEnv) -> Config {
     c.database.url = env.db_url.clone();
     c.database.max_connections = 5;
     c.keys.encryption_key_file = env.path().join("encryption.key");
+    if let Some(url) = &env.redis_url {
+        c.revocation.backend = tessera::config::RevocationBackend::Redis;
+        c.revocation.redis_url = url.clone();
+        c.revocation.redis_prefix = env.redis_prefix.clone();
+    }
     // Cheap hashing for tests only; production keeps the OWASP defaults.
     c.passwords.argon2_memory_kib = 64;
     c.passwords.argon2_iterations = 1;

@@ -4,8 +4,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod limits;
+mod redis_backend;
 
 pub use limits::{ClientQuota, ClientQuotas, MemoryRateLimiter};
+pub use redis_backend::{RedisRateLimiter, RedisRevocationList, delete_prefix};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,49 +62,20 @@ impl Expiry<Key, Rule> for UntilExpiry {
     }
 }
 
-/// The in-process revocation list.
-pub struct MemoryRevocationList {
+/// The in-memory rules every protected request is checked against: one moka entry per
+/// revoked token, session or user, evicted once every token it covers has expired.
+pub(crate) struct RuleCache {
     cache: Cache<Key, Rule>,
-    store: Arc<dyn RevocationStore>,
 }
 
-impl std::fmt::Debug for MemoryRevocationList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryRevocationList")
-            .field("rules", &self.cache.entry_count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl MemoryRevocationList {
-    /// Builds the list and loads every rule still in force at `now` from `store`.
-    ///
-    /// # Errors
-    /// When the store cannot be read: starting without the rules would let revoked tokens
-    /// through.
-    pub async fn load(
-        store: Arc<dyn RevocationStore>,
-        now: DateTime<Utc>,
-    ) -> Result<Self, StoreError> {
-        let list = Self {
+impl RuleCache {
+    pub(crate) fn new() -> Self {
+        Self {
             cache: Cache::builder().expire_after(UntilExpiry).build(),
-            store,
-        };
-        for entry in list.store.load_active(now).await? {
-            list.remember(&entry);
         }
-        Ok(list)
     }
 
-    /// Deletes lapsed rules from the durable store.
-    ///
-    /// # Errors
-    /// When the store cannot be written.
-    pub async fn purge(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.store.purge_expired(now).await
-    }
-
-    fn remember(&self, entry: &RevocationEntry) {
+    pub(crate) fn remember(&self, entry: &RevocationEntry) {
         let (key, user_before) = match entry.revocation {
             Revocation::Token(jti) => (Key::Token(jti), None),
             Revocation::Session(sid) => (Key::Session(sid), None),
@@ -127,6 +100,54 @@ impl MemoryRevocationList {
     fn in_force(&self, key: Key, now: DateTime<Utc>) -> Option<Rule> {
         self.cache.get(&key).filter(|r| r.expires_at > now)
     }
+
+    pub(crate) fn covers(&self, claims: &Claims, now: DateTime<Utc>) -> bool {
+        self.in_force(Key::Token(claims.jti), now).is_some()
+            || self.in_force(Key::Session(claims.sid), now).is_some()
+            || self
+                .in_force(Key::User(claims.sub), now)
+                .and_then(|r| r.user_before)
+                .is_some_and(|before| claims.iat <= before)
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.cache.entry_count()
+    }
+}
+
+/// The in-process revocation list.
+pub struct MemoryRevocationList {
+    rules: RuleCache,
+    store: Arc<dyn RevocationStore>,
+}
+
+impl std::fmt::Debug for MemoryRevocationList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRevocationList")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryRevocationList {
+    /// Builds the list and loads every rule still in force at `now` from `store`.
+    ///
+    /// # Errors
+    /// When the store cannot be read: starting without the rules would let revoked tokens
+    /// through.
+    pub async fn load(
+        store: Arc<dyn RevocationStore>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let list = Self {
+            rules: RuleCache::new(),
+            store,
+        };
+        for entry in list.store.load_active(now).await? {
+            list.rules.remember(&entry);
+        }
+        Ok(list)
+    }
 }
 
 #[async_trait]
@@ -137,18 +158,12 @@ impl RevocationList for MemoryRevocationList {
             .insert(&entry)
             .await
             .map_err(|e| RevocationError::Unavailable(e.into()))?;
-        self.remember(&entry);
+        self.rules.remember(&entry);
         Ok(())
     }
 
     fn is_revoked(&self, claims: &Claims, now: DateTime<Utc>) -> Result<bool, RevocationError> {
-        let revoked = self.in_force(Key::Token(claims.jti), now).is_some()
-            || self.in_force(Key::Session(claims.sid), now).is_some()
-            || self
-                .in_force(Key::User(claims.sub), now)
-                .and_then(|r| r.user_before)
-                .is_some_and(|before| claims.iat <= before);
-        Ok(revoked)
+        Ok(self.rules.covers(claims, now))
     }
 
     async fn check_ready(&self) -> Result<(), RevocationError> {
