@@ -62,10 +62,37 @@ pub struct TestEnv {
     server_db: Option<(String, String)>,
 }
 
+/// Whether a missing backend must fail the run (CI) rather than skip a test.
+pub fn backends_required() -> bool {
+    std::env::var("TESSERA_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
+}
+
+/// Skips (with a notice) or fails, as `TESSERA_TEST_REQUIRE_BACKENDS` says.
+pub fn missing(what: &str) {
+    assert!(!backends_required(), "required backend missing: {what}");
+    eprintln!("NOTICE: skipped, {what} not available");
+}
+
 impl TestEnv {
     pub async fn new() -> Arc<Self> {
-        let dir = tempfile::tempdir().unwrap();
         let (db, redis) = backend();
+        Self::with(db, redis).await
+    }
+
+    /// PostgreSQL and Redis from the environment, whatever `TESSERA_TEST_BACKEND` says;
+    /// `None` (after a notice) when either is not configured.
+    pub async fn shared() -> Option<Arc<Self>> {
+        for var in ["TESSERA_TEST_POSTGRES_URL", "TESSERA_TEST_REDIS_URL"] {
+            if std::env::var(var).is_err() {
+                missing(var);
+                return None;
+            }
+        }
+        Some(Self::with(Db::Postgres, true).await)
+    }
+
+    pub async fn with(db: Db, redis: bool) -> Arc<Self> {
+        let dir = tempfile::tempdir().unwrap();
         let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
         let server = |var: &str| {
             std::env::var(var).unwrap_or_else(|_| panic!("TESSERA_TEST_BACKEND needs {var}"))

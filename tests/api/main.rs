@@ -5,6 +5,7 @@ mod helpers;
 
 mod account;
 mod auth;
+mod backends;
 mod errors;
 mod fuzz;
 mod keys;

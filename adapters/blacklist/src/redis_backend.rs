@@ -221,10 +221,20 @@ impl RevocationList for RedisRevocationList {
                 "revocation channel not in sync"
             )));
         }
+        // After an outage the connection manager reconnects on the first failed command:
+        // one retry separates "Redis is back" from "Redis is down".
         let mut conn = self.inner.publisher.clone();
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        pong.map(|_| ())
-            .map_err(|e| RevocationError::Unavailable(e.into()))
+        let mut last = None;
+        for _ in 0..2 {
+            let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+            match pong {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(RevocationError::Unavailable(
+            last.map_or_else(|| anyhow::anyhow!("no answer"), Into::into),
+        ))
     }
 }
 
