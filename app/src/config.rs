@@ -22,6 +22,7 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -329,6 +330,42 @@ impl Default for LimitsConfig {
             account_free_failures: 5,
             account_base_delay: Duration::from_secs(1),
             account_max_delay: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL (`http://127.0.0.1:4318`); traces go to
+    /// `/v1/traces`, metrics to `/v1/metrics`. Unset: no traces are even created.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: OtlpProtocol,
+    /// `service.name` of traces and metrics.
+    pub service_name: String,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
+    /// Serve `/metrics` on this separate address instead of the public listener.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::HttpProtobuf,
+            service_name: "tessera".into(),
+            metrics: true,
+            metrics_listen: None,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod hashing;
+pub mod observe;
 pub mod problem;
 pub mod startup;
 pub mod telemetry;

@@ -132,6 +132,16 @@ impl poem::error::ResponseError for ApiError {
 /// Turns any error that escaped a handler into problem+json. Our own errors render as
 /// they are; the framework's are given a stable code by status; 5xx never leak their text.
 pub async fn render_error(err: poem::Error) -> Response {
+    // Keep the matched route template for metrics and spans.
+    let pattern = err.data::<poem::PathPattern>().cloned();
+    let mut resp = render(err);
+    if let Some(p) = pattern {
+        resp.set_data(p);
+    }
+    resp
+}
+
+fn render(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
     }

@@ -34,9 +34,11 @@ use tessera_keys::{Kek, KeyRingHandle};
 use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::{self, AppState};
-use crate::config::{Config, KeySourceKind, RevocationBackend, ServerConfig};
+use crate::config::{Config, KeySourceKind, RevocationBackend, ServerConfig, TelemetryConfig};
 use crate::hashing::BlockingHasher;
+use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner, observe_request};
 use crate::problem::{ApiError, render_error};
+use crate::telemetry::Telemetry;
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -90,6 +92,11 @@ impl Application {
         &self.state.auth
     }
 
+    /// Everything wired, for in-process callers such as tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// The key ring, for in-process callers such as tests driving rotation.
     pub fn keys(&self) -> &Arc<KeyRingHandle> {
         &self.state.keys
@@ -115,7 +122,29 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.addr));
-        let app = routes(&self.state, &public_url, &self.config.server);
+        let app = routes(
+            &self.state,
+            &public_url,
+            &self.config.server,
+            &self.config.telemetry,
+        );
+        let metrics_server = match (
+            self.config.telemetry.metrics,
+            self.config.telemetry.metrics_listen,
+        ) {
+            (true, Some(addr)) => {
+                let listener = TcpListener::bind(addr).into_acceptor().await?;
+                let endpoint = Route::new().at(
+                    "/metrics",
+                    metrics_endpoint(Arc::clone(&self.state.telemetry)),
+                );
+                tracing::info!(address = %addr, "serving /metrics");
+                Some(tokio::spawn(async move {
+                    let _ = Server::new_with_acceptor(listener).run(endpoint).await;
+                }))
+            }
+            _ => None,
+        };
         tracing::info!(address = %self.addr, docs = %format!("{public_url}/docs"), "serving");
         let purge = tokio::spawn(purge_revocations(self.state.clone()));
         let keys = tokio::spawn(maintain_keys(
@@ -128,6 +157,10 @@ impl Application {
             .await;
         purge.abort();
         keys.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
+        self.state.telemetry.shutdown();
         self.state.store.close().await;
         Ok(result?)
     }
@@ -135,7 +168,12 @@ impl Application {
 
 /// Every route, with request hygiene (header size, body size and read time), CORS when
 /// configured, security headers and problem+json errors.
-fn routes(state: &AppState, public_url: &str, server: &ServerConfig) -> BoxEndpoint<'static> {
+fn routes(
+    state: &AppState,
+    public_url: &str,
+    server: &ServerConfig,
+    telemetry: &TelemetryConfig,
+) -> BoxEndpoint<'static> {
     let service = api::service(public_url);
     let docs = service.swagger_ui();
     let spec_json = service.spec_endpoint();
@@ -145,11 +183,15 @@ fn routes(state: &AppState, public_url: &str, server: &ServerConfig) -> BoxEndpo
         max_header_bytes: server.max_header_bytes,
         read_timeout: server.read_timeout,
     };
-    let app = Route::new()
+    let mut route = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
+        .at("/openapi.yaml", spec_yaml);
+    if telemetry.metrics && telemetry.metrics_listen.is_none() {
+        route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
+    }
+    let app = route
         .around(move |next, req| hygiene(next, req, limits))
         .data(state.clone());
     let app = if server.cors_allowed_origins.is_empty() {
@@ -164,12 +206,26 @@ fn routes(state: &AppState, public_url: &str, server: &ServerConfig) -> BoxEndpo
         )
         .boxed()
     };
+    let (metrics, spans) = (
+        Arc::clone(&state.telemetry.metrics),
+        state.telemetry.spans.clone(),
+    );
     app.catch_all_error(render_error)
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .around(move |next, req| observe_request(next, req, Arc::clone(&metrics), spans.clone()))
         .boxed()
+}
+
+/// `GET /metrics` in the Prometheus text format.
+fn metrics_endpoint(telemetry: Arc<Telemetry>) -> impl Endpoint + 'static {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(telemetry.render_prometheus())
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -316,7 +372,20 @@ async fn shutdown_signal() {
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     tessera_keys::install_crypto_provider();
     config.validate()?;
-    let store = connect_store(config).await?;
+    let telemetry = Arc::new(Telemetry::build(&config.telemetry)?);
+    let clock_for_gauges = Arc::clone(&clock);
+    let mut store = connect_store(config).await?;
+    {
+        let (metrics, spans) = (Arc::clone(&telemetry.metrics), telemetry.spans.clone());
+        store.observe_statements(move |elapsed, failed| {
+            metrics.store_duration.record(elapsed.as_secs_f64(), &[]);
+            spans.record_past(
+                "db.statement",
+                elapsed,
+                vec![opentelemetry::KeyValue::new("error", failed)],
+            );
+        });
+    }
     store.migrate().await?;
     let kek = load_kek(config)?;
 
@@ -364,7 +433,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             })?,
         ),
     };
-    let hasher = build_hasher(config).await?;
+    let hasher = build_hasher(config, &telemetry).await?;
     let limiter = build_limiter(config).await?;
 
     let sessions = SessionPolicy {
@@ -377,10 +446,21 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
             hasher: Arc::new(hasher),
-            signer: keys.clone(),
+            signer: Arc::new(ObservedSigner {
+                inner: keys.clone(),
+                metrics: Arc::clone(&telemetry.metrics),
+                spans: telemetry.spans.clone(),
+            }),
             verifier: keys.clone(),
-            revocations: revocations.clone(),
-            audit: Arc::new(store.clone()),
+            revocations: Arc::new(ObservedRevocations {
+                inner: revocations.clone(),
+                metrics: Arc::clone(&telemetry.metrics),
+                spans: telemetry.spans.clone(),
+            }),
+            audit: Arc::new(ObservedAudit {
+                inner: Arc::new(store.clone()),
+                metrics: Arc::clone(&telemetry.metrics),
+            }),
             limiter: limiter.clone(),
             clock,
         },
@@ -388,7 +468,9 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     );
+    observe_keys(&telemetry, &keys, clock_for_gauges);
     Ok(AppState {
+        telemetry,
         auth,
         keys,
         store,
@@ -474,7 +556,29 @@ async fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> 
     })
 }
 
-async fn build_hasher(config: &Config) -> anyhow::Result<BlockingHasher> {
+/// Key-ring gauges, read at every metrics collection.
+fn observe_keys(telemetry: &Telemetry, keys: &Arc<KeyRingHandle>, clock: Arc<dyn Clock>) {
+    let ring = Arc::clone(keys);
+    telemetry.metrics.gauge(
+        "tessera.signing_keys.published",
+        "Keys in the JWKS (pending, active, retiring)",
+        move || Some(ring.snapshot().jwks().len() as f64),
+    );
+    let ring = Arc::clone(keys);
+    telemetry.metrics.gauge(
+        "tessera.signing_key.age",
+        "Seconds since the active signing key started signing",
+        move || {
+            let snapshot = ring.snapshot();
+            let kid = snapshot.active_kid()?;
+            let record = snapshot.records().iter().find(|r| r.kid == kid)?;
+            let since = record.activated_at.unwrap_or(record.created_at);
+            Some((clock.now() - since).num_milliseconds() as f64 / 1000.0)
+        },
+    );
+}
+
+async fn build_hasher(config: &Config, telemetry: &Telemetry) -> anyhow::Result<BlockingHasher> {
     let p = &config.passwords;
     let params = Argon2Params {
         memory_kib: p.argon2_memory_kib,
@@ -494,7 +598,20 @@ async fn build_hasher(config: &Config) -> anyhow::Result<BlockingHasher> {
     } else {
         p.max_queued_hashes
     };
-    Ok(BlockingHasher::new(argon, concurrency, queue))
+    let hasher = BlockingHasher::new(
+        argon,
+        concurrency,
+        queue,
+        Arc::clone(&telemetry.metrics),
+        telemetry.spans.clone(),
+    );
+    let depth = hasher.depth_probe();
+    telemetry.metrics.gauge(
+        "tessera.password.queue.depth",
+        "Password hashes running or waiting",
+        move || Some(depth() as f64),
+    );
+    Ok(hasher)
 }
 
 /// The key-encryption key: from configuration, else from its file, else generated once

@@ -167,6 +167,7 @@ pub struct TestApp {
     pub dir: Arc<TestEnv>,
     pub auth: AuthService,
     pub keys: Arc<tessera_keys::KeyRingHandle>,
+    pub state: tessera::api::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -213,6 +214,7 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let auth = app.auth().clone();
         let keys = Arc::clone(app.keys());
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -228,8 +230,16 @@ impl TestApp {
             dir,
             auth,
             keys,
+            state,
             shutdown: Some(tx),
             server: Some(server),
+        }
+    }
+
+    /// Asks the server to stop (it drains in-flight requests first).
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 

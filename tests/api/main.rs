@@ -10,6 +10,7 @@ mod errors;
 mod fuzz;
 mod keys;
 mod oauth;
+mod observability;
 mod restart;
 mod security;
 mod sessions;

@@ -71,6 +71,13 @@ impl SqlStore {
         Ok(Self { db })
     }
 
+    /// Calls `observe(elapsed, failed)` after every statement (for latency metrics and
+    /// spans). Set it before cloning the store: clones made earlier do not see it.
+    pub fn observe_statements(&mut self, observe: impl Fn(Duration, bool) + Send + Sync + 'static) {
+        self.db
+            .set_metric_callback(move |info| observe(info.elapsed, info.failed));
+    }
+
     /// Applies every pending migration.
     ///
     /// # Errors

@@ -299,7 +299,13 @@ impl AuthApi {
         {
             Ok(pair) => Ok(TokenResponse::ok(pair)),
             Err(LoginError::InvalidCredentials) => Ok(invalid()),
-            Err(LoginError::Throttled(secs)) => Ok(TokenResponse::refused(rate_limited(secs))),
+            Err(LoginError::Throttled(secs)) => {
+                state.telemetry.metrics.rate_limited.add(
+                    1,
+                    &[opentelemetry::KeyValue::new("action", "login_account")],
+                );
+                Ok(TokenResponse::refused(rate_limited(secs)))
+            }
             Err(LoginError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
             Err(e) => Err(internal(e)),
         }
@@ -321,11 +327,21 @@ impl AuthApi {
         if let Err(e) = check_client(req, ClientAction::Refresh).await {
             return Ok(TokenResponse::refused(e));
         }
-        match state
+        let result = state
             .auth
             .refresh(&body.refresh_token, &client_info(req))
-            .await
-        {
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(RefreshError::InvalidGrant) => "invalid_grant",
+            Err(_) => "error",
+        };
+        state
+            .telemetry
+            .metrics
+            .refreshes
+            .add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
+        match result {
             Ok(pair) => Ok(TokenResponse::ok(pair)),
             Err(RefreshError::InvalidGrant) => Ok(TokenResponse::Unauthorized(problem(
                 StatusCode::UNAUTHORIZED,

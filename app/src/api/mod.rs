@@ -43,6 +43,7 @@ pub struct AppState {
     pub password_policy: PasswordPolicy,
     pub jwks_max_age_secs: u64,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 #[derive(Tags)]
@@ -76,16 +77,19 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
-    state.auth.authenticate(&bearer.token).await.map_err(|e| {
-        match e {
+    let claims = state
+        .auth
+        .authenticate(&bearer.token)
+        .await
+        .map_err(|e| match e {
             AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
             AuthError::Revoked => {
                 ApiError::invalid_token("token_revoked", "the token has been revoked")
             }
             AuthError::Unavailable(e) => unavailable(&e),
-        }
-        .into()
-    })
+        })?;
+    crate::observe::note_user(&claims.sub.to_string());
+    Ok(claims)
 }
 
 /// Logs why a dependency is unavailable and builds the 503 that hides it.
@@ -176,7 +180,16 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
     let ip = client_ip(req).map(|ip| ip.to_string()).unwrap_or_default();
     match state.limiter.check_client(action, &ip).await {
         Ok(()) => Ok(()),
-        Err(LimitError::Throttled(secs)) => Err(rate_limited(secs)),
+        Err(LimitError::Throttled(secs)) => {
+            state.telemetry.metrics.rate_limited.add(
+                1,
+                &[opentelemetry::KeyValue::new(
+                    "action",
+                    format!("{action:?}").to_lowercase(),
+                )],
+            );
+            Err(rate_limited(secs))
+        }
         Err(LimitError::Unavailable(e)) => Err(unavailable(&Unavailable::Limiter(e))),
     }
 }

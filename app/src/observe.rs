@@ -1,0 +1,187 @@
+//! Instrumented wrappers around the ports (metrics and child spans without touching the
+//! domain or the adapters), and the per-request middleware: request id, server span
+//! named by route template, request metrics, and the access-log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::{FutureExt as _, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use poem::PathPattern;
+use poem::http::{HeaderMap, HeaderValue};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tessera_domain::ports::{AuditEvent, AuditSink};
+use tessera_domain::revocation::{RevocationEntry, RevocationError, RevocationList};
+use tessera_domain::session::ClientInfo;
+use tessera_domain::token::{AccessTokenSigner, Claims, SignError};
+
+use crate::telemetry::{Metrics, Spans};
+
+/// Counts and traces token signing.
+pub struct ObservedSigner<S> {
+    pub inner: Arc<S>,
+    pub metrics: Arc<Metrics>,
+    pub spans: Spans,
+}
+
+impl<S: AccessTokenSigner> AccessTokenSigner for ObservedSigner<S> {
+    fn sign(&self, claims: &Claims) -> Result<String, SignError> {
+        let _span = self.spans.child("token.sign");
+        let token = self.inner.sign(claims)?;
+        self.metrics.tokens_issued.add(1, &[]);
+        Ok(token)
+    }
+}
+
+/// Counts revocations by kind and traces revocation checks.
+pub struct ObservedRevocations {
+    pub inner: Arc<dyn RevocationList>,
+    pub metrics: Arc<Metrics>,
+    pub spans: Spans,
+}
+
+#[async_trait]
+impl RevocationList for ObservedRevocations {
+    async fn revoke(&self, entry: RevocationEntry) -> Result<(), RevocationError> {
+        let _span = self.spans.child("revocation.revoke");
+        self.inner.revoke(entry).await?;
+        self.metrics
+            .revocations
+            .add(1, &[KeyValue::new("kind", entry.revocation.kind())]);
+        Ok(())
+    }
+
+    fn is_revoked(&self, claims: &Claims, now: DateTime<Utc>) -> Result<bool, RevocationError> {
+        let _span = self.spans.child("revocation.check");
+        self.inner.is_revoked(claims, now)
+    }
+
+    async fn check_ready(&self) -> Result<(), RevocationError> {
+        self.inner.check_ready().await
+    }
+}
+
+/// Counts security events by kind (logins by outcome, lockouts, refresh reuse, …).
+pub struct ObservedAudit {
+    pub inner: Arc<dyn AuditSink>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl AuditSink for ObservedAudit {
+    async fn record(&self, event: AuditEvent, at: DateTime<Utc>, client: &ClientInfo) {
+        self.metrics
+            .security_events
+            .add(1, &[KeyValue::new("event", event.name())]);
+        self.inner.record(event, at, client).await;
+    }
+}
+
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(poem::http::HeaderName::as_str).collect()
+    }
+}
+
+/// A client's `X-Request-Id` is kept when it is 1–128 characters of `[A-Za-z0-9._-]`;
+/// otherwise a UUID is generated.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The outermost middleware: everything a request leaves behind for operators.
+pub async fn observe_request<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    metrics: Arc<Metrics>,
+    spans: Spans,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().as_str().to_owned();
+    let parent = TraceContextPropagator::new().extract(&Headers(req.headers()));
+    let cx = spans
+        .server(format!("{method} request"), &parent)
+        .unwrap_or(parent);
+    let mut resp = next
+        .call(req)
+        .with_context(cx.clone())
+        .await
+        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
+    let route = resp
+        .data::<PathPattern>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.0.to_string());
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics.requests.add(
+        1,
+        &[
+            KeyValue::new("route", route.clone()),
+            KeyValue::new("method", method.clone()),
+            KeyValue::new("status", i64::from(status)),
+        ],
+    );
+    metrics.request_duration.record(
+        elapsed.as_secs_f64(),
+        &[
+            KeyValue::new("route", route.clone()),
+            KeyValue::new("method", method.clone()),
+        ],
+    );
+    let span_cx = cx.span().span_context().clone();
+    let trace_id = span_cx.is_valid().then(|| span_cx.trace_id().to_string());
+    if spans.enabled() {
+        let span = cx.span();
+        span.update_name(format!("{method} {route}"));
+        span.set_attributes([
+            KeyValue::new("http.request.method", method.clone()),
+            KeyValue::new("http.route", route.clone()),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new("tessera.request_id", id.clone()),
+        ]);
+        if status >= 500 {
+            span.set_status(opentelemetry::trace::Status::error("server error"));
+        }
+        span.end();
+    }
+    tracing::info!(
+        request_id = %id,
+        trace_id = trace_id.as_deref().unwrap_or("-"),
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    Ok(resp)
+}
+
+/// Records the authenticated user on the request span (never a token or password).
+pub fn note_user(user: &str) {
+    let cx = Context::current();
+    let span = cx.span();
+    if span.span_context().is_valid() {
+        span.set_attribute(KeyValue::new("enduser.id", user.to_owned()));
+    }
+}
