@@ -135,9 +135,19 @@ pub(crate) enum Source {
     },
 }
 
+/// Tokens whose signature was already checked: a repeated token skips RSA. Keyed by a
+/// SHA-256 of the whole token, so a cached entry can only ever match the very same bytes.
+/// Expiry, `nbf`, issuer and audience are still checked against the clock on every hit,
+/// the key must still be published (a revoked key's tokens fail at once), and revocation
+/// is checked by the caller as for any token.
+type VerifiedCache = moka::sync::Cache<[u8; 32], Arc<(String, Claims)>>;
+
+const VERIFIED_CACHE_ENTRIES: u64 = 100_000;
+
 /// The shared, reloadable key ring plus what it needs to reload and rotate itself.
 pub struct KeyRingHandle {
     ring: RwLock<Arc<KeyRing>>,
+    verified: VerifiedCache,
     pub(crate) source: Source,
     policy: TokenPolicy,
     rng: SystemRandom,
@@ -203,9 +213,17 @@ impl KeyRingHandle {
         Self {
             ring: RwLock::new(Arc::new(KeyRing::default())),
             source,
-            policy,
             rng: SystemRandom::new(),
             last_unknown_kid_reload: Mutex::new(None),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CACHE_ENTRIES)
+                .time_to_live(
+                    (policy.access_ttl + policy.leeway)
+                        .to_std()
+                        .unwrap_or(Duration::from_secs(930)),
+                )
+                .build(),
+            policy,
         }
     }
 
@@ -335,6 +353,17 @@ impl AccessTokenVerifier for KeyRingHandle {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed);
         }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut cache_key = [0u8; 32];
+        cache_key.copy_from_slice(digest.as_ref());
+        if let Some(hit) = self.verified.get(&cache_key) {
+            let (kid, claims) = hit.as_ref();
+            if !self.snapshot().verifiers.contains_key(kid) {
+                return Err(TokenError::UnknownKey);
+            }
+            self.check_claims(claims, now)?;
+            return Ok(claims.clone());
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         // The algorithm is pinned: the header may only confirm it, never choose it.
         if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some("at+jwt") {
@@ -359,6 +388,8 @@ impl AccessTokenVerifier for KeyRingHandle {
             _ => TokenError::Malformed,
         })?;
         self.check_claims(&data.claims, now)?;
+        self.verified
+            .insert(cache_key, Arc::new((kid, data.claims.clone())));
         Ok(data.claims)
     }
 }
