@@ -92,6 +92,16 @@ impl Application {
         &self.state.auth
     }
 
+    /// The whole HTTP surface as an endpoint, for in-process callers (benchmarks).
+    pub fn endpoint(&self) -> BoxEndpoint<'static> {
+        routes(
+            &self.state,
+            &format!("http://{}", self.addr),
+            &self.config.server,
+            &self.config.telemetry,
+        )
+    }
+
     /// Everything wired, for in-process callers such as tests.
     pub fn state(&self) -> &AppState {
         &self.state
