@@ -58,8 +58,9 @@ for line in sys.stdin:
     if line.startswith("tessera_password_hash_duration_seconds_count"): c += float(line.split()[-1])
 print(f"{s / c:.4f}" if c else "nan")')
 
-# 64 sessions, one refresh chain per wrk connection.
-for i in $(seq 0 63); do login $((i % USERS)) | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'; done >"$DIR/tokens"
+# 128 sessions for 64 wrk connections: a spare chain for every connection, so one lost
+# response (a reconnect) cannot starve a connection of tokens.
+for i in $(seq 0 127); do login $((i % USERS)) | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'; done >"$DIR/tokens"
 export TESSERA_BENCH_TOKENS=$DIR/tokens
 REFRESH_OUT=$(wrk -t2 -c64 -d10s -s benches/refresh.lua "$BASE")
 REFRESHES=$(echo "$REFRESH_OUT" | rps)
