@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
-use tessera_domain::password::{Argon2id, HashError, PasswordHasher, Verification};
+use tessera_domain::password::{Argon2id, HashError, PasswordHasher, Verification, Workspace};
 use tessera_domain::user::{Password, PasswordAttempt, PasswordHash};
 use tokio::sync::Semaphore;
 
 use crate::telemetry::{Metrics, Spans};
 
-type Job = Box<dyn FnOnce(&Argon2id) + Send>;
+type Job = Box<dyn FnOnce(&Argon2id, &mut Workspace) + Send>;
 
 pub struct BlockingHasher {
     jobs: std::sync::mpsc::Sender<Job>,
@@ -46,13 +46,14 @@ impl BlockingHasher {
             let spawned = std::thread::Builder::new()
                 .name(format!("tessera-argon2-{n}"))
                 .spawn(move || {
+                    let mut workspace = Workspace::default();
                     loop {
                         let job = match rx.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(&argon),
+                            Ok(job) => job(&argon, &mut workspace),
                             // The hasher was dropped: the pool ends.
                             Err(_) => return,
                         }
@@ -80,29 +81,31 @@ impl BlockingHasher {
     async fn run<T, F>(&self, name: &'static str, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
-        F: FnOnce(&Argon2id) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&Argon2id, &mut Workspace) -> anyhow::Result<T> + Send + 'static,
     {
         let _admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
         let _span = self.spans.child(name);
-        let started = std::time::Instant::now();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |argon| {
-            let _ = reply.send(work(argon));
+        let metrics = Arc::clone(&self.metrics);
+        let job: Job = Box::new(move |argon, workspace| {
+            // Timed on the hashing thread: the work itself, without the queue.
+            let started = std::time::Instant::now();
+            let result = work(argon, workspace);
+            metrics.hash_duration.record(
+                started.elapsed().as_secs_f64(),
+                &[KeyValue::new("op", name)],
+            );
+            let _ = reply.send(result);
         });
         self.jobs
             .send(job)
             .map_err(|_| HashError::Unknown(anyhow::anyhow!("hashing pool stopped")))?;
-        let result = answer
+        answer
             .await
             .map_err(|_| HashError::Unknown(anyhow::anyhow!("hashing thread died")))?
-            .map_err(HashError::Unknown);
-        self.metrics.hash_duration.record(
-            started.elapsed().as_secs_f64(),
-            &[KeyValue::new("op", name)],
-        );
-        result
+            .map_err(HashError::Unknown)
     }
 }
 
@@ -110,8 +113,10 @@ impl BlockingHasher {
 impl PasswordHasher for BlockingHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.clone();
-        self.run("password.hash", move |a| a.hash(password.expose()))
-            .await
+        self.run("password.hash", move |a, ws| {
+            a.hash_in(password.expose(), ws)
+        })
+        .await
     }
 
     async fn verify(
@@ -120,16 +125,16 @@ impl PasswordHasher for BlockingHasher {
         hash: &PasswordHash,
     ) -> Result<Verification, HashError> {
         let (attempt, hash) = (attempt.clone(), hash.clone());
-        self.run("password.verify", move |a| {
-            a.verify(attempt.expose(), &hash)
+        self.run("password.verify", move |a, ws| {
+            a.verify_in(attempt.expose(), &hash, ws)
         })
         .await
     }
 
     async fn verify_dummy(&self, attempt: &PasswordAttempt) -> Result<(), HashError> {
         let attempt = attempt.clone();
-        self.run("password.verify", move |a| {
-            a.verify_dummy(attempt.expose());
+        self.run("password.verify", move |a, ws| {
+            a.verify_dummy(attempt.expose(), ws);
             Ok(())
         })
         .await

@@ -1,8 +1,11 @@
 //! Password hashing: the `PasswordHasher` port the use cases call, and `Argon2id`, the
 //! synchronous algorithm an adapter runs off the async workers.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::user::{Password, PasswordAttempt, PasswordHash};
 
@@ -64,6 +67,22 @@ impl Default for Argon2Params {
     }
 }
 
+/// A reusable argon2 work area. Each hashing thread keeps one, so the `memory_kib` of
+/// every hash is allocated once per thread instead of once per hash (which, under load,
+/// leaves the allocator's per-thread arenas holding many copies).
+#[derive(Default)]
+pub struct Workspace(Vec<Block>);
+
+impl Workspace {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let n = params.block_count();
+        if self.0.len() < n {
+            self.0.resize(n, Block::default());
+        }
+        &mut self.0[..n]
+    }
+}
+
 /// argon2id with fixed parameters. Every method is CPU-bound: call it from a blocking
 /// thread, never from an async worker.
 pub struct Argon2id {
@@ -96,14 +115,13 @@ impl Argon2id {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         let mut noise = [0u8; 24];
         getrandom::fill(&mut noise).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-        let dummy = argon
-            .hash_password(&noise)
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        Ok(Self {
+        let mut this = Self {
             argon,
             params,
-            dummy: PasswordHash::new(dummy.to_string()),
-        })
+            dummy: PasswordHash::new(String::new()),
+        };
+        this.dummy = this.hash_in(&URL_SAFE_NO_PAD.encode(noise), &mut Workspace::default())?;
+        Ok(this)
     }
 
     pub fn params(&self) -> Argon2Params {
@@ -115,18 +133,55 @@ impl Argon2id {
     /// # Errors
     /// Only on an argon2 or OS-randomness failure.
     pub fn hash(&self, password: &str) -> anyhow::Result<PasswordHash> {
-        let phc = self
-            .argon
-            .hash_password(password.as_bytes())
+        self.hash_in(password, &mut Workspace::default())
+    }
+
+    /// [`Self::hash`] in a caller-kept work area.
+    ///
+    /// # Errors
+    /// Only on an argon2 or OS-randomness failure.
+    pub fn hash_in(&self, password: &str, ws: &mut Workspace) -> anyhow::Result<PasswordHash> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+        let mut out = [0u8; 32];
+        let params = self.argon.params().clone();
+        self.argon
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                &salt,
+                &mut out,
+                ws.blocks(&params),
+            )
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        let phc = argon2::PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| anyhow::anyhow!("argon2: {e}"))?,
+            salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("argon2: {e}"))?),
+            hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("argon2: {e}"))?),
+        };
         Ok(PasswordHash::new(phc.to_string()))
     }
 
-    /// Verifies against an argon2 PHC string, with the parameters the hash names.
+    /// Verifies against a stored hash (argon2 with the parameters it names, or an
+    /// imported bcrypt hash).
     ///
     /// # Errors
-    /// When the stored hash is not a parsable argon2 PHC string.
+    /// When the stored hash is not a parsable PHC or bcrypt string.
     pub fn verify(&self, password: &str, hash: &PasswordHash) -> anyhow::Result<Verification> {
+        self.verify_in(password, hash, &mut Workspace::default())
+    }
+
+    /// [`Self::verify`] in a caller-kept work area.
+    ///
+    /// # Errors
+    /// When the stored hash is not a parsable PHC or bcrypt string.
+    pub fn verify_in(
+        &self,
+        password: &str,
+        hash: &PasswordHash,
+        ws: &mut Workspace,
+    ) -> anyhow::Result<Verification> {
         if is_bcrypt(hash.as_str()) {
             // Imported from another system (the Express tutorial's bcryptjs): right
             // passwords are upgraded to argon2id at once.
@@ -138,18 +193,39 @@ impl Argon2id {
         }
         let parsed = argon2::PasswordHash::new(hash.as_str())
             .map_err(|e| anyhow::anyhow!("stored hash is not a PHC string: {e}"))?;
-        match self.argon.verify_password(password.as_bytes(), &parsed) {
-            Ok(()) => Ok(Verification::Match {
-                needs_rehash: !self.is_current(&parsed),
-            }),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
-            Err(e) => Err(anyhow::anyhow!("argon2 verify: {e}")),
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
+            .map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("stored hash: {e}"))?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            anyhow::bail!("stored hash lacks a salt or an output");
+        };
+        let expected: &[u8] = expected.as_ref();
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, ws.blocks(&params))
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        // Constant time: how much of the output matches must not show in the timing.
+        let diff = out
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff != 0 {
+            return Ok(Verification::Mismatch);
         }
+        Ok(Verification::Match {
+            needs_rehash: !self.is_current(&parsed),
+        })
     }
 
     /// Runs a verification that cannot succeed, for unknown usernames.
-    pub fn verify_dummy(&self, password: &str) {
-        let _ = self.verify(password, &self.dummy);
+    pub fn verify_dummy(&self, password: &str, ws: &mut Workspace) {
+        let _ = self.verify_in(password, &self.dummy, ws);
     }
 
     fn is_current(&self, parsed: &argon2::PasswordHash) -> bool {
