@@ -176,7 +176,8 @@ pub fn test_config(env: &TestEnv) -> Config {
     let mut c = Config::default();
     c.server.listen = "127.0.0.1:0".parse().unwrap();
     c.database.url = env.db_url.clone();
-    c.database.max_connections = 5;
+    // Small pools: the backend matrix runs many apps against one shared server.
+    c.database.max_connections = 2;
     c.keys.encryption_key_file = env.path().join("encryption.key");
     if let Some(url) = &env.redis_url {
         c.revocation.backend = tessera::config::RevocationBackend::Redis;
@@ -255,7 +256,11 @@ impl TestApp {
 
     /// A direct connection to this test's database, to inspect what the server stored.
     pub async fn store(&self) -> tessera_sql::SqlStore {
-        tessera_sql::SqlStore::connect(&self.dir.db_url, &tessera_sql::PoolOptions::default())
+        let pool = tessera_sql::PoolOptions {
+            max_connections: 1,
+            ..Default::default()
+        };
+        tessera_sql::SqlStore::connect(&self.dir.db_url, &pool)
             .await
             .unwrap()
     }
