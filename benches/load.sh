@@ -3,6 +3,7 @@
 # the rate limits off, prepares users and tokens, drives it with wrk over loopback and
 # prints one table. Needs wrk (Debian: apt-get install wrk), curl and python3.
 #   benches/load.sh            # ~2 minutes after the release build
+#   TESSERA_BENCH_DATABASE_URL=postgres://…/empty_db benches/load.sh   # another backend
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
@@ -13,7 +14,7 @@ DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 export TESSERA_SERVER__LISTEN=127.0.0.1:$PORT
-export TESSERA_DATABASE__URL="sqlite://$DIR/tessera.db?mode=rwc"
+export TESSERA_DATABASE__URL="${TESSERA_BENCH_DATABASE_URL:-sqlite://$DIR/tessera.db?mode=rwc}"
 export TESSERA_KEYS__ENCRYPTION_KEY_FILE=$DIR/encryption.key
 export TESSERA_LIMITS__ENABLED=false
 export TESSERA_LOG__LEVEL=warn
