@@ -140,24 +140,37 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
     ))
 }
 
-impl RegisterResponse {
-    fn refused(e: ApiError) -> Self {
+/// A 429 or 503 from the limiter or a dependency, with its `Retry-After`.
+enum Refusal {
+    TooMany(Json<Problem>, u64),
+    Unavailable(Json<Problem>, u64),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
         let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
-        if e.problem.status == 429 {
-            Self::TooManyRequests(Json(e.problem), retry)
+        if e.problem.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+            Self::TooMany(Json(e.problem), retry)
         } else {
             Self::Unavailable(Json(e.problem), retry)
         }
     }
 }
 
+impl RegisterResponse {
+    fn refused(e: ApiError) -> Self {
+        match Refusal::from(e) {
+            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
+            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
+        }
+    }
+}
+
 impl TokenResponse {
     fn refused(e: ApiError) -> Self {
-        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
-        if e.problem.status == 429 {
-            Self::TooManyRequests(Json(e.problem), retry)
-        } else {
-            Self::Unavailable(Json(e.problem), retry)
+        match Refusal::from(e) {
+            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
+            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
         }
     }
 
