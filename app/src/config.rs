@@ -350,6 +350,8 @@ pub struct TelemetryConfig {
     /// `/v1/traces`, metrics to `/v1/metrics`. Unset: no traces are even created.
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: OtlpProtocol,
+    /// Share of requests traced (0.0–1.0), unless the caller's `traceparent` decided.
+    pub trace_sample_ratio: f64,
     /// `service.name` of traces and metrics.
     pub service_name: String,
     /// Serve `GET /metrics` (Prometheus text format).
@@ -363,6 +365,7 @@ impl Default for TelemetryConfig {
         Self {
             otlp_endpoint: None,
             otlp_protocol: OtlpProtocol::HttpProtobuf,
+            trace_sample_ratio: 1.0,
             service_name: "tessera".into(),
             metrics: true,
             metrics_listen: None,
@@ -460,6 +463,9 @@ impl Config {
         }
         if k.refresh_interval.is_zero() {
             anyhow::bail!("keys.refresh_interval must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
+            anyhow::bail!("telemetry.trace_sample_ratio must be between 0.0 and 1.0");
         }
         if self.server.body_limit < 1024 {
             anyhow::bail!("server.body_limit must be at least 1024 bytes");

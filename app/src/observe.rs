@@ -178,10 +178,11 @@ pub async fn observe_request<E: Endpoint>(
 }
 
 /// Records the authenticated user on the request span (never a token or password).
-pub fn note_user(user: &str) {
+/// Formats nothing when the request is not traced.
+pub fn note_user(user: &impl std::fmt::Display) {
     let cx = Context::current();
     let span = cx.span();
     if span.span_context().is_valid() {
-        span.set_attribute(KeyValue::new("enduser.id", user.to_owned()));
+        span.set_attribute(KeyValue::new("enduser.id", user.to_string()));
     }
 }

@@ -17,7 +17,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat, OtlpProtocol, TelemetryConfig};
@@ -202,6 +202,9 @@ impl Telemetry {
             tracer_provider = Some(
                 SdkTracerProvider::builder()
                     .with_resource(resource.clone())
+                    .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                        config.trace_sample_ratio,
+                    ))))
                     .with_batch_exporter(spans)
                     .build(),
             );

@@ -223,3 +223,38 @@ async fn shutdown_drains_an_in_flight_request() {
     assert_eq!(in_flight.await.unwrap().unwrap(), StatusCode::CREATED);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_sample_ratio_traces_only_what_the_caller_sampled() {
+    let (endpoint, received) = collector().await;
+    let env = TestEnv::new().await;
+    let app = TestApp::spawn_with(
+        env,
+        Arc::new(ManualClock::new(chrono::Utc::now())),
+        move |c| {
+            c.telemetry.otlp_endpoint = Some(endpoint);
+            c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
+            c.telemetry.trace_sample_ratio = 0.0;
+        },
+    )
+    .await;
+    app.get("/healthz", None).await;
+    let r = app
+        .client
+        .get(app.url("/readyz"))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+    let names = span_names(&received.0.lock().unwrap());
+    assert!(names.iter().any(|n| n == "GET /readyz"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "GET /healthz"),
+        "unsampled request traced: {names:?}"
+    );
+}

@@ -88,7 +88,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
             }
             AuthError::Unavailable(e) => unavailable(&e),
         })?;
-    crate::observe::note_user(&claims.sub.to_string());
+    crate::observe::note_user(&claims.sub);
     Ok(claims)
 }
 
