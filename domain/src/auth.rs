@@ -250,13 +250,23 @@ impl AuthService {
             .hash(&password)
             .await
             .map_err(HashFailure::from)?;
-        let now = self.now();
+        self.create_user(username, hash, roles, client).await
+    }
+
+    /// Stores a new account and records its registration.
+    async fn create_user(
+        &self,
+        username: Username,
+        password_hash: PasswordHash,
+        roles: Vec<Role>,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
         let user = User {
             id: UserId::new_random(),
             username,
-            password_hash: hash,
+            password_hash,
             roles,
-            created_at: now,
+            created_at: self.now(),
             disabled_at: None,
         };
         match self.deps.users.create(&user).await {
@@ -389,22 +399,7 @@ impl AuthService {
         hash: PasswordHash,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        let user = User {
-            id: UserId::new_random(),
-            username,
-            password_hash: hash,
-            roles: Vec::new(),
-            created_at: self.now(),
-            disabled_at: None,
-        };
-        match self.deps.users.create(&user).await {
-            Ok(()) => {}
-            Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
-            Err(CreateUserError::Store(e)) => return Err(e.into()),
-        }
-        self.audit(AuditEvent::Registered { user: user.id }, client)
-            .await;
-        Ok(user)
+        self.create_user(username, hash, Vec::new(), client).await
     }
 
     /// Upgrades a hash made under older parameters; a failure only costs the upgrade.

@@ -59,6 +59,17 @@ impl ThrottlePolicy {
             .map(|until| until - now)
     }
 
+    /// `Ok` when the account may try now, else [`LimitError::Throttled`] with the wait.
+    ///
+    /// # Errors
+    /// [`LimitError::Throttled`] while the account is locked.
+    pub fn admit(&self, state: &AccountThrottle, now: DateTime<Utc>) -> Result<(), LimitError> {
+        match self.wait(state, now) {
+            Some(wait) => Err(LimitError::Throttled(retry_secs(wait))),
+            None => Ok(()),
+        }
+    }
+
     /// How long state must be remembered after a failure: past this, it could not
     /// delay anyone any more.
     pub fn memory(&self) -> TimeDelta {

@@ -197,6 +197,16 @@ impl TestApp {
         Self::spawn_on(TestEnv::new().await, Arc::new(ManualClock::new(Utc::now()))).await
     }
 
+    /// A fresh environment and clock, with `tweak` applied to the test configuration.
+    pub async fn spawn_configured(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with(
+            TestEnv::new().await,
+            Arc::new(ManualClock::new(Utc::now())),
+            tweak,
+        )
+        .await
+    }
+
     /// Another instance on the same database and encryption key.
     pub async fn spawn_on(dir: Arc<TestEnv>, clock: Arc<ManualClock>) -> Self {
         Self::spawn_with(dir, clock, |_| {}).await

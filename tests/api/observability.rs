@@ -8,9 +8,8 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server, handler, post, web::Data};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera_domain::ManualClock;
 
-use crate::helpers::{PASSWORD, TestApp, TestEnv, unique_name};
+use crate::helpers::{PASSWORD, TestApp, unique_name};
 
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<String>>>);
@@ -54,19 +53,21 @@ fn span_names(bodies: &[String]) -> Vec<String> {
     names
 }
 
+/// An application exporting traces as OTLP/JSON to a fresh collector.
+async fn traced(sample_ratio: f64) -> (TestApp, Received) {
+    let (endpoint, received) = collector().await;
+    let app = TestApp::spawn_configured(move |c| {
+        c.telemetry.otlp_endpoint = Some(endpoint);
+        c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
+        c.telemetry.trace_sample_ratio = sample_ratio;
+    })
+    .await;
+    (app, received)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_is_traced_without_secrets() {
-    let (endpoint, received) = collector().await;
-    let env = TestEnv::new().await;
-    let app = TestApp::spawn_with(
-        env,
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-        move |c| {
-            c.telemetry.otlp_endpoint = Some(endpoint);
-            c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
-        },
-    )
-    .await;
+    let (app, received) = traced(1.0).await;
     let name = unique_name();
     app.register(&name, PASSWORD).await;
     let pair = app.login_ok(&name, PASSWORD).await;
@@ -226,18 +227,7 @@ async fn shutdown_drains_an_in_flight_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_sample_ratio_traces_only_what_the_caller_sampled() {
-    let (endpoint, received) = collector().await;
-    let env = TestEnv::new().await;
-    let app = TestApp::spawn_with(
-        env,
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-        move |c| {
-            c.telemetry.otlp_endpoint = Some(endpoint);
-            c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
-            c.telemetry.trace_sample_ratio = 0.0;
-        },
-    )
-    .await;
+    let (app, received) = traced(0.0).await;
     app.get("/healthz", None).await;
     let r = app
         .client

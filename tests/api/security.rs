@@ -6,15 +6,13 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera_domain::ManualClock;
 use tessera_domain::ports::UserRepository as _;
 use tessera_domain::user::Username;
 
 use crate::helpers::{PASSWORD, TestApp, assert_problem, unique_name};
 
 async fn spawn_limited(tweak: impl FnOnce(&mut tessera::Config)) -> TestApp {
-    let dir = crate::helpers::TestEnv::new().await;
-    TestApp::spawn_with(dir, Arc::new(ManualClock::new(chrono::Utc::now())), |c| {
+    TestApp::spawn_configured(|c| {
         c.limits.enabled = true;
         c.limits.login_per_minute = 0;
         c.limits.register_per_minute = 0;
@@ -282,8 +280,7 @@ async fn oversized_headers_are_refused_and_cors_is_opt_in() {
     let r = preflight(&app).await.unwrap();
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 
-    let dir = crate::helpers::TestEnv::new().await;
-    let cors = TestApp::spawn_with(dir, Arc::new(ManualClock::new(chrono::Utc::now())), |c| {
+    let cors = TestApp::spawn_configured(|c| {
         c.server.cors_allowed_origins = vec!["https://app.example.com".into()];
     })
     .await;

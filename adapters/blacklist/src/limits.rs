@@ -11,7 +11,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use moka::sync::Cache;
 use tessera_domain::throttle::{
-    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy, retry_secs,
+    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy,
 };
 
 /// A token bucket: `per_minute` sustained, `burst` at once.
@@ -116,10 +116,9 @@ impl RateLimiter for MemoryRateLimiter {
         let Some((policy, cache)) = &self.accounts else {
             return Ok(());
         };
-        match cache.get(account).and_then(|s| policy.wait(&s, now)) {
-            Some(wait) => Err(LimitError::Throttled(retry_secs(wait))),
-            None => Ok(()),
-        }
+        cache
+            .get(account)
+            .map_or(Ok(()), |state| policy.admit(&state, now))
     }
 
     async fn record_failure(

@@ -25,7 +25,7 @@ use tessera_domain::revocation::{
 };
 use tessera_domain::session::SessionId;
 use tessera_domain::throttle::{
-    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy, retry_secs,
+    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy,
 };
 use tessera_domain::token::Claims;
 use tessera_domain::user::UserId;
@@ -342,10 +342,7 @@ impl RateLimiter for RedisRateLimiter {
             failures: 0,
             locked_until: until.and_then(DateTime::from_timestamp_millis),
         };
-        match policy.wait(&state, now) {
-            Some(wait) => Err(LimitError::Throttled(retry_secs(wait))),
-            None => Ok(()),
-        }
+        policy.admit(&state, now)
     }
 
     async fn record_failure(
