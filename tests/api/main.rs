@@ -12,6 +12,7 @@ mod keys;
 mod oauth;
 mod observability;
 mod restart;
+mod sdk;
 mod security;
 mod sessions;
 mod spec;

@@ -23,6 +23,7 @@ pub struct AccountApi;
 
 /// The protected route of the tutorial.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Dashboard {
     /// `Welcome <username>`.
     pub message: String,
@@ -31,6 +32,7 @@ pub struct Dashboard {
 
 /// What the access token says about its bearer.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DashboardData {
     pub user_id: Uuid,
     pub username: String,
@@ -41,6 +43,7 @@ pub struct DashboardData {
 
 /// A password change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordChange {
     pub current_password: String,
     /// Must satisfy the password rules of registration.
@@ -49,7 +52,7 @@ pub struct PasswordChange {
 
 /// A signed-in session (a device or browser).
 #[derive(Debug, Object)]
-#[oai(rename = "Session")]
+#[oai(rename = "Session", example)]
 pub struct SessionView {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,

@@ -36,7 +36,7 @@ pub enum KeyStateView {
 
 /// A signing key (public information only).
 #[derive(Debug, Object)]
-#[oai(rename = "SigningKey")]
+#[oai(rename = "SigningKey", example)]
 pub struct KeyView {
     pub kid: String,
     pub state: KeyStateView,
@@ -66,7 +66,7 @@ impl From<&SigningKeyRecord> for KeyView {
 
 /// An account as administrators see it.
 #[derive(Debug, Object)]
-#[oai(rename = "AdminUser")]
+#[oai(rename = "AdminUser", example)]
 pub struct AdminUserView {
     pub id: Uuid,
     pub username: String,
@@ -89,6 +89,7 @@ impl From<User> for AdminUserView {
 
 /// One page of users.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserPage {
     pub items: Vec<AdminUserView>,
     /// 1-based.
@@ -97,39 +98,110 @@ pub struct UserPage {
     pub total: u64,
 }
 
-/// The answer of every admin operation: its success, plus the same 401/403/404/409/503.
-#[derive(ApiResponse)]
-pub enum AdminResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
-    /// Done.
-    #[oai(status = 200)]
-    Ok(Json<T>),
-    /// Done; nothing to return.
-    #[oai(status = 204)]
-    NoContent,
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The caller lacks the `admin` role (`insufficient_role`).
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// No such key or user (`key_not_found`, `user_not_found`).
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// Keys come from files and are rotated by the operator
-    /// (`keys_externally_managed`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+/// Declares an admin operation's answer: its success plus exactly the refusals it can
+/// give, so the spec (and the clients generated from it) lists nothing that cannot
+/// happen. Every admin operation can answer 401, 403 and 503.
+macro_rules! admin_response {
+    (
+        $(#[$meta:meta])*
+        $name:ident $(<$t:ident>)? {
+            $(#[doc = $ok_doc:literal])* #[oai(status = $ok:literal)] $ok_variant:ident $(($ok_body:ty))?,
+            $( $(#[doc = $doc:literal])* #[oai(status = $status:literal)] $variant:ident, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(ApiResponse)]
+        pub enum $name $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? {
+            $(#[doc = $ok_doc])*
+            #[oai(status = $ok)]
+            $ok_variant $(($ok_body))?,
+            /// Missing, invalid, expired or revoked access token (`invalid_token`,
+            /// `token_revoked`).
+            #[oai(status = 401, content_type = "application/problem+json")]
+            Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+            /// The caller lacks the `admin` role (`insufficient_role`).
+            #[oai(status = 403, content_type = "application/problem+json")]
+            Forbidden(Json<Problem>),
+            $(
+                $(#[doc = $doc])*
+                #[oai(status = $status, content_type = "application/problem+json")]
+                $variant(Json<Problem>),
+            )*
+            /// A store is down (`service_unavailable`).
+            #[oai(status = 503, content_type = "application/problem+json")]
+            Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+        }
+
+        impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? Refusal for $name $(<$t>)? {
+            fn forbidden(problem: Json<Problem>) -> Self {
+                Self::Forbidden(problem)
+            }
+            fn unavailable(problem: Json<Problem>) -> Self {
+                Self::Unavailable(problem, RETRY_AFTER_SECS)
+            }
+        }
+    };
 }
 
-fn forbidden<T: poem_openapi::types::ToJSON + Send + Sync>(
-    auth: &BearerAuth,
-) -> Option<AdminResponse<T>> {
+/// The refusals every admin answer carries, for the shared checks below.
+trait Refusal {
+    fn forbidden(problem: Json<Problem>) -> Self;
+    fn unavailable(problem: Json<Problem>) -> Self;
+}
+
+admin_response! {
+    /// The answer of a listing (keys, users, audit events).
+    ListResponse<T> {
+        /// The listing.
+        #[oai(status = 200)]
+        Ok(Json<T>),
+    }
+}
+
+admin_response! {
+    /// The answer of `rotateKeys`.
+    RotateResponse {
+        /// The keys after the rotation.
+        #[oai(status = 200)]
+        Ok(Json<Vec<KeyView>>),
+        /// Keys come from files and are rotated by the operator
+        /// (`keys_externally_managed`).
+        #[oai(status = 409)]
+        Conflict,
+    }
+}
+
+admin_response! {
+    /// The answer of `revokeKey`.
+    RevokeKeyResponse {
+        /// Revoked: the key left the JWKS and its tokens are refused.
+        #[oai(status = 204)]
+        Revoked,
+        /// No published key has this `kid` (`key_not_found`).
+        #[oai(status = 404)]
+        NotFound,
+        /// Keys come from files and are revoked by the operator
+        /// (`keys_externally_managed`).
+        #[oai(status = 409)]
+        Conflict,
+    }
+}
+
+admin_response! {
+    /// The answer of `disableUser`.
+    DisableUserResponse {
+        /// Disabled: the account's tokens stopped working.
+        #[oai(status = 204)]
+        Disabled,
+        /// No user has this id (`user_not_found`).
+        #[oai(status = 404)]
+        NotFound,
+    }
+}
+
+fn forbidden<R: Refusal>(auth: &BearerAuth) -> Option<R> {
     (!auth.0.has_role(Role::ADMIN)).then(|| {
-        AdminResponse::Forbidden(problem(
+        R::forbidden(problem(
             StatusCode::FORBIDDEN,
             "insufficient_role",
             "this operation needs the admin role",
@@ -137,27 +209,23 @@ fn forbidden<T: poem_openapi::types::ToJSON + Send + Sync>(
     })
 }
 
-fn key_error<T: poem_openapi::types::ToJSON + Send + Sync>(e: KeyError) -> AdminResponse<T> {
-    match e {
-        KeyError::NotFound => AdminResponse::NotFound(problem(
-            StatusCode::NOT_FOUND,
-            "key_not_found",
-            "no published key has this kid",
-        )),
-        KeyError::ExternallyManaged => AdminResponse::Conflict(problem(
-            StatusCode::CONFLICT,
-            "keys_externally_managed",
-            "keys come from files (keys.source = \"files\"): rotate them by changing the files",
-        )),
-        KeyError::Unavailable(e) => {
-            tracing::warn!(error = %e, "key operation failed");
-            let e = ApiError::unavailable(
-                "the key store is unavailable, retry shortly",
-                RETRY_AFTER_SECS,
-            );
-            AdminResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
-        }
-    }
+fn key_store_down<R: Refusal>(e: &anyhow::Error) -> R {
+    tracing::warn!(error = %e, "key operation failed");
+    R::unavailable(Json(
+        ApiError::unavailable(
+            "the key store is unavailable, retry shortly",
+            RETRY_AFTER_SECS,
+        )
+        .problem,
+    ))
+}
+
+fn externally_managed() -> Json<Problem> {
+    problem(
+        StatusCode::CONFLICT,
+        "keys_externally_managed",
+        "keys come from files (keys.source = \"files\"): rotate them by changing the files",
+    )
 }
 
 fn keys_view(state: &AppState) -> Vec<KeyView> {
@@ -181,11 +249,11 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> AdminResponse<Vec<KeyView>> {
+    ) -> ListResponse<Vec<KeyView>> {
         if let Some(denied) = forbidden(&auth) {
             return denied;
         }
-        AdminResponse::Ok(Json(keys_view(&state)))
+        ListResponse::Ok(Json(keys_view(&state)))
     }
 
     /// Rotate signing keys
@@ -201,9 +269,9 @@ impl AdminApi {
         auth: BearerAuth,
         /// Sign with the new key at once instead of after the pre-publication window.
         immediate: Query<Option<bool>>,
-    ) -> AdminResponse<Vec<KeyView>> {
+    ) -> poem::Result<RotateResponse> {
         if let Some(denied) = forbidden(&auth) {
-            return denied;
+            return Ok(denied);
         }
         match state
             .keys
@@ -217,9 +285,12 @@ impl AdminApi {
                         .record(AuditEvent::KeyRotated { kid }, &client_info(req))
                         .await;
                 }
-                AdminResponse::Ok(Json(keys_view(&state)))
+                Ok(RotateResponse::Ok(Json(keys_view(&state))))
             }
-            Err(e) => key_error(e),
+            Err(KeyError::ExternallyManaged) => Ok(RotateResponse::Conflict(externally_managed())),
+            Err(KeyError::Unavailable(e)) => Ok(key_store_down(&e)),
+            // Rotation names no key; a NotFound here is a bug, not the caller's error.
+            Err(e @ KeyError::NotFound) => Err(internal(e)),
         }
     }
 
@@ -239,7 +310,7 @@ impl AdminApi {
         auth: BearerAuth,
         /// The key's `kid`.
         kid: Path<String>,
-    ) -> AdminResponse<Vec<KeyView>> {
+    ) -> RevokeKeyResponse {
         if let Some(denied) = forbidden(&auth) {
             return denied;
         }
@@ -249,9 +320,15 @@ impl AdminApi {
                     .auth
                     .record(AuditEvent::KeyRevoked { kid: kid.0 }, &client_info(req))
                     .await;
-                AdminResponse::NoContent
+                RevokeKeyResponse::Revoked
             }
-            Err(e) => key_error(e),
+            Err(KeyError::NotFound) => RevokeKeyResponse::NotFound(problem(
+                StatusCode::NOT_FOUND,
+                "key_not_found",
+                "no published key has this kid",
+            )),
+            Err(KeyError::ExternallyManaged) => RevokeKeyResponse::Conflict(externally_managed()),
+            Err(KeyError::Unavailable(e)) => key_store_down(&e),
         }
     }
 
@@ -267,7 +344,7 @@ impl AdminApi {
         page: Query<Option<u64>>,
         /// Users per page, 1–200 (default 50).
         per_page: Query<Option<u64>>,
-    ) -> poem::Result<AdminResponse<UserPage>> {
+    ) -> poem::Result<ListResponse<UserPage>> {
         if let Some(denied) = forbidden(&auth) {
             return Ok(denied);
         }
@@ -278,13 +355,13 @@ impl AdminApi {
             .list_users((page - 1).saturating_mul(per_page), per_page)
             .await
         {
-            Ok((users, total)) => Ok(AdminResponse::Ok(Json(UserPage {
+            Ok((users, total)) => Ok(ListResponse::Ok(Json(UserPage {
                 items: users.into_iter().map(AdminUserView::from).collect(),
                 page,
                 per_page,
                 total,
             }))),
-            Err(AccountError::Unavailable(e)) => Ok(AdminResponse::Unavailable(
+            Err(AccountError::Unavailable(e)) => Ok(ListResponse::Unavailable(
                 Json(unavailable(&e).problem),
                 RETRY_AFTER_SECS,
             )),
@@ -308,7 +385,7 @@ impl AdminApi {
         page: Query<Option<u64>>,
         /// Events per page, 1–200 (default 50).
         per_page: Query<Option<u64>>,
-    ) -> AdminResponse<AuditPage> {
+    ) -> ListResponse<AuditPage> {
         if let Some(denied) = forbidden(&auth) {
             return denied;
         }
@@ -324,7 +401,7 @@ impl AdminApi {
             )
             .await;
         match listed {
-            Ok((records, total)) => AdminResponse::Ok(Json(AuditPage {
+            Ok((records, total)) => ListResponse::Ok(Json(AuditPage {
                 items: records
                     .into_iter()
                     .map(|r| AuditEntry {
@@ -342,7 +419,7 @@ impl AdminApi {
             })),
             Err(e) => {
                 let e = unavailable(&e.into());
-                AdminResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
+                ListResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
             }
         }
     }
@@ -363,7 +440,7 @@ impl AdminApi {
         auth: BearerAuth,
         /// The user's id.
         id: Path<Uuid>,
-    ) -> poem::Result<AdminResponse<UserPage>> {
+    ) -> poem::Result<DisableUserResponse> {
         if let Some(denied) = forbidden(&auth) {
             return Ok(denied);
         }
@@ -372,13 +449,13 @@ impl AdminApi {
             .disable_user(UserId(id.0), &client_info(req))
             .await
         {
-            Ok(()) => Ok(AdminResponse::NoContent),
-            Err(AccountError::AccountGone) => Ok(AdminResponse::NotFound(problem(
+            Ok(()) => Ok(DisableUserResponse::Disabled),
+            Err(AccountError::AccountGone) => Ok(DisableUserResponse::NotFound(problem(
                 StatusCode::NOT_FOUND,
                 "user_not_found",
                 "no user has this id",
             ))),
-            Err(AccountError::Unavailable(e)) => Ok(AdminResponse::Unavailable(
+            Err(AccountError::Unavailable(e)) => Ok(DisableUserResponse::Unavailable(
                 Json(unavailable(&e).problem),
                 RETRY_AFTER_SECS,
             )),
@@ -389,6 +466,7 @@ impl AdminApi {
 
 /// A recorded security event.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// `login_succeeded`, `login_failed`, `lockout`, `refresh_reuse`, `logout`,
@@ -404,6 +482,7 @@ pub struct AuditEntry {
 
 /// One page of audit events, newest first.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     pub page: u64,

@@ -39,6 +39,7 @@ impl poem_openapi::types::Example for Credentials {
 
 /// A refresh-token grant.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RefreshRequest {
     /// The refresh token from the latest login or refresh.
     pub refresh_token: String,
@@ -46,7 +47,7 @@ pub struct RefreshRequest {
 
 /// An access token and a refresh token (RFC 6749 §5.1).
 #[derive(Debug, Object)]
-#[oai(rename = "TokenPair")]
+#[oai(rename = "TokenPair", example)]
 pub struct TokenPairView {
     /// RS256 JWT for `Authorization: Bearer`.
     pub access_token: String,

@@ -10,6 +10,7 @@ pub struct HealthApi;
 
 /// Liveness.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Health {
     /// `ok`.
     pub status: String,
@@ -17,6 +18,7 @@ pub struct Health {
 
 /// Readiness, naming each dependency.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Readiness {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -52,6 +54,9 @@ fn word(ok: bool) -> String {
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Liveness
+    ///
+    /// Answers as long as the process serves HTTP; it checks no dependency, so an
+    /// orchestrator restarts the process only when the process itself is stuck.
     #[oai(path = "/healthz", method = "get", operation_id = "getHealth")]
     async fn healthz(&self) -> HealthResponse {
         HealthResponse::Ok(Json(Health {

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod auth;
+mod examples;
 mod health;
 mod oauth;
 mod wellknown;
@@ -218,7 +219,7 @@ pub fn client_info(req: &Request) -> ClientInfo {
 
 /// A user account.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "User")]
+#[oai(rename = "User", example)]
 pub struct UserView {
     /// The user's id (the token's `sub`).
     pub id: Uuid,

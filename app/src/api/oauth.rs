@@ -22,6 +22,7 @@ pub struct OAuthApi;
 
 /// A token to revoke or introspect.
 #[derive(Debug, Object, Deserialize)]
+#[oai(example)]
 pub struct TokenRequestBody {
     /// An access token or a refresh token.
     pub token: String,
@@ -46,6 +47,7 @@ impl TokenRequest {
 
 /// RFC 7662 introspection answer. Only `active` is present for inactive tokens.
 #[derive(Debug, Default, Object)]
+#[oai(example)]
 pub struct IntrospectionView {
     pub active: bool,
     /// `access_token` or `refresh_token`.

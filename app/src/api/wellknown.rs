@@ -11,6 +11,7 @@ pub struct KeysApi;
 
 /// A public RSA signing key (RFC 7517).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Jwk {
     /// Always `RSA`.
     pub kty: String,
@@ -29,6 +30,7 @@ pub struct Jwk {
 
 /// A JWK set (RFC 7517 §5).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
