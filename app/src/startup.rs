@@ -176,6 +176,23 @@ impl Application {
     }
 }
 
+/// Swagger UI as poem-openapi renders it, told to keep what a developer enters under
+/// "Authorize" across page reloads (Swagger UI's `persistAuthorization`, which poem-openapi
+/// does not expose), with no favicon to fetch. The token stays in the docs page's `localStorage`, on the origin
+/// that issued it; access tokens live minutes. The browser test in `tests/browser`
+/// notices if a poem-openapi upgrade changes the template this edits.
+fn swagger_ui(html: &str) -> Route {
+    let html = html
+        .replacen(
+            "deepLinking: true,",
+            "deepLinking: true,\n        persistAuthorization: true,",
+            1,
+        )
+        // No icon to fetch: spares every visit a 404 for /favicon.ico.
+        .replacen("<head>", "<head>\n    <link rel=\"icon\" href=\"data:,\">", 1);
+    Route::new().at("/", poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())))
+}
+
 /// Every route, with request hygiene (header size, body size and read time), CORS when
 /// configured, security headers and problem+json errors.
 fn routes(
@@ -185,7 +202,7 @@ fn routes(
     telemetry: &TelemetryConfig,
 ) -> BoxEndpoint<'static> {
     let service = api::service(public_url);
-    let docs = service.swagger_ui();
+    let docs = swagger_ui(&service.swagger_ui_html());
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
     let limits = Hygiene {

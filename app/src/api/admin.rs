@@ -22,7 +22,7 @@ pub struct AdminApi;
 
 /// A signing key's lifecycle state.
 #[derive(Debug, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "KeyState", rename_all = "lowercase")]
 pub enum KeyStateView {
     /// Published in the JWKS, not signing yet.
     Pending,

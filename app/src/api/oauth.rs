@@ -47,7 +47,7 @@ impl TokenRequest {
 
 /// RFC 7662 introspection answer. Only `active` is present for inactive tokens.
 #[derive(Debug, Default, Object)]
-#[oai(example)]
+#[oai(rename = "Introspection", example)]
 pub struct IntrospectionView {
     pub active: bool,
     /// `access_token` or `refresh_token`.
