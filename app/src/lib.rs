@@ -13,3 +13,6 @@ pub mod telemetry;
 
 pub use config::Config;
 pub use startup::Application;
+
+/// The crate version: the spec's `info.version` and the `service.version` of telemetry.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -189,8 +189,15 @@ fn swagger_ui(html: &str) -> Route {
             1,
         )
         // No icon to fetch: spares every visit a 404 for /favicon.ico.
-        .replacen("<head>", "<head>\n    <link rel=\"icon\" href=\"data:,\">", 1);
-    Route::new().at("/", poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())))
+        .replacen(
+            "<head>",
+            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
+            1,
+        );
+    Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+    )
 }
 
 /// Every route, with request hygiene (header size, body size and read time), CORS when

@@ -175,7 +175,7 @@ impl Telemetry {
     pub fn build(config: &TelemetryConfig) -> anyhow::Result<Self> {
         let resource = Resource::builder()
             .with_service_name(config.service_name.clone())
-            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+            .with_attribute(KeyValue::new("service.version", crate::VERSION))
             .build();
         let protocol = match config.otlp_protocol {
             OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,

@@ -65,3 +65,96 @@ fn every_operation_is_named_tagged_and_documents_its_errors() {
         assert!(seen.contains(id), "missing {id}");
     }
 }
+
+/// What generators trip over (logto#8006, better-auth#9608): unnamed operations, inline
+/// schemas they must invent names for, operations whose successes differ in shape.
+#[test]
+fn the_spec_gives_generators_names_examples_and_one_success_shape() {
+    let spec = generated();
+    assert_eq!(spec["info"]["version"], tessera::VERSION);
+    assert_eq!(spec["info"]["license"]["name"], "Apache-2.0");
+    assert!(spec["servers"][0]["url"].is_string(), "servers");
+    let bearer = &spec["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(
+        (&bearer["type"], &bearer["scheme"], &bearer["bearerFormat"]),
+        (&"http".into(), &"bearer".into(), &"JWT".into())
+    );
+
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        if schema["type"] == "object" {
+            assert!(
+                schema["example"].is_object(),
+                "schema {name} has no example"
+            );
+        }
+    }
+
+    // A body is a named schema, or a list of one; anything else becomes `InlineResponse200`.
+    let named = |schema: &Value| {
+        schema["$ref"].is_string()
+            || (schema["type"] == "array" && schema["items"]["$ref"].is_string())
+    };
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId {id} is not camelCase"
+            );
+            assert!(
+                op["description"].as_str().is_some_and(|d| d.len() > 20),
+                "{id}: no description"
+            );
+            for (media, body) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    named(&body["schema"]),
+                    "{id}: inline {media} request schema"
+                );
+            }
+            let mut success_shapes = std::collections::BTreeSet::new();
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                let content = resp["content"].as_object();
+                for (media, body) in content.into_iter().flatten() {
+                    if body["schema"]["type"] == "string" {
+                        continue; // a header-only answer's text body
+                    }
+                    assert!(
+                        named(&body["schema"]),
+                        "{id} {status}: inline {media} schema"
+                    );
+                }
+                if status.starts_with('2') {
+                    let shape = content
+                        .and_then(|c| c.values().next())
+                        .map(|b| b["schema"].to_string());
+                    success_shapes.insert(shape);
+                }
+            }
+            assert_eq!(
+                success_shapes.len(),
+                1,
+                "{id}: successes of different shapes"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_keeps_the_authorization_and_fetches_no_icon() {
+    let app = crate::helpers::TestApp::spawn().await;
+    for path in ["/docs", "/docs/"] {
+        let r = app.get(path, None).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("persistAuthorization: true,"), "{path}");
+        assert!(
+            html.contains(r#"<link rel="icon" href="data:,">"#),
+            "{path}"
+        );
+    }
+}

@@ -261,7 +261,7 @@ pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
             health::HealthApi,
         ),
         "Tessera",
-        env!("CARGO_PKG_VERSION"),
+        crate::VERSION,
     )
     .summary("Token authentication: RS256 access tokens, JWKS, rotating refresh tokens.")
     .description(
