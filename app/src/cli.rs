@@ -74,8 +74,10 @@ pub enum UsersCommand {
     /// Disable a user: no more logins, and every token of theirs stops working.
     Disable { username: String },
     /// Import users from JSON lines `{"username": …, "password_hash": "$2b$…"}` (bcrypt,
-    /// as bcryptjs writes it). They log in with their old passwords and are upgraded to
-    /// argon2id on that login. Existing usernames are skipped, so re-running is safe.
+    /// as bcryptjs writes it; `password` is accepted for `password_hash` and other fields
+    /// are ignored, so a `mongoexport` of the tutorial's users works as it is). They log
+    /// in with their old passwords and are upgraded to argon2id on that login. Existing
+    /// usernames are skipped, so re-running is safe.
     Import { file: PathBuf },
 }
 
@@ -248,10 +250,12 @@ pub struct ImportReport {
     pub rejected: Vec<(usize, String)>,
 }
 
+/// One exported user. Other fields (`_id`, `email`, `__v` of a `mongoexport`) are
+/// ignored, and the tutorial's field name `password` is read as the hash it holds.
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ImportLine {
     username: String,
+    #[serde(alias = "password")]
     password_hash: String,
 }
 

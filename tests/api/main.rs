@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod auth;
 mod backends;
+mod docs;
 mod errors;
 mod fuzz;
 mod keys;

@@ -223,6 +223,7 @@ async fn stored_hash(app: &TestApp, name: &str) -> String {
 async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
     let app = TestApp::spawn().await;
     let name = unique_name();
+    let exported = unique_name();
     // What bcryptjs writes: $2a$, cost 10 in the tutorial (4 here to keep tests quick).
     let hash = bcrypt::hash("tutorial-password", 4)
         .unwrap()
@@ -230,6 +231,10 @@ async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
     let file = app.dir.path().join("users.jsonl");
     let lines = [
         json!({"username": name, "password_hash": hash}).to_string(),
+        // A `mongoexport --type=json` line of the tutorial's mongoose User model.
+        json!({"_id": {"$oid": "6745f0c2a1b2c3d4e5f60718"}, "username": exported,
+               "password": hash, "__v": 0})
+        .to_string(),
         json!({"username": "x", "password_hash": hash}).to_string(),
         json!({"username": unique_name(), "password_hash": "plaintext"}).to_string(),
         "not json".to_owned(),
@@ -240,13 +245,14 @@ async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
         .unwrap();
     assert_eq!(
         (report.imported, report.existing, report.rejected.len()),
-        (1, 0, 3),
+        (2, 0, 3),
         "{report:?}"
     );
     let again = tessera::cli::import(&app.auth, &file, &Default::default())
         .await
         .unwrap();
-    assert_eq!((again.imported, again.existing), (0, 1));
+    assert_eq!((again.imported, again.existing), (0, 2));
+    app.login_ok(&exported, "tutorial-password").await;
 
     assert_eq!(
         app.login(&name, "wrong").await.status(),
