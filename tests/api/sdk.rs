@@ -1,4 +1,4 @@
-//! The generated Rust client (`clients/rust`, progenitor over `openapi/openapi.json`) and
+//! The generated Rust client (`openapi/clients/rust`, progenitor over `openapi/openapi.json`) and
 //! the Rust resource-server example (`examples/rust-verifier`) against a live server:
 //! what an SDK user and a resource server written in Rust actually run.
 

@@ -32,7 +32,16 @@ async function tryGetMe(page) {
   }
   const tryOut = operation.locator("button.try-out__btn");
   if ((await tryOut.textContent())?.trim() === "Try it out") await tryOut.click();
-  await operation.locator("button.execute").click();
+  // Clear the previous answer first, or it could be read in place of the new one.
+  const clear = operation.locator("button.btn-clear");
+  if (await clear.isVisible()) {
+    await clear.click();
+    await operation.locator(".live-responses-table").waitFor({ state: "detached" });
+  }
+  await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/me"),
+    operation.locator("button.execute").click(),
+  ]);
   const response = operation.locator(".live-responses-table .response").first();
   await response.waitFor();
   return {
@@ -73,7 +82,7 @@ try {
 
   // Unauthorized first: the UI shows the problem+json answer.
   const anonymous = await tryGetMe(page);
-  assert.equal(anonymous.status, "401");
+  assert.equal(anonymous.status, "401", `before Authorize: ${anonymous.status} ${anonymous.body}`);
   assert.match(anonymous.body, /"code": "invalid_token"/);
 
   await page.locator(".scheme-container button.authorize").click();
@@ -83,7 +92,7 @@ try {
   await dialog.locator("button.btn-done").click();
 
   const authorized = await tryGetMe(page);
-  assert.equal(authorized.status, "200", authorized.body);
+  assert.equal(authorized.status, "200", `after Authorize: ${authorized.status} ${authorized.body}`);
   assert.match(authorized.body, new RegExp(`"username": "${username}"`));
   await page.screenshot({ path: join(SCREENSHOTS, "swagger-ui-get-me.png"), fullPage: false });
 
@@ -95,7 +104,7 @@ try {
     "Authorize shows as locked after a reload",
   );
   const afterReload = await tryGetMe(page);
-  assert.equal(afterReload.status, "200", afterReload.body);
+  assert.equal(afterReload.status, "200", `after a reload: ${afterReload.status} ${afterReload.body}`);
   assert.match(afterReload.body, new RegExp(`"username": "${username}"`));
   await page.screenshot({ path: join(SCREENSHOTS, "swagger-ui-after-reload.png") });
 

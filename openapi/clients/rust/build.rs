@@ -15,7 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json");
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
     println!("cargo:rerun-if-changed={}", spec_path.display());
 
     let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path)?)?;

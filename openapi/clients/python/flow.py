@@ -2,10 +2,10 @@
 openapi/openapi.json (no hand edits): register, log in, read /v1/me, refresh, log out,
 and see the old access token refused with a typed problem+json answer.
 
-    python clients/python/flow.py http://127.0.0.1:8080
+    python openapi/clients/python/flow.py http://127.0.0.1:8080
 
 The generated package must be importable as `tessera_client` (.ci/clients generates it
-into target/clients/python and puts that on PYTHONPATH).
+into target/ci-clients/python and puts that on PYTHONPATH).
 """
 
 import secrets
