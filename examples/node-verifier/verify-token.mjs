@@ -4,9 +4,9 @@
 //
 //   TESSERA_URL=http://127.0.0.1:8080 node verify-token.mjs <access_token>
 
+// --8<-- [start:verifier]
 import { createRemoteJWKSet, jwtVerify } from "jose";
 
-// --8<-- [start:verifier]
 const TESSERA_URL = process.env.TESSERA_URL ?? "http://127.0.0.1:8080";
 const jwks = createRemoteJWKSet(new URL("/.well-known/jwks.json", TESSERA_URL));
 

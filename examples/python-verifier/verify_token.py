@@ -5,12 +5,11 @@ refetches when a token names a key it has not seen).
     python verify_token.py <access_token>        # TESSERA_URL defaults to http://127.0.0.1:8080
 """
 
+# --8<-- [start:verifier]
 import os
-import sys
 
 import jwt
 
-# --8<-- [start:verifier]
 TESSERA_URL = os.environ.get("TESSERA_URL", "http://127.0.0.1:8080")
 ISSUER = os.environ.get("TESSERA_ISSUER", "tessera")  # tokens.issuer
 AUDIENCE = os.environ.get("TESSERA_AUDIENCE", "tessera")  # tokens.audience
@@ -43,6 +42,8 @@ def verify_access_token(token: str) -> dict:
 
 
 if __name__ == "__main__":
+    import sys
+
     try:
         claims = verify_access_token(sys.argv[1])
     except (IndexError, jwt.PyJWTError) as e:

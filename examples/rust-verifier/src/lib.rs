@@ -6,6 +6,7 @@
 //! The key set is cached; a token naming a `kid` the cache lacks (a key Tessera just
 //! rotated in) triggers one refetch, at most once per `min_refetch`.
 
+// --8<-- [start:verifier]
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
-// --8<-- [start:verifier]
 /// The claims a resource server reads from a Tessera access token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccessClaims {
