@@ -158,3 +158,86 @@ async fn swagger_ui_keeps_the_authorization_and_fetches_no_icon() {
         );
     }
 }
+
+/// A parameter that does not parse (a UUID that is not one, `page=x`) is a client error
+/// the spec documents, so generated clients can type it — not an undocumented status.
+#[tokio::test]
+async fn malformed_parameters_get_an_answer_the_spec_documents() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let admin = app.signed_in_with_role("admin").await;
+    let spec = generated();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let typed =
+                |p: &Value| p["schema"]["type"] != "string" || p["schema"]["format"].is_string();
+            for malformed in op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| typed(p))
+            {
+                let name = malformed["name"].as_str().unwrap();
+                let mut url = path.clone();
+                if malformed["in"] == "path" {
+                    url = url.replace(&format!("{{{name}}}"), "not-a-number-or-uuid");
+                } else {
+                    url = format!("{url}?{name}=not-a-number-or-uuid");
+                }
+                // Any other path parameter gets a well-formed value.
+                url = url
+                    .replace("{kid}", "some-kid")
+                    .replace("{id}", &uuid::Uuid::new_v4().to_string());
+                let r = app
+                    .client
+                    .request(method.to_uppercase().parse().unwrap(), app.url(&url))
+                    .bearer_auth(&admin.access_token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16().to_string();
+                assert_eq!(status, "400", "{id} with malformed {name}");
+                assert!(
+                    op["responses"][&status].is_object(),
+                    "{id} answers {status} to a malformed {name}, which its spec does not list"
+                );
+                let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+                assert!(ct.starts_with("application/problem+json"), "{id}: {ct}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8, "typed parameters checked");
+}
+
+/// Every operation the spec marks `bearerAuth` refuses a request without a token with
+/// the documented 401 and an RFC 6750 challenge — whatever else it would parse first.
+#[tokio::test]
+async fn every_secured_operation_challenges_a_missing_token() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let spec = generated();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op["security"].as_array().is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap();
+            let url = path
+                .replace("{kid}", "some-kid")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let r = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), app.url(&url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{id}");
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+            assert!(challenge.starts_with("Bearer"), "{id}: {challenge}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 14, "only {checked} secured operations");
+}

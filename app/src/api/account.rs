@@ -154,10 +154,14 @@ pub enum SessionsResponse {
 }
 
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "end_session_bad_request")]
 pub enum EndSessionResponse {
     /// The session has ended: its refresh token and access tokens stop working.
     #[oai(status = 204)]
     Done,
+    /// The id is not a UUID (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
@@ -168,6 +172,14 @@ pub enum EndSessionResponse {
     /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+fn end_session_bad_request(err: poem::Error) -> EndSessionResponse {
+    match RequestFailure::from(err) {
+        RequestFailure::Unauthorized(p, h) => EndSessionResponse::Unauthorized(p, h),
+        RequestFailure::Unavailable(p, r) => EndSessionResponse::Unavailable(p, r),
+        RequestFailure::BadRequest(p) => EndSessionResponse::BadRequest(p),
+    }
 }
 
 fn gone() -> (Json<Problem>, String) {

@@ -15,7 +15,10 @@ use tessera_keys::KeyError;
 use uuid::Uuid;
 
 use super::auth::internal;
-use super::{ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, client_info, problem, unavailable};
+use super::{
+    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, client_info, problem,
+    unavailable,
+};
 use crate::problem::{ApiError, Problem};
 
 pub struct AdminApi;
@@ -109,8 +112,8 @@ macro_rules! admin_response {
             $( $(#[doc = $doc:literal])* #[oai(status = $status:literal)] $variant:ident, )*
         }
     ) => {
-        $(#[$meta])*
         #[derive(ApiResponse)]
+        $(#[$meta])*
         pub enum $name $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? {
             $(#[doc = $ok_doc])*
             #[oai(status = $ok)]
@@ -133,11 +136,14 @@ macro_rules! admin_response {
         }
 
         impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? Refusal for $name $(<$t>)? {
+            fn unauthorized(problem: Json<Problem>, challenge: String) -> Self {
+                Self::Unauthorized(problem, challenge)
+            }
             fn forbidden(problem: Json<Problem>) -> Self {
                 Self::Forbidden(problem)
             }
-            fn unavailable(problem: Json<Problem>) -> Self {
-                Self::Unavailable(problem, RETRY_AFTER_SECS)
+            fn unavailable(problem: Json<Problem>, retry_after: u64) -> Self {
+                Self::Unavailable(problem, retry_after)
             }
         }
     };
@@ -145,12 +151,39 @@ macro_rules! admin_response {
 
 /// The refusals every admin answer carries, for the shared checks below.
 trait Refusal {
+    fn unauthorized(problem: Json<Problem>, challenge: String) -> Self;
     fn forbidden(problem: Json<Problem>) -> Self;
-    fn unavailable(problem: Json<Problem>) -> Self;
+    fn unavailable(problem: Json<Problem>, retry_after: u64) -> Self;
+}
+
+/// An admin answer to an operation with parameters, which a caller can get wrong.
+trait Malformed: Refusal {
+    fn bad_request(problem: Json<Problem>) -> Self;
+}
+
+/// The `bad_request_handler` of operations with parameters: the bearer check's 401 and
+/// 503 keep their meaning, a parameter that does not parse is 400 `invalid_request`.
+fn malformed<R: Malformed>(err: poem::Error) -> R {
+    match RequestFailure::from(err) {
+        RequestFailure::Unauthorized(p, challenge) => R::unauthorized(p, challenge),
+        RequestFailure::Unavailable(p, retry_after) => R::unavailable(p, retry_after),
+        RequestFailure::BadRequest(p) => R::bad_request(p),
+    }
+}
+
+/// Implements [`Malformed`] for answers that list a `BadRequest` variant.
+macro_rules! malformed {
+    ($($name:ident $(<$t:ident>)?),*) => {$(
+        impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? Malformed for $name $(<$t>)? {
+            fn bad_request(problem: Json<Problem>) -> Self {
+                Self::BadRequest(problem)
+            }
+        }
+    )*};
 }
 
 admin_response! {
-    /// The answer of a listing (keys, users, audit events).
+    /// The answer of `listKeys`.
     ListResponse<T> {
         /// The listing.
         #[oai(status = 200)]
@@ -159,11 +192,28 @@ admin_response! {
 }
 
 admin_response! {
+    /// The answer of a paged listing (users, audit events).
+    #[oai(bad_request_handler = "malformed")]
+    PageResponse<T> {
+        /// One page.
+        #[oai(status = 200)]
+        Ok(Json<T>),
+        /// A query parameter does not parse (`invalid_request`).
+        #[oai(status = 400)]
+        BadRequest,
+    }
+}
+
+admin_response! {
     /// The answer of `rotateKeys`.
+    #[oai(bad_request_handler = "malformed")]
     RotateResponse {
         /// The keys after the rotation.
         #[oai(status = 200)]
         Ok(Json<Vec<KeyView>>),
+        /// `immediate` is not a boolean (`invalid_request`).
+        #[oai(status = 400)]
+        BadRequest,
         /// Keys come from files and are rotated by the operator
         /// (`keys_externally_managed`).
         #[oai(status = 409)]
@@ -189,15 +239,21 @@ admin_response! {
 
 admin_response! {
     /// The answer of `disableUser`.
+    #[oai(bad_request_handler = "malformed")]
     DisableUserResponse {
         /// Disabled: the account's tokens stopped working.
         #[oai(status = 204)]
         Disabled,
+        /// The id is not a UUID (`invalid_request`).
+        #[oai(status = 400)]
+        BadRequest,
         /// No user has this id (`user_not_found`).
         #[oai(status = 404)]
         NotFound,
     }
 }
+
+malformed!(PageResponse<T>, RotateResponse, DisableUserResponse);
 
 fn forbidden<R: Refusal>(auth: &BearerAuth) -> Option<R> {
     (!auth.0.has_role(Role::ADMIN)).then(|| {
@@ -211,13 +267,16 @@ fn forbidden<R: Refusal>(auth: &BearerAuth) -> Option<R> {
 
 fn key_store_down<R: Refusal>(e: &anyhow::Error) -> R {
     tracing::warn!(error = %e, "key operation failed");
-    R::unavailable(Json(
-        ApiError::unavailable(
-            "the key store is unavailable, retry shortly",
-            RETRY_AFTER_SECS,
-        )
-        .problem,
-    ))
+    R::unavailable(
+        Json(
+            ApiError::unavailable(
+                "the key store is unavailable, retry shortly",
+                RETRY_AFTER_SECS,
+            )
+            .problem,
+        ),
+        RETRY_AFTER_SECS,
+    )
 }
 
 fn externally_managed() -> Json<Problem> {
@@ -344,7 +403,7 @@ impl AdminApi {
         page: Query<Option<u64>>,
         /// Users per page, 1–200 (default 50).
         per_page: Query<Option<u64>>,
-    ) -> poem::Result<ListResponse<UserPage>> {
+    ) -> poem::Result<PageResponse<UserPage>> {
         if let Some(denied) = forbidden(&auth) {
             return Ok(denied);
         }
@@ -355,13 +414,13 @@ impl AdminApi {
             .list_users((page - 1).saturating_mul(per_page), per_page)
             .await
         {
-            Ok((users, total)) => Ok(ListResponse::Ok(Json(UserPage {
+            Ok((users, total)) => Ok(PageResponse::Ok(Json(UserPage {
                 items: users.into_iter().map(AdminUserView::from).collect(),
                 page,
                 per_page,
                 total,
             }))),
-            Err(AccountError::Unavailable(e)) => Ok(ListResponse::Unavailable(
+            Err(AccountError::Unavailable(e)) => Ok(PageResponse::Unavailable(
                 Json(unavailable(&e).problem),
                 RETRY_AFTER_SECS,
             )),
@@ -385,7 +444,7 @@ impl AdminApi {
         page: Query<Option<u64>>,
         /// Events per page, 1–200 (default 50).
         per_page: Query<Option<u64>>,
-    ) -> ListResponse<AuditPage> {
+    ) -> PageResponse<AuditPage> {
         if let Some(denied) = forbidden(&auth) {
             return denied;
         }
@@ -401,7 +460,7 @@ impl AdminApi {
             )
             .await;
         match listed {
-            Ok((records, total)) => ListResponse::Ok(Json(AuditPage {
+            Ok((records, total)) => PageResponse::Ok(Json(AuditPage {
                 items: records
                     .into_iter()
                     .map(|r| AuditEntry {
@@ -419,7 +478,7 @@ impl AdminApi {
             })),
             Err(e) => {
                 let e = unavailable(&e.into());
-                ListResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
+                PageResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
             }
         }
     }
