@@ -177,10 +177,11 @@ impl Application {
 }
 
 /// Swagger UI as poem-openapi renders it, told to keep what a developer enters under
-/// "Authorize" across page reloads (Swagger UI's `persistAuthorization`, which poem-openapi
-/// does not expose), with no favicon to fetch. The token stays in the docs page's `localStorage`, on the origin
-/// that issued it; access tokens live minutes. The browser test in `tests/browser`
-/// notices if a poem-openapi upgrade changes the template this edits.
+/// "Authorize" across page reloads (Swagger UI's `persistAuthorization`, which
+/// poem-openapi does not expose), with no favicon to fetch. The token stays in the docs
+/// page's `localStorage`, on the origin that issued it; access tokens live minutes.
+/// `tests/api/spec.rs` and the browser test in `tests/browser` notice if a poem-openapi
+/// upgrade changes the template this edits.
 fn swagger_ui(html: &str) -> Route {
     let html = html
         .replacen(
