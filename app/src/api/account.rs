@@ -14,8 +14,7 @@ use uuid::Uuid;
 
 use super::auth::internal;
 use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, UserView, client_info,
-    problem, unavailable,
+    ApiTags, AppState, BearerAuth, RequestFailure, UserView, client_info, problem, unavailable_pair,
 };
 use crate::problem::{Problem, www_authenticate};
 
@@ -188,10 +187,6 @@ fn gone() -> (Json<Problem>, String) {
         problem(StatusCode::UNAUTHORIZED, "invalid_token", detail),
         www_authenticate(detail),
     )
-}
-
-fn unavailable_pair(e: &tessera_domain::auth::Unavailable) -> (Json<Problem>, u64) {
-    (Json(unavailable(e).problem), RETRY_AFTER_SECS)
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::auth::internal;
 use super::{
     ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, client_info, problem,
-    unavailable,
+    unavailable, unavailable_pair,
 };
 use crate::problem::{ApiError, Problem};
 
@@ -420,10 +420,10 @@ impl AdminApi {
                 per_page,
                 total,
             }))),
-            Err(AccountError::Unavailable(e)) => Ok(PageResponse::Unavailable(
-                Json(unavailable(&e).problem),
-                RETRY_AFTER_SECS,
-            )),
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(PageResponse::Unavailable(p, r))
+            }
             Err(e) => Err(internal(e)),
         }
     }
@@ -514,10 +514,10 @@ impl AdminApi {
                 "user_not_found",
                 "no user has this id",
             ))),
-            Err(AccountError::Unavailable(e)) => Ok(DisableUserResponse::Unavailable(
-                Json(unavailable(&e).problem),
-                RETRY_AFTER_SECS,
-            )),
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(DisableUserResponse::Unavailable(p, r))
+            }
             Err(e) => Err(internal(e)),
         }
     }

@@ -103,6 +103,11 @@ pub fn unavailable(e: &Unavailable) -> ApiError {
     ApiError::unavailable(detail, RETRY_AFTER_SECS)
 }
 
+/// A 503 answer's body and `Retry-After`, for the `Unavailable` variant of a response.
+pub fn unavailable_pair(e: &Unavailable) -> (Json<Problem>, u64) {
+    (Json(unavailable(e).problem), RETRY_AFTER_SECS)
+}
+
 /// Splits an error from request parsing (a `bad_request_handler`'s input): the bearer
 /// check's 401 and 503 keep their meaning; anything else is a malformed request.
 pub enum RequestFailure {

@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use super::auth::internal;
 use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, client_info, problem,
-    unavailable,
+    ApiTags, AppState, BearerAuth, RequestFailure, client_info, problem, unavailable_pair,
 };
 use crate::problem::Problem;
 
@@ -149,10 +148,10 @@ impl OAuthApi {
             .await
         {
             Ok(()) => Ok(RevokeResponse::Ok),
-            Err(AccountError::Unavailable(e)) => Ok(RevokeResponse::Unavailable(
-                Json(unavailable(&e).problem),
-                RETRY_AFTER_SECS,
-            )),
+            Err(AccountError::Unavailable(e)) => {
+                let (p, r) = unavailable_pair(&e);
+                Ok(RevokeResponse::Unavailable(p, r))
+            }
             Err(e) => Err(internal(e)),
         }
     }
@@ -206,10 +205,8 @@ impl OAuthApi {
                 ..Default::default()
             },
             Err(AccountError::Unavailable(e)) => {
-                return Ok(IntrospectResponse::Unavailable(
-                    Json(unavailable(&e).problem),
-                    RETRY_AFTER_SECS,
-                ));
+                let (p, r) = unavailable_pair(&e);
+                return Ok(IntrospectResponse::Unavailable(p, r));
             }
             Err(e) => return Err(internal(e)),
         };
