@@ -21,6 +21,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub revocation: RevocationConfig,
     pub limits: LimitsConfig,
+    pub audit: AuditConfig,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
 }
@@ -267,6 +268,10 @@ pub struct RevocationConfig {
     pub redis_url: String,
     /// Prefix of every Redis key and channel, so several deployments can share a server.
     pub redis_prefix: String,
+    /// How often each instance reads revocations (and signing-key changes) that other
+    /// processes wrote: the CLI, or another instance on the memory backend.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for RevocationConfig {
@@ -275,6 +280,7 @@ impl Default for RevocationConfig {
             backend: RevocationBackend::Memory,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "tessera".into(),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -285,6 +291,7 @@ impl fmt::Debug for RevocationConfig {
             .field("backend", &self.backend)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("poll_interval", &self.poll_interval)
             .finish()
     }
 }
@@ -304,6 +311,12 @@ pub struct LimitsConfig {
     pub register_burst: u32,
     pub refresh_per_minute: u32,
     pub refresh_burst: u32,
+    /// Token revocations (RFC 7009) per client address per minute, and the burst.
+    pub revoke_per_minute: u32,
+    pub revoke_burst: u32,
+    /// IPv6 clients share their buckets per prefix of this many bits (a host usually
+    /// holds a whole /64); IPv4 clients are counted per address.
+    pub ipv6_prefix: u8,
     /// Per-username delays after failed logins.
     pub account_throttling: bool,
     /// Failed logins per username before delays start.
@@ -326,10 +339,30 @@ impl Default for LimitsConfig {
             register_burst: 10,
             refresh_per_minute: 300,
             refresh_burst: 60,
+            revoke_per_minute: 60,
+            revoke_burst: 20,
+            ipv6_prefix: 64,
             account_throttling: true,
             account_free_failures: 5,
             account_base_delay: Duration::from_secs(1),
             account_max_delay: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Events older than this are deleted (hourly).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -463,6 +496,15 @@ impl Config {
         }
         if k.refresh_interval.is_zero() {
             anyhow::bail!("keys.refresh_interval must be positive");
+        }
+        if self.revocation.poll_interval.is_zero() {
+            anyhow::bail!("revocation.poll_interval must be positive");
+        }
+        if self.limits.ipv6_prefix > 128 {
+            anyhow::bail!("limits.ipv6_prefix must be between 0 and 128");
+        }
+        if self.audit.retention.is_zero() {
+            anyhow::bail!("audit.retention must be positive");
         }
         if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
             anyhow::bail!("telemetry.trace_sample_ratio must be between 0.0 and 1.0");

@@ -2,6 +2,11 @@
 //! per allowed concurrent hash) behind a bounded queue, so a login flood costs bounded
 //! memory and excess requests are refused at once (503) instead of timing out.
 //!
+//! The bound holds for jobs, not for requests: each job carries its admission permit
+//! until a thread has finished (or skipped) it, and a job whose requester has gone away
+//! (client disconnect, proxy timeout) is skipped before hashing. So abandoned requests
+//! cannot pile up work behind the bound, and the queue-depth gauge counts real jobs.
+//!
 //! Dedicated threads rather than tokio's blocking pool: each argon2 hash allocates
 //! `memory_kib` (19 MiB by default), and the allocator keeps that memory in a per-thread
 //! arena; the blocking pool grows to hundreds of threads under a flood, and with it the
@@ -25,7 +30,8 @@ pub struct BlockingHasher {
     capacity: usize,
     metrics: Arc<Metrics>,
     spans: Spans,
-    /// Requests admitted (running or waiting); beyond it, `Busy`.
+    /// Jobs admitted (running or waiting); beyond it, `Busy`. Each permit travels with
+    /// its job and returns when a thread is done with it.
     admitted: Arc<Semaphore>,
 }
 
@@ -83,13 +89,19 @@ impl BlockingHasher {
         T: Send + 'static,
         F: FnOnce(&Argon2id, &mut Workspace) -> anyhow::Result<T> + Send + 'static,
     {
-        let _admitted = Arc::clone(&self.admitted)
+        let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
         let _span = self.spans.child(name);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let metrics = Arc::clone(&self.metrics);
         let job: Job = Box::new(move |argon, workspace| {
+            let _admitted = admitted;
+            if reply.is_closed() {
+                // Nobody waits for this answer any more: the work would be wasted.
+                metrics.hashes_skipped.add(1, &[KeyValue::new("op", name)]);
+                return;
+            }
             // Timed on the hashing thread: the work itself, without the queue.
             let started = std::time::Instant::now();
             let result = work(argon, workspace);

@@ -63,6 +63,10 @@ impl RevocationList for ObservedRevocations {
     async fn check_ready(&self) -> Result<(), RevocationError> {
         self.inner.check_ready().await
     }
+
+    async fn sync(&self, now: DateTime<Utc>) -> Result<(), RevocationError> {
+        self.inner.sync(now).await
+    }
 }
 
 /// Counts security events by kind (logins by outcome, lockouts, refresh reuse, …).

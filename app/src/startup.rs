@@ -156,7 +156,14 @@ impl Application {
             _ => None,
         };
         tracing::info!(address = %self.addr, docs = %format!("{public_url}/docs"), "serving");
-        let purge = tokio::spawn(purge_revocations(self.state.clone()));
+        let purge = tokio::spawn(purge_lapsed(
+            self.state.clone(),
+            self.config.audit.retention,
+        ));
+        let follow = tokio::spawn(follow_other_processes(
+            self.state.clone(),
+            self.config.revocation.poll_interval,
+        ));
         let keys = tokio::spawn(maintain_keys(
             self.state.clone(),
             self.config.keys.refresh_interval,
@@ -166,6 +173,7 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(self.config.server.shutdown_grace))
             .await;
         purge.abort();
+        follow.abort();
         keys.abort();
         if let Some(m) = metrics_server {
             m.abort();
@@ -357,22 +365,48 @@ async fn maintain_keys(state: AppState, every: Duration) {
     }
 }
 
-async fn purge_revocations(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+/// Takes in what other processes wrote — revocations (the CLI's `users disable`, an
+/// instance whose publish failed, every instance of the memory backend) and signing-key
+/// changes (the CLI's `keys revoke`) — so each reaches this server within one interval.
+async fn follow_other_processes(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let _ = state.revocations.check_ready().await;
-        if let Err(e) = purge_once(&state).await {
-            tracing::warn!(error = %e, "revocation purge failed");
+        if let Err(e) = state.revocations.sync(state.auth.now()).await {
+            tracing::warn!(error = %e, "revocation poll failed");
+        }
+        match state.keys.refresh_if_changed().await {
+            Ok(true) => tracing::info!("signing keys changed elsewhere: ring reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "signing-key poll failed"),
         }
     }
 }
 
-async fn purge_once(state: &AppState) -> anyhow::Result<()> {
+async fn purge_lapsed(state: AppState, audit_retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let _ = state.revocations.check_ready().await;
+        if let Err(e) = purge_once(&state, audit_retention).await {
+            tracing::warn!(error = %e, "purge failed");
+        }
+    }
+}
+
+/// Deletes revocation rules no token can need any more, and audit events past retention.
+pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::Result<()> {
+    use tessera_domain::ports::AuditLog as _;
     use tessera_domain::revocation::RevocationStore as _;
-    let n = state.store.purge_expired(state.auth.now()).await?;
+    let now = state.auth.now();
+    let n = state.store.purge_expired(now).await?;
     if n > 0 {
         tracing::debug!(purged = n, "lapsed revocations purged");
+    }
+    let n = state.store.purge_before(now - delta(audit_retention)?).await?;
+    if n > 0 {
+        tracing::info!(purged = n, "audit events past retention purged");
     }
     Ok(())
 }
@@ -512,6 +546,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         revocations,
         limiter,
         trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
+        ipv6_prefix: config.limits.ipv6_prefix,
         password_policy: PasswordPolicy {
             min_chars: config.passwords.min_length,
             max_chars: config.passwords.max_length,
@@ -566,6 +601,7 @@ async fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> 
         login: quota(l.login_per_minute, l.login_burst),
         register: quota(l.register_per_minute, l.register_burst),
         refresh: quota(l.refresh_per_minute, l.refresh_burst),
+        revoke: quota(l.revoke_per_minute, l.revoke_burst),
     };
     let accounts = l
         .account_throttling

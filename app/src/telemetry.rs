@@ -90,6 +90,7 @@ pub struct Metrics {
     pub revocations: Counter<u64>,
     pub rate_limited: Counter<u64>,
     pub hash_duration: Histogram<f64>,
+    pub hashes_skipped: Counter<u64>,
     pub store_duration: Histogram<f64>,
     meter: Meter,
 }
@@ -130,6 +131,10 @@ impl Metrics {
                 .f64_histogram("tessera.password.hash.duration")
                 .with_unit("s")
                 .with_description("argon2 hashing and verification time")
+                .build(),
+            hashes_skipped: meter
+                .u64_counter("tessera.password.hash.skipped")
+                .with_description("Queued hashing jobs skipped because their request had gone away")
                 .build(),
             store_duration: meter
                 .f64_histogram("tessera.store.statement.duration")

@@ -101,6 +101,9 @@ pub enum AccountError {
     WrongPassword,
     #[error("no such session")]
     SessionNotFound,
+    /// Too many wrong passwords for this account: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -303,11 +306,11 @@ impl AuthService {
                 .collect::<String>()
                 .to_lowercase(),
         };
-        match self.deps.limiter.check_account(&account, self.now()).await {
-            Ok(()) => {}
+        let lock = match self.reserve_attempt(&account).await {
+            Ok(lock) => lock,
             Err(LimitError::Throttled(secs)) => return Err(LoginError::Throttled(secs)),
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
-        }
+        };
         let found = match &parsed {
             Ok(name) => self.deps.users.find_by_username(name).await?,
             Err(_) => None,
@@ -336,7 +339,10 @@ impl AuthService {
                 user
             }
             _ => {
-                self.failed_login(&account, client).await?;
+                let event = AuditEvent::LoginFailed {
+                    username: account.clone(),
+                };
+                self.failed_attempt(event, &account, lock, client).await;
                 return Err(LoginError::InvalidCredentials);
             }
         };
@@ -361,28 +367,34 @@ impl AuthService {
         Ok(self.pair(&user, &session, refresh, now)?)
     }
 
-    async fn failed_login(&self, account: &str, client: &ClientInfo) -> Result<(), LoginError> {
-        self.audit(
-            AuditEvent::LoginFailed {
-                username: account.to_owned(),
-            },
-            client,
-        )
-        .await;
-        match self.deps.limiter.record_failure(account, self.now()).await {
-            Ok(Some(lock)) => {
-                self.audit(
-                    AuditEvent::Lockout {
-                        username: account.to_owned(),
-                        seconds: retry_secs(lock),
-                    },
-                    client,
-                )
-                .await;
-                Ok(())
-            }
-            Ok(None) | Err(LimitError::Throttled(_)) => Ok(()),
-            Err(LimitError::Unavailable(e)) => Err(Unavailable::Limiter(e).into()),
+    /// Admits one password check for `account`, counted as a failure until it succeeds
+    /// (see [`RateLimiter::reserve_attempt`]): the lock it started, if any.
+    async fn reserve_attempt(
+        &self,
+        account: &str,
+    ) -> Result<Option<chrono::TimeDelta>, LimitError> {
+        self.deps.limiter.reserve_attempt(account, self.now()).await
+    }
+
+    /// Records a wrong password: the failure was already counted by the reservation, so
+    /// this only audits it and the lock it started.
+    async fn failed_attempt(
+        &self,
+        event: AuditEvent,
+        account: &str,
+        lock: Option<chrono::TimeDelta>,
+        client: &ClientInfo,
+    ) {
+        self.audit(event, client).await;
+        if let Some(lock) = lock {
+            self.audit(
+                AuditEvent::Lockout {
+                    username: account.to_owned(),
+                    seconds: retry_secs(lock),
+                },
+                client,
+            )
+            .await;
         }
     }
 
@@ -488,6 +500,27 @@ impl AuthService {
         Ok(claims)
     }
 
+    /// Verifies the access token of a logout. Like [`Self::authenticate`], except that a
+    /// token whose own session has already ended in the store still passes: a logout
+    /// that answered 503 halfway (the session ended, a rule not yet published) or whose
+    /// answer was lost can be retried and completes what it started.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = self.now();
+        let claims = self.deps.verifier.verify(token, now).await?;
+        if !self.deps.revocations.is_revoked(&claims, now)? {
+            return Ok(claims);
+        }
+        match self.deps.sessions.find(claims.sid).await? {
+            Some(session) if session.user_id == claims.sub && session.revoked_at.is_some() => {
+                Ok(claims)
+            }
+            _ => Err(AuthError::Revoked),
+        }
+    }
+
     /// The caller's account.
     ///
     /// # Errors
@@ -533,8 +566,8 @@ impl AuthService {
         claims: &Claims,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        // Every access token carries its session, so ending every live session ends them
-        // all; a lapsed session cannot have a live access token (idle TTL >> access TTL).
+        // Every access token carries its session, so ending every session that may still
+        // have a live access token ends them all.
         let ended = self.end_sessions_of(claims.sub, None).await?;
         self.audit(
             AuditEvent::LogoutAll {
@@ -572,7 +605,13 @@ impl AuthService {
             .sessions
             .find(id)
             .await?
-            .filter(|s| s.user_id == claims.sub && s.is_live(now))
+            // A session that lapsed moments ago may still have a live access token.
+            .filter(|s| {
+                let lapsed_after = now - (self.tokens.acceptance_horizon(now) - now);
+                s.user_id == claims.sub
+                    && s.revoked_at.is_none()
+                    && s.idle_expires_at.min(s.absolute_expires_at) > lapsed_after
+            })
             .ok_or(AccountError::SessionNotFound)?;
         self.end_session(&session, now).await?;
         self.audit(
@@ -598,6 +637,13 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         let user = self.me(claims).await?;
+        // A current-password check is a login attempt: same failure budget, same lock.
+        let account = user.username.canonical();
+        let lock = match self.reserve_attempt(&account).await {
+            Ok(lock) => lock,
+            Err(LimitError::Throttled(secs)) => return Err(AccountError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        };
         let verdict = self
             .deps
             .hasher
@@ -605,8 +651,11 @@ impl AuthService {
             .await
             .map_err(HashFailure::from)?;
         if verdict == Verification::Mismatch {
+            let event = AuditEvent::PasswordChangeFailed { user: user.id };
+            self.failed_attempt(event, &account, lock, client).await;
             return Err(AccountError::WrongPassword);
         }
+        let _ = self.deps.limiter.record_success(&account).await;
         let hash = self
             .deps
             .hasher
@@ -669,11 +718,13 @@ impl AuthService {
     pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), AccountError> {
         let now = self.now();
         if let Some(refresh) = RefreshToken::from_client(token) {
+            // An ended session needs no second ending: a long-dead token costs one read.
             if let Some((session, _)) = self
                 .deps
                 .sessions
                 .find_by_refresh(&RefreshTokenMint::hash(&refresh))
                 .await?
+                .filter(|(s, _)| s.revoked_at.is_none())
             {
                 self.end_session(&session, now).await?;
                 self.audit(
@@ -739,27 +790,35 @@ impl AuthService {
     }
 
     async fn end_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), Unavailable> {
-        // Revocation first: if the store write then fails, the session is dead anyway.
+        // The store first: it is the durable truth refresh consults, so once this write
+        // lands the refresh token is dead whatever happens to the rule. The rule then
+        // stops the session's access tokens; if it fails, the client retries the logout
+        // (see `authenticate_for_logout`) and this runs again.
+        self.deps.sessions.revoke(session.id, now).await?;
         self.revoke_rule(Revocation::Session(session.id), now)
             .await?;
-        self.deps.sessions.revoke(session.id, now).await?;
         Ok(())
     }
 
+    /// Ends every session of `user` but `except` in one store statement, then revokes
+    /// their access tokens. Sessions that lapsed recently are included: a refresh just
+    /// before the absolute limit leaves an access token that outlives its session.
     async fn end_sessions_of(
         &self,
         user: UserId,
         except: Option<SessionId>,
     ) -> Result<usize, Unavailable> {
         let now = self.now();
-        let mut ended = 0;
-        for session in self.deps.sessions.list_live(user, now).await? {
-            if Some(session.id) != except {
-                self.end_session(&session, now).await?;
-                ended += 1;
-            }
+        let token_life = self.tokens.acceptance_horizon(now) - now;
+        let ended = self
+            .deps
+            .sessions
+            .revoke_all(user, except, now, now - token_life)
+            .await?;
+        for id in &ended {
+            self.revoke_rule(Revocation::Session(*id), now).await?;
         }
-        Ok(ended)
+        Ok(ended.len())
     }
 
     async fn revoke_rule(

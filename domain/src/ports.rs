@@ -74,6 +74,16 @@ pub trait SessionRepository: Send + Sync + 'static {
     -> Result<Vec<Session>, StoreError>;
     /// Marks the session revoked at `now`; returns whether it was live before.
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks revoked at `now`, in one statement, every session of `user` except `except`
+    /// that is not revoked yet and had not lapsed (idle or absolute) before
+    /// `lapsed_after`; returns the sessions it ended. Either all of them end or none.
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: DateTime<Utc>,
+        lapsed_after: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError>;
 }
 
 /// A security event (DESIGN.md §2). Never carries a password or a token.
@@ -87,6 +97,7 @@ pub enum AuditEvent {
     LogoutAll { user: UserId, sessions: usize },
     SessionRevoked { user: UserId, session: SessionId },
     PasswordChanged { user: UserId },
+    PasswordChangeFailed { user: UserId },
     TokenRevoked { user: UserId },
     UserDisabled { user: UserId },
     KeyRotated { kid: String },
@@ -105,6 +116,7 @@ impl AuditEvent {
             | Self::LogoutAll { user, .. }
             | Self::SessionRevoked { user, .. }
             | Self::PasswordChanged { user }
+            | Self::PasswordChangeFailed { user }
             | Self::TokenRevoked { user }
             | Self::UserDisabled { user } => Some(*user),
             Self::LoginFailed { .. }
@@ -144,6 +156,7 @@ impl AuditEvent {
             Self::LogoutAll { .. } => "logout_all",
             Self::SessionRevoked { .. } => "session_revoked",
             Self::PasswordChanged { .. } => "password_changed",
+            Self::PasswordChangeFailed { .. } => "password_change_failed",
             Self::TokenRevoked { .. } => "token_revoked",
             Self::UserDisabled { .. } => "user_disabled",
             Self::KeyRotated { .. } => "key_rotated",
@@ -178,6 +191,8 @@ pub trait AuditLog: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<AuditRecord>, u64), StoreError>;
+    /// Deletes events recorded before `before` (the retention limit); returns how many.
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Receives security events with the client they came from. Recording is best effort

@@ -71,6 +71,10 @@ pub trait RevocationList: Send + Sync + 'static {
     fn is_revoked(&self, claims: &Claims, now: DateTime<Utc>) -> Result<bool, RevocationError>;
     /// Whether the list can currently vouch for its answers (for `/readyz`).
     async fn check_ready(&self) -> Result<(), RevocationError>;
+    /// Takes in the rules other processes (the CLI, an instance that could not publish)
+    /// wrote to the durable store since the last call. The server calls it every
+    /// `revocation.poll_interval`, so no revocation depends on a message arriving.
+    async fn sync(&self, now: DateTime<Utc>) -> Result<(), RevocationError>;
 }
 
 /// Durable storage under a [`RevocationList`], so a restart forgets nothing.
@@ -82,6 +86,18 @@ pub trait RevocationStore: Send + Sync + 'static {
     async fn insert(&self, entry: &RevocationEntry) -> Result<(), StoreError>;
     /// Every rule whose `expires_at` is after `now`.
     async fn load_active(&self, now: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError>;
+    /// The position of the newest rule (0 when there is none): read it before
+    /// [`Self::load_active`], then follow with [`Self::load_since`].
+    async fn cursor(&self) -> Result<i64, StoreError>;
+    /// The rules recorded after position `cursor` still in force at `now`, and the
+    /// position of the newest row read (`cursor` when none). Positions grow with each
+    /// insert, but a row may become visible after a higher one (concurrent
+    /// transactions): callers read again from a slightly older position.
+    async fn load_since(
+        &self,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<RevocationEntry>, i64), StoreError>;
     /// Deletes rules that expired before `now`; returns how many.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -36,19 +36,23 @@ impl ThrottlePolicy {
     /// The state after one more failure at `now`.
     pub fn after_failure(&self, state: AccountThrottle, now: DateTime<Utc>) -> AccountThrottle {
         let failures = state.failures.saturating_add(1);
-        let locked_until = failures.checked_sub(self.free_failures + 1).map(|excess| {
-            let factor = 2i32.checked_pow(excess.min(30)).unwrap_or(i32::MAX);
-            let delay = self
-                .base_delay
-                .checked_mul(factor)
-                .unwrap_or(self.max_delay)
-                .min(self.max_delay);
-            now + delay
-        });
         AccountThrottle {
             failures,
-            locked_until,
+            locked_until: self.lock_after(failures).map(|delay| now + delay),
         }
+    }
+
+    /// The lock that the `failures`-th failure in a row starts, if any.
+    pub fn lock_after(&self, failures: u32) -> Option<TimeDelta> {
+        failures
+            .checked_sub(self.free_failures.saturating_add(1))
+            .map(|excess| {
+                let factor = 2i32.checked_pow(excess.min(30)).unwrap_or(i32::MAX);
+                self.base_delay
+                    .checked_mul(factor)
+                    .unwrap_or(self.max_delay)
+                    .min(self.max_delay)
+            })
     }
 
     /// How long the account must still wait at `now`, if at all.
@@ -70,6 +74,23 @@ impl ThrottlePolicy {
         }
     }
 
+    /// Admits one password check at `now` and counts it as a failure in advance: the state
+    /// to store. Counting before the (slow) check is what makes the budget hold against
+    /// parallel guesses: of N concurrent attempts at most `free_failures + 1` are admitted
+    /// before the lock they start refuses the rest. A check that succeeds forgets the
+    /// count ([`RateLimiter::record_success`]).
+    ///
+    /// # Errors
+    /// [`LimitError::Throttled`] while the account is locked (nothing is counted).
+    pub fn reserve(
+        &self,
+        state: AccountThrottle,
+        now: DateTime<Utc>,
+    ) -> Result<AccountThrottle, LimitError> {
+        self.admit(&state, now)?;
+        Ok(self.after_failure(state, now))
+    }
+
     /// How long state must be remembered after a failure: past this, it could not
     /// delay anyone any more.
     pub fn memory(&self) -> TimeDelta {
@@ -80,9 +101,12 @@ impl ThrottlePolicy {
 /// An HTTP operation limited per client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientAction {
+    /// Every password check: login and the current password of a password change.
     Login,
     Register,
     Refresh,
+    /// RFC 7009 revocation: unauthenticated, so bounded like the other public writes.
+    Revoke,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +126,24 @@ pub fn retry_secs(wait: TimeDelta) -> u64 {
     u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
 }
 
+/// The key a client's buckets are kept under: an IPv4 address as it is, an IPv6 address
+/// reduced to its first `ipv6_prefix` bits (a host usually controls a whole /64, so
+/// counting /128s would give it 2^64 buckets).
+pub fn client_key(ip: std::net::IpAddr, ipv6_prefix: u8) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let bits = u32::from(ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+                format!("{net}/{bits}")
+            }
+        },
+    }
+}
+
 /// Keeps rate-limit and lockout state.
 ///
 /// # Errors
@@ -109,17 +151,20 @@ pub fn retry_secs(wait: TimeDelta) -> u64 {
 /// caller must wait, and [`LimitError::Unavailable`] when the state cannot be reached.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
-    /// One attempt of `action` from `client` (an IP address): a token bucket per client.
+    /// One attempt of `action` from `client` (an address or address prefix, see
+    /// [`client_key`]): a token bucket per client.
     async fn check_client(&self, action: ClientAction, client: &str) -> Result<(), LimitError>;
-    /// Whether `account` (a canonical username, existing or not) may try a password now.
-    async fn check_account(&self, account: &str, now: DateTime<Utc>) -> Result<(), LimitError>;
-    /// Counts a failure; returns the lock it started, if any.
-    async fn record_failure(
+    /// Admits one password check for `account` (a canonical username, existing or not)
+    /// and counts it as a failure before the check runs, atomically with the admission
+    /// ([`ThrottlePolicy::reserve`]): concurrent attempts cannot all pass a lock that
+    /// none of them has recorded yet. Returns the lock this attempt started, if any — the
+    /// caller reports it when the check indeed fails.
+    async fn reserve_attempt(
         &self,
         account: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<TimeDelta>, LimitError>;
-    /// Forgets the account's failures.
+    /// Forgets the account's failures (the password was right).
     async fn record_success(&self, account: &str) -> Result<(), LimitError>;
 }
 
@@ -132,10 +177,7 @@ impl RateLimiter for NoLimits {
     async fn check_client(&self, _: ClientAction, _: &str) -> Result<(), LimitError> {
         Ok(())
     }
-    async fn check_account(&self, _: &str, _: DateTime<Utc>) -> Result<(), LimitError> {
-        Ok(())
-    }
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         _: &str,
         _: DateTime<Utc>,
@@ -171,6 +213,37 @@ mod tests {
         }
         assert_eq!(p.wait(&s, t0), Some(TimeDelta::minutes(15)), "capped");
         assert_eq!(p.wait(&s, t0 + TimeDelta::minutes(15)), None);
+    }
+
+    #[test]
+    fn reservations_admit_free_failures_plus_one_then_refuse() {
+        let p = ThrottlePolicy::default();
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let mut s = AccountThrottle::default();
+        let mut admitted = 0;
+        for _ in 0..20 {
+            if let Ok(next) = p.reserve(s, t0) {
+                s = next;
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, p.free_failures + 1);
+        assert!(p.reserve(s, t0 + TimeDelta::seconds(1)).is_ok(), "lock lapses");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_prefix() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a, 64), client_key(b, 64));
+        assert_eq!(client_key(a, 64), "2001:db8:1:2::/64");
+        assert_ne!(client_key(a, 64), client_key(c, 64));
+        assert_eq!(client_key(c, 48), client_key(a, 48));
+        assert_ne!(client_key(a, 128), client_key(b, 128));
+        assert_eq!(client_key("192.0.2.7".parse().unwrap(), 64), "192.0.2.7");
+        assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap(), 64), "192.0.2.7");
+        assert_eq!(client_key(a, 0), "::/0");
     }
 
     #[test]

@@ -75,9 +75,13 @@ impl Username {
         &self.0
     }
 
-    /// The case-folded form that uniqueness and lookups use.
+    /// The key uniqueness, lookups and the lockout use: NFKC, lower-cased, NFKC again
+    /// (lower-casing can denormalise). Case does not matter and compatibility forms fold
+    /// (`ＡＬＩＣＥ` is `alice`), but accents do (`álice` is not `alice`): they make
+    /// different names in most languages. Stores MUST compare this key byte for byte
+    /// (no accent- or case-insensitive collation), so it means one user on every backend.
     pub fn canonical(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_lowercase().nfkc().collect()
     }
 }
 
@@ -288,6 +292,18 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_keys_fold_case_and_width_but_keep_accents() {
+        let key = |s: &str| Username::parse(s).unwrap().canonical();
+        assert_eq!(key("ALICE"), "alice");
+        assert_eq!(key("Ａｌｉｃｅ"), "alice", "fullwidth letters are the same name");
+        assert_ne!(key("álice"), key("alice"));
+        assert_ne!(key("alicé"), key("alice"));
+        assert_eq!(key("Álice"), key("álice"));
+        // Composed and decomposed accents are one name.
+        assert_eq!(key("a\u{0301}lice"), key("álice"));
+    }
 
     #[test]
     fn usernames_are_trimmed_normalised_and_bounded() {

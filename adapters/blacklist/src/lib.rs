@@ -115,10 +115,57 @@ impl RuleCache {
     }
 }
 
+/// Follows the durable store's new rows by position. Each poll reads again from the
+/// position of [`LOOKBACK_POLLS`] polls ago, since a row can become visible after one
+/// with a higher position (two concurrent inserts commit in either order); a rule read
+/// twice is remembered once.
+pub(crate) struct StoreFollower {
+    positions: std::sync::Mutex<std::collections::VecDeque<i64>>,
+}
+
+/// With a poll a second, a row that commits up to ~10 s after a later one is still seen.
+const LOOKBACK_POLLS: usize = 10;
+
+impl StoreFollower {
+    pub(crate) fn new(cursor: i64) -> Self {
+        Self {
+            positions: std::sync::Mutex::new(std::collections::VecDeque::from([cursor])),
+        }
+    }
+
+    /// Remembers every rule written since the last polls; returns how many it read.
+    pub(crate) async fn poll(
+        &self,
+        store: &dyn RevocationStore,
+        rules: &RuleCache,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let from = self.lock().front().copied().unwrap_or(0);
+        let (entries, newest) = store.load_since(from, now).await?;
+        for entry in &entries {
+            rules.remember(entry);
+        }
+        let mut positions = self.lock();
+        let last = positions.back().copied().unwrap_or(0);
+        positions.push_back(newest.max(last));
+        while positions.len() > LOOKBACK_POLLS {
+            positions.pop_front();
+        }
+        Ok(entries.len())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<i64>> {
+        self.positions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The in-process revocation list.
 pub struct MemoryRevocationList {
     rules: RuleCache,
     store: Arc<dyn RevocationStore>,
+    follower: StoreFollower,
 }
 
 impl std::fmt::Debug for MemoryRevocationList {
@@ -139,9 +186,11 @@ impl MemoryRevocationList {
         store: Arc<dyn RevocationStore>,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
+        let cursor = store.cursor().await?;
         let list = Self {
             rules: RuleCache::new(),
             store,
+            follower: StoreFollower::new(cursor),
         };
         for entry in list.store.load_active(now).await? {
             list.rules.remember(&entry);
@@ -168,6 +217,14 @@ impl RevocationList for MemoryRevocationList {
 
     async fn check_ready(&self) -> Result<(), RevocationError> {
         Ok(())
+    }
+
+    async fn sync(&self, now: DateTime<Utc>) -> Result<(), RevocationError> {
+        self.follower
+            .poll(self.store.as_ref(), &self.rules, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| RevocationError::Unavailable(e.into()))
     }
 }
 
@@ -203,6 +260,23 @@ mod tests {
                 .filter(|e| e.expires_at > now)
                 .copied()
                 .collect())
+        }
+        async fn cursor(&self) -> Result<i64, StoreError> {
+            Ok(i64::try_from(self.0.lock().unwrap().len()).unwrap())
+        }
+        async fn load_since(
+            &self,
+            cursor: i64,
+            now: DateTime<Utc>,
+        ) -> Result<(Vec<RevocationEntry>, i64), StoreError> {
+            let rows = self.0.lock().unwrap();
+            let from = usize::try_from(cursor).unwrap();
+            let entries = rows[from.min(rows.len())..]
+                .iter()
+                .filter(|e| e.expires_at > now)
+                .copied()
+                .collect();
+            Ok((entries, i64::try_from(rows.len()).unwrap()))
         }
         async fn purge_expired(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
             Ok(0)
@@ -269,6 +343,30 @@ mod tests {
         for x in [&a, &b, &c] {
             assert!(reloaded.is_revoked(x, now).unwrap());
         }
+    }
+
+    #[tokio::test]
+    async fn rules_another_process_wrote_arrive_with_the_next_sync() {
+        let now = Utc::now();
+        let store = Arc::new(VecStore::default());
+        let server = MemoryRevocationList::load(store.clone(), now)
+            .await
+            .unwrap();
+        // The CLI: its own list over the same store.
+        let cli = MemoryRevocationList::load(store, now).await.unwrap();
+        let x = claims(now);
+        cli.revoke(RevocationEntry {
+            revocation: Revocation::Session(x.sid),
+            expires_at: now + TimeDelta::minutes(15),
+        })
+        .await
+        .unwrap();
+        assert!(!server.is_revoked(&x, now).unwrap(), "not polled yet");
+        server.sync(now).await.unwrap();
+        assert!(server.is_revoked(&x, now).unwrap());
+        // Later polls read the lookback window again without harm.
+        server.sync(now).await.unwrap();
+        assert!(server.is_revoked(&x, now).unwrap());
     }
 
     #[tokio::test]

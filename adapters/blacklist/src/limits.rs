@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 use tessera_domain::throttle::{
     AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy,
@@ -27,6 +28,7 @@ pub struct ClientQuotas {
     pub login: Option<ClientQuota>,
     pub register: Option<ClientQuota>,
     pub refresh: Option<ClientQuota>,
+    pub revoke: Option<ClientQuota>,
 }
 
 /// Distinct usernames remembered at most; beyond it the least recently seen are forgotten.
@@ -36,6 +38,7 @@ pub struct MemoryRateLimiter {
     login: Option<DefaultKeyedRateLimiter<String>>,
     register: Option<DefaultKeyedRateLimiter<String>>,
     refresh: Option<DefaultKeyedRateLimiter<String>>,
+    revoke: Option<DefaultKeyedRateLimiter<String>>,
     accounts: Option<(ThrottlePolicy, Cache<String, AccountThrottle>)>,
     checks: AtomicU64,
 }
@@ -62,6 +65,7 @@ impl MemoryRateLimiter {
             login: bucket(clients.login),
             register: bucket(clients.register),
             refresh: bucket(clients.refresh),
+            revoke: bucket(clients.revoke),
             accounts: accounts.map(|p| {
                 let idle = p.memory().to_std().unwrap_or(Duration::from_secs(1800));
                 (
@@ -81,6 +85,7 @@ impl MemoryRateLimiter {
             ClientAction::Login => self.login.as_ref(),
             ClientAction::Register => self.register.as_ref(),
             ClientAction::Refresh => self.refresh.as_ref(),
+            ClientAction::Revoke => self.revoke.as_ref(),
         }
     }
 }
@@ -97,7 +102,7 @@ impl RateLimiter for MemoryRateLimiter {
         };
         // Forget idle clients now and then so the map stays as large as the active set.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            for b in [&self.login, &self.register, &self.refresh]
+            for b in [&self.login, &self.register, &self.refresh, &self.revoke]
                 .into_iter()
                 .flatten()
             {
@@ -112,16 +117,7 @@ impl RateLimiter for MemoryRateLimiter {
         })
     }
 
-    async fn check_account(&self, account: &str, now: DateTime<Utc>) -> Result<(), LimitError> {
-        let Some((policy, cache)) = &self.accounts else {
-            return Ok(());
-        };
-        cache
-            .get(account)
-            .map_or(Ok(()), |state| policy.admit(&state, now))
-    }
-
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         account: &str,
         now: DateTime<Utc>,
@@ -129,10 +125,22 @@ impl RateLimiter for MemoryRateLimiter {
         let Some((policy, cache)) = &self.accounts else {
             return Ok(None);
         };
-        let entry = cache.entry(account.to_owned()).and_upsert_with(|old| {
-            policy.after_failure(old.map(|e| e.into_value()).unwrap_or_default(), now)
+        // moka runs the closure under the key's lock: admission and count are one step.
+        let mut outcome = Ok(None);
+        cache.entry(account.to_owned()).and_compute_with(|old| {
+            let state = old.map(|e| e.into_value()).unwrap_or_default();
+            match policy.reserve(state, now) {
+                Ok(next) => {
+                    outcome = Ok(policy.wait(&next, now));
+                    Op::Put(next)
+                }
+                Err(refused) => {
+                    outcome = Err(refused);
+                    Op::Nop
+                }
+            }
         });
-        Ok(policy.wait(entry.value(), now))
+        outcome
     }
 
     async fn record_success(&self, account: &str) -> Result<(), LimitError> {
@@ -158,6 +166,7 @@ mod tests {
                 login: q,
                 register: None,
                 refresh: q,
+                revoke: None,
             },
             None,
         );
@@ -188,24 +197,25 @@ mod tests {
         let l = MemoryRateLimiter::new(ClientQuotas::default(), Some(ThrottlePolicy::default()));
         let t0 = Utc::now();
         for _ in 0..5 {
-            assert_eq!(l.record_failure("bob", t0).await.unwrap(), None);
+            assert_eq!(l.reserve_attempt("bob", t0).await.unwrap(), None);
         }
-        assert!(l.check_account("bob", t0).await.is_ok());
         assert_eq!(
-            l.record_failure("bob", t0).await.unwrap(),
-            Some(TimeDelta::seconds(1))
+            l.reserve_attempt("bob", t0).await.unwrap(),
+            Some(TimeDelta::seconds(1)),
+            "the sixth attempt is admitted and starts the lock"
         );
         assert!(matches!(
-            l.check_account("bob", t0).await,
+            l.reserve_attempt("bob", t0).await,
             Err(LimitError::Throttled(1))
         ));
-        assert!(l.check_account("alice", t0).await.is_ok());
-        assert!(
-            l.check_account("bob", t0 + TimeDelta::seconds(1))
+        assert_eq!(l.reserve_attempt("alice", t0).await.unwrap(), None);
+        assert_eq!(
+            l.reserve_attempt("bob", t0 + TimeDelta::seconds(1))
                 .await
-                .is_ok()
+                .unwrap(),
+            Some(TimeDelta::seconds(2))
         );
         l.record_success("bob").await.unwrap();
-        assert_eq!(l.record_failure("bob", t0).await.unwrap(), None);
+        assert_eq!(l.reserve_attempt("bob", t0).await.unwrap(), None);
     }
 }

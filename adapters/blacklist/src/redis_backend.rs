@@ -3,9 +3,12 @@
 //! Revocations: the SQL store stays the durable source of truth; Redis pub/sub carries
 //! each new rule to every instance's local moka tier, so the per-request check still
 //! answers from memory. After every (re)subscription the tier is resynchronised from the
-//! store, so a rule published while an instance was disconnected is not missed. While
-//! the subscription is down the list cannot vouch for its answers and refuses (fail
-//! closed); it recovers by itself when Redis returns.
+//! store, so a rule published while an instance was disconnected is not missed, and the
+//! server also polls the store for new rules every `revocation.poll_interval`, so no rule
+//! depends on a message arriving. The subscription is pinged every few seconds: a link
+//! that stops forwarding without closing (a partition, a NAT dropping an idle flow) is
+//! noticed by the missing answer. While the subscription is down the list cannot vouch
+//! for its answers and refuses (fail closed); it recovers by itself when Redis returns.
 //!
 //! Limits: per-client GCRA buckets (the algorithm governor uses in memory) in one Lua
 //! script on Redis time, and per-account failure counts, so limits hold across instances.
@@ -24,17 +27,17 @@ use tessera_domain::revocation::{
     Revocation, RevocationEntry, RevocationError, RevocationList, RevocationStore,
 };
 use tessera_domain::session::SessionId;
-use tessera_domain::throttle::{
-    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy,
-};
+use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter, ThrottlePolicy, retry_secs};
 use tessera_domain::token::Claims;
 use tessera_domain::user::UserId;
 use uuid::Uuid;
 
-use crate::RuleCache;
+use crate::{RuleCache, StoreFollower};
 use crate::limits::ClientQuotas;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the subscribed connection must prove it is alive.
+const PING_EVERY: Duration = Duration::from_secs(2);
 
 async fn manager(url: &str) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(url)?;
@@ -91,6 +94,7 @@ struct Inner {
     channel: String,
     /// Subscribed and resynchronised: answers can be trusted.
     in_sync: AtomicBool,
+    follower: StoreFollower,
 }
 
 impl std::fmt::Debug for RedisRevocationList {
@@ -120,8 +124,10 @@ impl RedisRevocationList {
         store: Arc<dyn RevocationStore>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let cursor = store.cursor().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let inner = Arc::new(Inner {
             rules: RuleCache::new(),
+            follower: StoreFollower::new(cursor),
             store,
             clock,
             publisher: manager(url).await?,
@@ -146,18 +152,12 @@ impl Inner {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.subscribe_and_sync().await {
-                Ok(mut pubsub) => {
+                Ok(pubsub) => {
                     backoff = Duration::from_millis(100);
                     tracing::info!(channel = %self.channel, "revocation channel in sync");
-                    let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
-                        match msg.get_payload::<String>().ok().as_deref().and_then(decode) {
-                            Some(entry) => self.rules.remember(&entry),
-                            None => tracing::warn!("unreadable revocation message ignored"),
-                        }
-                    }
+                    let why = self.listen(pubsub).await;
                     self.in_sync.store(false, Ordering::Release);
-                    tracing::warn!(channel = %self.channel, "revocation channel lost: refusing until resynchronised");
+                    tracing::warn!(channel = %self.channel, why, "revocation channel lost: refusing until resynchronised");
                 }
                 Err(e) => {
                     self.in_sync.store(false, Ordering::Release);
@@ -166,6 +166,31 @@ impl Inner {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Takes in published rules until the subscription closes or stops answering pings;
+    /// returns why it ended.
+    async fn listen(&self, pubsub: redis::aio::PubSub) -> &'static str {
+        let (mut sink, mut messages) = pubsub.split();
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = messages.next() => match msg {
+                    Some(msg) => match msg.get_payload::<String>().ok().as_deref().and_then(decode) {
+                        Some(entry) => self.rules.remember(&entry),
+                        None => tracing::warn!("unreadable revocation message ignored"),
+                    },
+                    None => return "closed",
+                },
+                _ = ping.tick() => {
+                    let pong = tokio::time::timeout(IO_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        return "no answer to ping";
+                    }
+                }
+            }
         }
     }
 
@@ -215,6 +240,16 @@ impl RevocationList for RedisRevocationList {
         Ok(self.inner.rules.covers(claims, now))
     }
 
+    async fn sync(&self, now: DateTime<Utc>) -> Result<(), RevocationError> {
+        let inner = &self.inner;
+        inner
+            .follower
+            .poll(inner.store.as_ref(), &inner.rules, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| RevocationError::Unavailable(e.into()))
+    }
+
     async fn check_ready(&self) -> Result<(), RevocationError> {
         if !self.inner.in_sync.load(Ordering::Acquire) {
             return Err(RevocationError::Unavailable(anyhow::anyhow!(
@@ -254,6 +289,31 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
 return 0
 ";
 
+/// One password check for an account, admitted and counted in one step (see
+/// `ThrottlePolicy::reserve`). KEYS: the failure count, the lock's end (ms). ARGV: now
+/// (ms), how long state is remembered (ms), then the lock (ms) that the 1st, 2nd, …
+/// failure starts, as `ThrottlePolicy::lock_after` computes it (0: none; the last entry
+/// holds for every later failure). Returns {0, ms to wait} when locked, else {1, the lock
+/// this attempt started in ms (0: none)}.
+const RESERVE: &str = r"
+local now = tonumber(ARGV[1])
+local locked_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if locked_until > now then return {0, locked_until - now} end
+local failures = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local last = #ARGV
+local i = 2 + failures
+if i > last then i = last end
+local lock = tonumber(ARGV[i])
+if lock > 0 then
+  redis.call('SET', KEYS[2], string.format('%d', now + lock), 'PX', ARGV[2])
+end
+return {1, lock}
+";
+
+/// Failures after which the lock no longer grows for any policy (2^30 × base).
+const LOCK_TABLE_LEN: u32 = 64;
+
 /// Rate limits shared by every instance.
 pub struct RedisRateLimiter {
     conn: ConnectionManager,
@@ -261,6 +321,7 @@ pub struct RedisRateLimiter {
     quotas: ClientQuotas,
     accounts: Option<ThrottlePolicy>,
     script: redis::Script,
+    reserve: redis::Script,
 }
 
 impl std::fmt::Debug for RedisRateLimiter {
@@ -286,6 +347,7 @@ impl RedisRateLimiter {
             quotas,
             accounts,
             script: redis::Script::new(GCRA),
+            reserve: redis::Script::new(RESERVE),
         })
     }
 
@@ -308,6 +370,7 @@ impl RateLimiter for RedisRateLimiter {
             ClientAction::Login => self.quotas.login,
             ClientAction::Register => self.quotas.register,
             ClientAction::Refresh => self.quotas.refresh,
+            ClientAction::Revoke => self.quotas.revoke,
         };
         let Some(q) = quota.filter(|q| q.per_minute > 0) else {
             return Ok(());
@@ -331,21 +394,7 @@ impl RateLimiter for RedisRateLimiter {
         }
     }
 
-    async fn check_account(&self, account: &str, now: DateTime<Utc>) -> Result<(), LimitError> {
-        let Some(policy) = &self.accounts else {
-            return Ok(());
-        };
-        let (_, until_key) = self.account_keys(account);
-        let mut conn = self.conn.clone();
-        let until: Option<i64> = conn.get(&until_key).await.map_err(down)?;
-        let state = AccountThrottle {
-            failures: 0,
-            locked_until: until.and_then(DateTime::from_timestamp_millis),
-        };
-        policy.admit(&state, now)
-    }
-
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         account: &str,
         now: DateTime<Utc>,
@@ -355,34 +404,21 @@ impl RateLimiter for RedisRateLimiter {
         };
         let (count_key, until_key) = self.account_keys(account);
         let memory_ms = policy.memory().num_milliseconds().max(1);
+        let mut call = self.reserve.key(count_key);
+        call.key(until_key)
+            .arg(now.timestamp_millis())
+            .arg(memory_ms);
+        for failures in 1..=(policy.free_failures.saturating_add(LOCK_TABLE_LEN)) {
+            call.arg(policy.lock_after(failures).map_or(0, |d| d.num_milliseconds()));
+        }
         let mut conn = self.conn.clone();
-        // INCR is atomic across instances: each failure is counted exactly once.
-        let (failures, _): (u32, i64) = redis::pipe()
-            .atomic()
-            .incr(&count_key, 1)
-            .pexpire(&count_key, memory_ms)
-            .query_async(&mut conn)
-            .await
-            .map_err(down)?;
-        let state = policy.after_failure(
-            AccountThrottle {
-                failures: failures.saturating_sub(1),
-                locked_until: None,
-            },
-            now,
-        );
-        let Some(until) = state.locked_until else {
-            return Ok(None);
-        };
-        let _: () = conn
-            .pset_ex(
-                &until_key,
-                until.timestamp_millis(),
-                u64::try_from(memory_ms).unwrap_or(1),
-            )
-            .await
-            .map_err(down)?;
-        Ok(policy.wait(&state, now))
+        let (admitted, ms): (i64, i64) = call.invoke_async(&mut conn).await.map_err(down)?;
+        let ms = TimeDelta::milliseconds(ms);
+        match admitted {
+            0 => Err(LimitError::Throttled(retry_secs(ms))),
+            _ if ms > TimeDelta::zero() => Ok(Some(ms)),
+            _ => Ok(None),
+        }
     }
 
     async fn record_success(&self, account: &str) -> Result<(), LimitError> {

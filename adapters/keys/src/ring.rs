@@ -281,6 +281,30 @@ impl KeyRingHandle {
         self.reload().await
     }
 
+    /// Reloads a database source only when a key was added or changed state since the
+    /// snapshot (one small read: the signing-key table holds a handful of rows), so a
+    /// key revoked by the CLI or another instance is refused here within one poll.
+    /// A file source follows its own fingerprint, as [`Self::refresh`].
+    ///
+    /// # Errors
+    /// As [`Self::reload`].
+    pub async fn refresh_if_changed(&self) -> anyhow::Result<bool> {
+        let Source::Database { store, .. } = &self.source else {
+            return Ok(false);
+        };
+        let records = store.list().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shape = |r: &SigningKeyRecord| (r.kid.clone(), r.state.as_str());
+        let mut stored: Vec<_> = records.iter().map(shape).collect();
+        let mut known: Vec<_> = self.snapshot().records().iter().map(shape).collect();
+        stored.sort();
+        known.sort();
+        if stored == known {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<KeyRing> {
         self.ring

@@ -92,4 +92,13 @@ impl AuditLog for SqlStore {
             .collect();
         Ok((records, total))
     }
+
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = audit_events::Entity::delete_many()
+            .filter(audit_events::Column::At.lt(millis(before)))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(res.rows_affected)
+    }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tessera_domain::ports::StoreError;
 use tessera_domain::revocation::{Revocation, RevocationEntry, RevocationStore};
 use tessera_domain::session::SessionId;
@@ -67,6 +67,40 @@ impl RevocationStore for SqlStore {
             )));
         }
         Ok(entries)
+    }
+
+    async fn cursor(&self) -> Result<i64, StoreError> {
+        let newest = revocations::Entity::find()
+            .order_by_desc(revocations::Column::Id)
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(newest.map_or(0, |m| m.id))
+    }
+
+    async fn load_since(
+        &self,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<RevocationEntry>, i64), StoreError> {
+        let rows = revocations::Entity::find()
+            .filter(revocations::Column::Id.gt(cursor))
+            .order_by_asc(revocations::Column::Id)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let newest = rows.last().map_or(cursor, |m| m.id);
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.expires_at <= millis(now) {
+                continue;
+            }
+            // As at load: a rule we cannot read is refused, never dropped.
+            entries.push(to_domain(row).ok_or_else(|| {
+                StoreError::Unavailable(anyhow::anyhow!("unreadable revocation row"))
+            })?);
+        }
+        Ok((entries, newest))
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -140,16 +140,23 @@ impl SessionRepository for SqlStore {
         .exec_without_returning(&txn)
         .await
         .map_err(unavailable)?;
-        sessions::Entity::update_many()
+        // Only a session not revoked meanwhile is renewed: a refresh racing a logout
+        // either commits first (and the logout's rule covers its token) or mints nothing.
+        let renewed = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(millis(now)))
             .col_expr(
                 sessions::Column::IdleExpiresAt,
                 Expr::value(millis(idle_expires_at)),
             )
             .filter(sessions::Column::Id.eq(parent.session_id))
+            .filter(sessions::Column::RevokedAt.is_null())
             .exec(&txn)
             .await
             .map_err(unavailable)?;
+        if renewed.rows_affected != 1 {
+            txn.rollback().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Unknown);
+        }
         txn.commit().await.map_err(unavailable)?;
         Ok(RotateOutcome::Rotated)
     }
@@ -180,6 +187,40 @@ impl SessionRepository for SqlStore {
             .map_err(unavailable)?
             .into_iter()
             .map(to_domain)
+            .collect()
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: DateTime<Utc>,
+        lapsed_after: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let (at, lapsed_after) = (millis(now), millis(lapsed_after));
+        let mut ending = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
+            .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after));
+        if let Some(except) = except {
+            ending = ending.filter(sessions::Column::Id.ne(except.to_string()));
+        }
+        ending.exec(self.conn()).await.map_err(unavailable)?;
+        // The sessions this statement ended carry its instant (MySQL cannot RETURNING).
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::RevokedAt.eq(at))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|m| {
+                Uuid::parse_str(&m.id)
+                    .map(SessionId)
+                    .map_err(|_| corrupt("session"))
+            })
             .collect()
     }
 

@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 use super::auth::internal;
 use super::{
-    ApiTags, AppState, BearerAuth, RequestFailure, UserView, client_info, problem, unavailable_pair,
+    ApiTags, AppState, BearerAuth, Refusal, RequestFailure, UserView, check_client, client_info,
+    problem, rate_limited, unavailable_pair,
 };
-use crate::problem::{Problem, www_authenticate};
+use crate::problem::{ApiError, Problem, www_authenticate};
+use tessera_domain::throttle::ClientAction;
 
 pub struct AccountApi;
 
@@ -41,13 +43,15 @@ pub struct DashboardData {
 }
 
 /// A password change.
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(example)]
 pub struct PasswordChange {
     pub current_password: String,
     /// Must satisfy the password rules of registration.
     pub new_password: String,
 }
+
+debug_redacted!(PasswordChange { ; current_password, new_password });
 
 /// A signed-in session (a device or browser).
 #[derive(Debug, Object)]
@@ -125,9 +129,22 @@ pub enum PasswordResponse {
     /// The new password breaks a rule (`weak_password`).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// A current-password check is a login attempt: too many from this address, or too
+    /// many wrong passwords for this account (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Password hashing is saturated or a store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+impl PasswordResponse {
+    fn refused(e: ApiError) -> Self {
+        match Refusal::from(e) {
+            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
+            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
+        }
+    }
 }
 
 fn password_bad_request(err: poem::Error) -> PasswordResponse {
@@ -252,6 +269,9 @@ impl AccountApi {
                 "the current password is wrong",
             ))
         };
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return Ok(PasswordResponse::refused(e));
+        }
         let Some(current) = PasswordAttempt::new(&body.current_password) else {
             return Ok(wrong());
         };
@@ -285,6 +305,13 @@ impl AccountApi {
         {
             Ok(()) => Ok(PasswordResponse::Done),
             Err(AccountError::WrongPassword) => Ok(wrong()),
+            Err(AccountError::Throttled(secs)) => {
+                state.telemetry.metrics.rate_limited.add(
+                    1,
+                    &[opentelemetry::KeyValue::new("action", "password_account")],
+                );
+                Ok(PasswordResponse::refused(rate_limited(secs)))
+            }
             Err(AccountError::AccountGone) => {
                 let (p, h) = gone();
                 Ok(PasswordResponse::Unauthorized(p, h))

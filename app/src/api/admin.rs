@@ -399,14 +399,17 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        /// 1-based page number (default 1).
+        /// 1-based page number, at most 1,000,000 (default 1).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<u64>>,
         /// Users per page, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
     ) -> poem::Result<PageResponse<UserPage>> {
         if let Some(denied) = forbidden(&auth) {
             return Ok(denied);
         }
+        // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
         let page = page.0.unwrap_or(1).max(1);
         let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
         match state
@@ -440,14 +443,17 @@ impl AdminApi {
         user: Query<Option<Uuid>>,
         /// Only events of this name.
         event: Query<Option<String>>,
-        /// 1-based page number (default 1).
+        /// 1-based page number, at most 1,000,000 (default 1).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<u64>>,
         /// Events per page, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
     ) -> PageResponse<AuditPage> {
         if let Some(denied) = forbidden(&auth) {
             return denied;
         }
+        // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
         let page = page.0.unwrap_or(1).max(1);
         let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
         let listed = state

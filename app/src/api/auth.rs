@@ -9,8 +9,8 @@ use tessera_domain::auth::{AccountError, LoginError, RefreshError, RegisterError
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
 use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, UserView, check_client, client_info, problem,
-    rate_limited, unavailable,
+    ApiTags, AppState, BearerAuth, LogoutBearerAuth, RETRY_AFTER_SECS, Refusal, UserView, check_client,
+    client_info, problem, rate_limited, unavailable,
 };
 use crate::problem::{ApiError, Problem};
 use tessera_domain::throttle::ClientAction;
@@ -18,7 +18,7 @@ use tessera_domain::throttle::ClientAction;
 pub struct AuthApi;
 
 /// Credentials for registration and login.
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(example)]
 pub struct Credentials {
     /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
@@ -38,7 +38,7 @@ impl poem_openapi::types::Example for Credentials {
 }
 
 /// A refresh-token grant.
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(example)]
 pub struct RefreshRequest {
     /// The refresh token from the latest login or refresh.
@@ -46,7 +46,7 @@ pub struct RefreshRequest {
 }
 
 /// An access token and a refresh token (RFC 6749 §5.1).
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(rename = "TokenPair", example)]
 pub struct TokenPairView {
     /// RS256 JWT for `Authorization: Bearer`.
@@ -60,6 +60,10 @@ pub struct TokenPairView {
     /// Seconds until `refresh_token` lapses if unused.
     pub refresh_expires_in: i64,
 }
+
+debug_redacted!(Credentials { username; password });
+debug_redacted!(RefreshRequest { ; refresh_token });
+debug_redacted!(TokenPairView { token_type, expires_in, refresh_expires_in; access_token, refresh_token });
 
 impl From<TokenPair> for TokenPairView {
     fn from(p: TokenPair) -> Self {
@@ -141,22 +145,6 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
     ))
 }
 
-/// A 429 or 503 from the limiter or a dependency, with its `Retry-After`.
-enum Refusal {
-    TooMany(Json<Problem>, u64),
-    Unavailable(Json<Problem>, u64),
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
-        if e.problem.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
-            Self::TooMany(Json(e.problem), retry)
-        } else {
-            Self::Unavailable(Json(e.problem), retry)
-        }
-    }
-}
 
 impl RegisterResponse {
     fn refused(e: ApiError) -> Self {
@@ -376,7 +364,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        auth: LogoutBearerAuth,
     ) -> poem::Result<LogoutResponse> {
         LogoutResponse::from_result(state.auth.logout(&auth.0, &client_info(req)).await)
     }

@@ -1,6 +1,21 @@
 //! The HTTP surface (poem-openapi): shared state, the bearer security scheme, the schemas
 //! every operation shares, and the assembly of the OpenAPI service.
 
+/// `Debug` for bodies that carry secrets: the fields after `;` print as `<redacted>`, so
+/// no `?body` in a log line can leak a password or a token.
+macro_rules! debug_redacted {
+    ($ty:ident { $($shown:ident),* ; $($hidden:ident),* }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
 mod account;
 mod admin;
 mod auth;
@@ -21,7 +36,7 @@ use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
 use tessera_domain::auth::{AuthError, AuthService, Unavailable};
 use tessera_domain::revocation::RevocationList;
 use tessera_domain::session::ClientInfo;
-use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter};
+use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter, client_key};
 use tessera_domain::token::Claims;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
@@ -44,6 +59,8 @@ pub struct AppState {
     pub password_policy: PasswordPolicy,
     pub jwks_max_age_secs: u64,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// IPv6 clients share buckets per prefix of this many bits.
+    pub ipv6_prefix: u8,
     pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
@@ -82,15 +99,44 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
         .auth
         .authenticate(&bearer.token)
         .await
-        .map_err(|e| match e {
-            AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
-            AuthError::Revoked => {
-                ApiError::invalid_token("token_revoked", "the token has been revoked")
-            }
-            AuthError::Unavailable(e) => unavailable(&e),
-        })?;
+        .map_err(bearer_refusal)?;
     crate::observe::note_user(&claims.sub);
     Ok(claims)
+}
+
+// The same `bearerAuth` scheme for logout (its doc comment is the scheme's description
+// in the spec, so it must match `BearerAuth`'s). It also accepts a token whose own
+// session has already ended, so a logout that answered 503 halfway can be retried
+// (`AuthService::authenticate_for_logout`).
+/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_logout_bearer"
+)]
+pub struct LogoutBearerAuth(pub Claims);
+
+async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
+    let claims = state
+        .auth
+        .authenticate_for_logout(&bearer.token)
+        .await
+        .map_err(bearer_refusal)?;
+    crate::observe::note_user(&claims.sub);
+    Ok(claims)
+}
+
+fn bearer_refusal(e: AuthError) -> ApiError {
+    match e {
+        AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
+        AuthError::Revoked => ApiError::invalid_token("token_revoked", "the token has been revoked"),
+        AuthError::Unavailable(e) => unavailable(&e),
+    }
 }
 
 /// Logs why a dependency is unavailable and builds the 503 that hides it.
@@ -151,6 +197,11 @@ pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Jso
 
 /// The client's address: the socket peer, or — only when the peer is a trusted proxy —
 /// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+///
+/// Hops are read right to left, as the proxies appended them. A hop may carry a port
+/// (`192.0.2.1:443`, `[2001:db8::1]:443`, as some gateways write it); a hop that is no
+/// address at all ends the walk and the peer is the client: skipping it would make the
+/// attacker-written part to its left "the client".
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
     let trusted = req
@@ -161,21 +212,29 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = req
+    let headers: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .unwrap_or(peer),
-    )
+    let hops: Vec<&str> = headers.iter().flat_map(|v| v.split(',')).collect();
+    for hop in hops.into_iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) if is_trusted(&ip) => continue,
+            Some(ip) => return Some(ip),
+            None => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// The per-client bucket for `action`: `Err` carries the 429 or 503 to answer.
@@ -183,8 +242,10 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
     let Some(state) = req.data::<AppState>() else {
         return Ok(());
     };
-    let ip = client_ip(req).map(|ip| ip.to_string()).unwrap_or_default();
-    match state.limiter.check_client(action, &ip).await {
+    let key = client_ip(req)
+        .map(|ip| client_key(ip, state.ipv6_prefix))
+        .unwrap_or_default();
+    match state.limiter.check_client(action, &key).await {
         Ok(()) => Ok(()),
         Err(LimitError::Throttled(secs)) => {
             state.telemetry.metrics.rate_limited.add(
@@ -197,6 +258,23 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
             Err(rate_limited(secs))
         }
         Err(LimitError::Unavailable(e)) => Err(unavailable(&Unavailable::Limiter(e))),
+    }
+}
+
+/// A 429 or 503 from the limiter or a dependency, with its `Retry-After`.
+pub enum Refusal {
+    TooMany(Json<Problem>, u64),
+    Unavailable(Json<Problem>, u64),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
+        if e.problem.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+            Self::TooMany(Json(e.problem), retry)
+        } else {
+            Self::Unavailable(Json(e.problem), retry)
+        }
     }
 }
 

@@ -13,14 +13,16 @@ use uuid::Uuid;
 
 use super::auth::internal;
 use super::{
-    ApiTags, AppState, BearerAuth, RequestFailure, client_info, problem, unavailable_pair,
+    ApiTags, AppState, BearerAuth, Refusal, RequestFailure, check_client, client_info, problem,
+    unavailable_pair,
 };
+use tessera_domain::throttle::ClientAction;
 use crate::problem::Problem;
 
 pub struct OAuthApi;
 
 /// A token to revoke or introspect.
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct TokenRequestBody {
     /// An access token or a refresh token.
@@ -28,6 +30,8 @@ pub struct TokenRequestBody {
     /// `access_token` or `refresh_token`; a hint only, the server finds out itself.
     pub token_type_hint: Option<String>,
 }
+
+debug_redacted!(TokenRequestBody { token_type_hint; token });
 
 #[derive(ApiRequest)]
 pub enum TokenRequest {
@@ -84,6 +88,9 @@ pub enum RevokeResponse {
     /// No `token` parameter (`invalid_request`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
+    /// Too many revocations from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// A store is down; nothing was revoked (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -142,6 +149,12 @@ impl OAuthApi {
         req: &Request,
         body: TokenRequest,
     ) -> poem::Result<RevokeResponse> {
+        if let Err(e) = check_client(req, ClientAction::Revoke).await {
+            return Ok(match Refusal::from(e) {
+                Refusal::TooMany(p, r) => RevokeResponse::TooManyRequests(p, r),
+                Refusal::Unavailable(p, r) => RevokeResponse::Unavailable(p, r),
+            });
+        }
         match state
             .auth
             .revoke_token(body.token(), &client_info(req))
