@@ -109,6 +109,16 @@ impl RevocationStore for NoStore {
     async fn load_active(&self, _: DateTime<Utc>) -> Result<Vec<RevocationEntry>, StoreError> {
         Ok(Vec::new())
     }
+    async fn cursor(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+    async fn load_since(
+        &self,
+        cursor: i64,
+        _: DateTime<Utc>,
+    ) -> Result<(Vec<RevocationEntry>, i64), StoreError> {
+        Ok((Vec::new(), cursor))
+    }
     async fn purge_expired(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(0)
     }

@@ -362,7 +362,7 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
-            retention: Duration::from_secs(90 * 24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -152,3 +152,91 @@ impl PasswordHasher for BlockingHasher {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tessera_domain::password::Argon2Params;
+
+    use super::*;
+    use crate::config::TelemetryConfig;
+    use crate::telemetry::Telemetry;
+
+    fn hasher(concurrency: usize, queue: usize) -> BlockingHasher {
+        let telemetry = Telemetry::build(&TelemetryConfig::default()).unwrap();
+        let argon = Argon2id::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        BlockingHasher::new(
+            argon,
+            concurrency,
+            queue,
+            Arc::clone(&telemetry.metrics),
+            telemetry.spans.clone(),
+        )
+    }
+
+    /// The review's H1: a request that goes away must neither free its place while its
+    /// job is still queued nor leave work behind.
+    #[tokio::test]
+    async fn abandoned_jobs_keep_their_place_until_skipped_and_never_run() {
+        let hasher = Arc::new(hasher(1, 2));
+        let depth = hasher.depth_probe();
+        // Occupy the only hashing thread.
+        let busy = Arc::clone(&hasher);
+        let blocker = tokio::spawn(async move {
+            busy.run("test.block", |_, _| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Two requests queue behind it, then their clients go away.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let abandoned: Vec<_> = (0..2)
+            .map(|_| {
+                let (h, ran) = (Arc::clone(&hasher), Arc::clone(&ran));
+                tokio::spawn(async move {
+                    h.run("test.abandoned", move |_, _| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for a in &abandoned {
+            a.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            depth(),
+            3,
+            "queued jobs still count, whoever waits for them"
+        );
+        assert!(
+            matches!(
+                hasher.run("test.late", |_, _| Ok(())).await,
+                Err(HashError::Busy)
+            ),
+            "the bound holds for jobs: a fourth is refused at once"
+        );
+        blocker.await.unwrap().unwrap();
+        for _ in 0..100 {
+            if depth() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(depth(), 0);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "abandoned work was done");
+        hasher.run("test.after", |_, _| Ok(())).await.unwrap();
+    }
+}

@@ -404,7 +404,10 @@ pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::
     if n > 0 {
         tracing::debug!(purged = n, "lapsed revocations purged");
     }
-    let n = state.store.purge_before(now - delta(audit_retention)?).await?;
+    let n = state
+        .store
+        .purge_before(now - delta(audit_retention)?)
+        .await?;
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
     }

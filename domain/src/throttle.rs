@@ -228,7 +228,10 @@ mod tests {
             }
         }
         assert_eq!(admitted, p.free_failures + 1);
-        assert!(p.reserve(s, t0 + TimeDelta::seconds(1)).is_ok(), "lock lapses");
+        assert!(
+            p.reserve(s, t0 + TimeDelta::seconds(1)).is_ok(),
+            "lock lapses"
+        );
     }
 
     #[test]
@@ -242,7 +245,10 @@ mod tests {
         assert_eq!(client_key(c, 48), client_key(a, 48));
         assert_ne!(client_key(a, 128), client_key(b, 128));
         assert_eq!(client_key("192.0.2.7".parse().unwrap(), 64), "192.0.2.7");
-        assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap(), 64), "192.0.2.7");
+        assert_eq!(
+            client_key("::ffff:192.0.2.7".parse().unwrap(), 64),
+            "192.0.2.7"
+        );
         assert_eq!(client_key(a, 0), "::/0");
     }
 

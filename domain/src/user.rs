@@ -297,7 +297,11 @@ mod tests {
     fn canonical_keys_fold_case_and_width_but_keep_accents() {
         let key = |s: &str| Username::parse(s).unwrap().canonical();
         assert_eq!(key("ALICE"), "alice");
-        assert_eq!(key("Ａｌｉｃｅ"), "alice", "fullwidth letters are the same name");
+        assert_eq!(
+            key("Ａｌｉｃｅ"),
+            "alice",
+            "fullwidth letters are the same name"
+        );
         assert_ne!(key("álice"), key("alice"));
         assert_ne!(key("alicé"), key("alice"));
         assert_eq!(key("Álice"), key("álice"));

@@ -9,6 +9,7 @@ mod backends;
 mod docs;
 mod errors;
 mod fuzz;
+mod hardening;
 mod keys;
 mod oauth;
 mod observability;

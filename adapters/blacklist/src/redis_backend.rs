@@ -32,8 +32,8 @@ use tessera_domain::token::Claims;
 use tessera_domain::user::UserId;
 use uuid::Uuid;
 
-use crate::{RuleCache, StoreFollower};
 use crate::limits::ClientQuotas;
+use crate::{RuleCache, StoreFollower};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the subscribed connection must prove it is alive.
@@ -173,7 +173,8 @@ impl Inner {
     /// returns why it ended.
     async fn listen(&self, pubsub: redis::aio::PubSub) -> &'static str {
         let (mut sink, mut messages) = pubsub.split();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -409,7 +410,11 @@ impl RateLimiter for RedisRateLimiter {
             .arg(now.timestamp_millis())
             .arg(memory_ms);
         for failures in 1..=(policy.free_failures.saturating_add(LOCK_TABLE_LEN)) {
-            call.arg(policy.lock_after(failures).map_or(0, |d| d.num_milliseconds()));
+            call.arg(
+                policy
+                    .lock_after(failures)
+                    .map_or(0, |d| d.num_milliseconds()),
+            );
         }
         let mut conn = self.conn.clone();
         let (admitted, ms): (i64, i64) = call.invoke_async(&mut conn).await.map_err(down)?;

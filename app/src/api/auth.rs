@@ -9,8 +9,8 @@ use tessera_domain::auth::{AccountError, LoginError, RefreshError, RegisterError
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
 use super::{
-    ApiTags, AppState, BearerAuth, LogoutBearerAuth, RETRY_AFTER_SECS, Refusal, UserView, check_client,
-    client_info, problem, rate_limited, unavailable,
+    ApiTags, AppState, BearerAuth, LogoutBearerAuth, RETRY_AFTER_SECS, Refusal, UserView,
+    check_client, client_info, problem, rate_limited, unavailable,
 };
 use crate::problem::{ApiError, Problem};
 use tessera_domain::throttle::ClientAction;
@@ -144,7 +144,6 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
         err.to_string(),
     ))
 }
-
 
 impl RegisterResponse {
     fn refused(e: ApiError) -> Self {

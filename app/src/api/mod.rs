@@ -134,7 +134,9 @@ async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Clai
 fn bearer_refusal(e: AuthError) -> ApiError {
     match e {
         AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
-        AuthError::Revoked => ApiError::invalid_token("token_revoked", "the token has been revoked"),
+        AuthError::Revoked => {
+            ApiError::invalid_token("token_revoked", "the token has been revoked")
+        }
         AuthError::Unavailable(e) => unavailable(&e),
     }
 }

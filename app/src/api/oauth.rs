@@ -16,8 +16,8 @@ use super::{
     ApiTags, AppState, BearerAuth, Refusal, RequestFailure, check_client, client_info, problem,
     unavailable_pair,
 };
-use tessera_domain::throttle::ClientAction;
 use crate::problem::Problem;
+use tessera_domain::throttle::ClientAction;
 
 pub struct OAuthApi;
 

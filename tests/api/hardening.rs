@@ -1,0 +1,672 @@
+//! The holes of the December 2026 security review (`shared/reviews/security-2026-12.md`),
+//! each driven black-box: hashing backlog (H1), backend-dependent usernames (H2), the
+//! password-change oracle (M1), the lockout race (M2), revocations from other processes
+//! (M4), retryable logout (M5), IPv6 buckets (M6), the revoke endpoint and audit
+//! retention (M8), paging bounds (L4), forwarded hops with ports (L5), sessions at their
+//! absolute limit (L7).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tessera_domain::ManualClock;
+use tessera_domain::ports::AuditLog as _;
+
+use crate::helpers::{
+    PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, unique_name,
+};
+
+/// Limits on, every per-address bucket off unless `tweak` sets one.
+async fn spawn_limited(tweak: impl FnOnce(&mut tessera::Config)) -> TestApp {
+    TestApp::spawn_configured(|c| {
+        c.limits.enabled = true;
+        c.limits.login_per_minute = 0;
+        c.limits.register_per_minute = 0;
+        c.limits.refresh_per_minute = 0;
+        c.limits.revoke_per_minute = 0;
+        tweak(c);
+    })
+    .await
+}
+
+/// Polls `f` every 100 ms until it holds; how long that took, or `None` after `limit`.
+async fn within<F: AsyncFn() -> bool>(limit: Duration, f: F) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+async fn audit_events(app: &TestApp, event: &str) -> u64 {
+    let store = app.store().await;
+    store.list(None, Some(event), 0, 1).await.unwrap().1
+}
+
+fn change_password(current: &str) -> Value {
+    json!({"current_password": current, "new_password": "a brand new passphrase 42"})
+}
+
+// H1 ---------------------------------------------------------------------------------
+
+/// A flood of logins whose clients give up after a few milliseconds leaves no backlog: a
+/// login afterwards is answered within about one hash time, or refused at once. (The
+/// mechanism — permits travel with jobs, abandoned jobs are skipped — is pinned by the
+/// unit test in `app/src/hashing.rs`.)
+#[tokio::test]
+async fn abandoned_hashing_requests_leave_no_backlog() {
+    let app = TestApp::spawn_configured(|c| {
+        // One hashing thread and a short queue, with a hash that costs real time.
+        c.passwords.max_concurrent_hashes = 1;
+        c.passwords.max_queued_hashes = 4;
+        c.passwords.argon2_memory_kib = 32 * 1024;
+        c.passwords.argon2_iterations = 4;
+    })
+    .await;
+    let (name, _) = app.signed_in_user().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        let mut flood = Vec::new();
+        for i in 0..60 {
+            let req = impatient
+                .post(app.url("/v1/auth/login"))
+                .json(&json!({"username": name, "password": format!("guess {i}")}));
+            flood.push(tokio::spawn(req.send()));
+        }
+        for f in flood {
+            let _ = f.await.unwrap();
+        }
+    }
+    // Before the fix every abandoned request had left its job queued (hundreds × ~60 ms).
+    let started = Instant::now();
+    let r = app.login(&name, PASSWORD).await;
+    let waited = started.elapsed();
+    println!("login after the flood: {} in {waited:?}", r.status());
+    assert!(
+        matches!(r.status(), StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE),
+        "{}",
+        r.status()
+    );
+    assert!(
+        waited < Duration::from_secs(2),
+        "a login after the flood waited {waited:?}"
+    );
+}
+
+// H2 ---------------------------------------------------------------------------------
+
+/// Fullwidth forms of ASCII letters and digits (`a` → `ａ`).
+fn fullwidth(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+            c => c,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_input_means_the_same_user_on_every_backend() {
+    let app = spawn_limited(|_| {}).await;
+    let tail = &unique_name()[5..];
+    let plain = format!("alice{tail}");
+    let accented = format!("álice{tail}");
+    assert_eq!(app.register(&plain, PASSWORD).await.status(), 201);
+    let sub = claims_of(&app.login_ok(&plain, PASSWORD).await.access_token)["sub"].clone();
+
+    // An accent makes another name: no login into alice's account…
+    let r = app.login(&accented, PASSWORD).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    // …and it can be registered as an account of its own.
+    assert_eq!(app.register(&accented, PASSWORD).await.status(), 201);
+    let other = claims_of(&app.login_ok(&accented, PASSWORD).await.access_token)["sub"].clone();
+    assert_ne!(other, sub);
+
+    // Case and compatibility forms are the same name.
+    for same in [plain.to_uppercase(), fullwidth(&plain)] {
+        let pair = app.login_ok(&same, PASSWORD).await;
+        assert_eq!(claims_of(&pair.access_token)["sub"], sub, "{same}");
+        assert_eq!(app.register(&same, PASSWORD).await.status(), 409, "{same}");
+    }
+
+    // Each spelling has one failure budget: locking `alice…` locks `ALICE…` too, while
+    // `álice…` is another account with its own.
+    for _ in 0..6 {
+        app.login(&plain, "wrong password!").await;
+    }
+    let r = app.login(&plain.to_uppercase(), PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.login(&accented, PASSWORD).await.status(), 200);
+}
+
+// M1 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_wrong_current_password_counts_as_a_failed_login() {
+    let app = spawn_limited(|_| {}).await;
+    let (name, pair) = app.signed_in_user().await;
+    for i in 0..6 {
+        let r = app
+            .post_json(
+                "/v1/me/password",
+                &change_password(&format!("guess {i}")),
+                Some(&pair.access_token),
+            )
+            .await;
+        assert_problem(r, StatusCode::FORBIDDEN, "invalid_credentials").await;
+    }
+    let r = app
+        .post_json(
+            "/v1/me/password",
+            &change_password(PASSWORD),
+            Some(&pair.access_token),
+        )
+        .await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // One budget for both doors: the login is locked too.
+    let r = app.login(&name, PASSWORD).await;
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(audit_events(&app, "password_change_failed").await, 6);
+    assert_eq!(audit_events(&app, "lockout").await, 1);
+
+    // Once the lock lapses, the right password changes it and forgets the failures.
+    app.advance(TimeDelta::seconds(2));
+    let r = app
+        .post_json(
+            "/v1/me/password",
+            &change_password(PASSWORD),
+            Some(&pair.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn password_changes_share_the_login_bucket_of_the_address() {
+    let app = spawn_limited(|c| {
+        c.limits.login_per_minute = 1;
+        c.limits.login_burst = 3;
+        c.limits.account_throttling = false;
+    })
+    .await;
+    let (_, pair) = app.signed_in_user().await; // the login takes one
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post_json(
+                "/v1/me/password",
+                &change_password(&format!("guess {i}")),
+                Some(&pair.access_token),
+            )
+            .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [403, 403, 429]);
+}
+
+// M2 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn parallel_guesses_get_no_more_checks_than_sequential_ones() {
+    let app = Arc::new(spawn_limited(|_| {}).await);
+    let (name, _) = app.signed_in_user().await;
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (app, name) = (Arc::clone(&app), name.clone());
+            tokio::spawn(async move {
+                app.login(&name, &format!("guess number {i}"))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // The 5 free failures and the one that starts the lock; never the whole burst.
+    assert!(
+        checked <= 6,
+        "{checked} of 20 parallel guesses were checked"
+    );
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+}
+
+// M4 ---------------------------------------------------------------------------------
+
+/// A configuration file for the CLI, pointing at the test's database and key.
+fn cli_config(env: &TestEnv) -> std::path::PathBuf {
+    let mut toml = format!(
+        "[log]\nlevel = \"error\"\n[database]\nurl = {:?}\nmax_connections = 2\n\
+         [keys]\nencryption_key_file = {:?}\n",
+        env.db_url,
+        env.path().join("encryption.key").display().to_string(),
+    );
+    if let Some(url) = &env.redis_url {
+        toml += &format!(
+            "[revocation]\nbackend = \"redis\"\nredis_url = {url:?}\nredis_prefix = {:?}\n",
+            env.redis_prefix
+        );
+    }
+    let path = env.path().join("cli.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+async fn cli(env: &TestEnv, command: tessera::cli::Command) {
+    tessera::cli::run(tessera::cli::Cli {
+        config: Some(cli_config(env)),
+        command: Some(command),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn cli_disable_and_key_revoke_reach_a_running_server() {
+    let env = TestEnv::new().await;
+    let app = TestApp::spawn_on(
+        Arc::clone(&env),
+        Arc::new(ManualClock::new(chrono::Utc::now())),
+    )
+    .await;
+    let (name, pair) = app.signed_in_user().await;
+    let (_, other) = app.signed_in_user().await;
+    assert_eq!(app.dashboard_status(&pair.access_token).await, 200);
+
+    cli(
+        &env,
+        tessera::cli::Command::Users(tessera::cli::UsersCommand::Disable { username: name }),
+    )
+    .await;
+    let took = within(Duration::from_secs(3), async || {
+        app.dashboard_status(&pair.access_token).await == StatusCode::UNAUTHORIZED
+    })
+    .await
+    .expect("the disabled user's token still works on the running server");
+    println!("CLI disable reached the server after {took:?}");
+    assert_eq!(app.dashboard_status(&other.access_token).await, 200);
+
+    let kid = header_of(&other.access_token)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(
+        &env,
+        tessera::cli::Command::Keys(tessera::cli::KeysCommand::Revoke { kid: kid.clone() }),
+    )
+    .await;
+    let took = within(Duration::from_secs(3), async || {
+        app.dashboard_status(&other.access_token).await == StatusCode::UNAUTHORIZED
+    })
+    .await
+    .expect("a token of the revoked key still works on the running server");
+    println!("CLI key revoke reached the server after {took:?}");
+    assert!(
+        !app.kids().await.contains(&kid),
+        "revoked key still published"
+    );
+    app.stop().await;
+}
+
+// M5 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_logout_can_be_retried_and_ends_the_session_for_good() {
+    let app = TestApp::spawn().await;
+    let (_, pair) = app.signed_in_user().await;
+    for _ in 0..2 {
+        let r = app
+            .post_json("/v1/auth/logout", &json!({}), Some(&pair.access_token))
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "logout is idempotent");
+    }
+    let r = app.refresh(&pair.refresh_token).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    let r = app.get("/v1/me", Some(&pair.access_token)).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    // Only the token's own ended session is forgiven: a token revoked by itself is not.
+    let (_, live) = app.signed_in_user().await;
+    let r = app
+        .post_json(
+            "/v1/oauth/revoke",
+            &json!({"token": live.access_token}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .post_json("/v1/auth/logout", &json!({}), Some(&live.access_token))
+        .await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;
+}
+
+// M6 ---------------------------------------------------------------------------------
+
+async fn login_from(app: &TestApp, forwarded: &str, name: &str) -> StatusCode {
+    app.client
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"username": name, "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn ipv6_clients_share_a_bucket_per_64() {
+    let app = spawn_limited(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.limits.login_per_minute = 1;
+        c.limits.login_burst = 3;
+        c.limits.account_throttling = false;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 1..=4 {
+        statuses.push(login_from(&app, &format!("2001:db8:0:1::{i:x}"), &unique_name()).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "one /64, one bucket");
+    assert_eq!(
+        login_from(&app, "2001:db8:0:2::1", &unique_name()).await,
+        401,
+        "another /64 has its own"
+    );
+}
+
+// M8 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn revocation_is_bucketed_and_a_dead_token_costs_no_writes() {
+    let app = spawn_limited(|c| {
+        c.limits.revoke_per_minute = 1;
+        c.limits.revoke_burst = 3;
+    })
+    .await;
+    let (_, pair) = app.signed_in_user().await;
+    let revoke = async || {
+        app.post_json(
+            "/v1/oauth/revoke",
+            &json!({"token": pair.refresh_token}),
+            None,
+        )
+        .await
+    };
+    for _ in 0..3 {
+        assert_eq!(revoke().await.status(), StatusCode::OK);
+    }
+    let r = revoke().await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        audit_events(&app, "token_revoked").await,
+        1,
+        "only the first revocation of the session wrote anything"
+    );
+}
+
+#[tokio::test]
+async fn audit_events_past_retention_are_purged() {
+    let app = TestApp::spawn().await;
+    app.signed_in_user().await;
+    assert!(audit_events(&app, "registered").await >= 1);
+    let retention = Duration::from_secs(24 * 3600);
+    tessera::startup::purge_once(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_events(&app, "registered").await,
+        1,
+        "recent events stay"
+    );
+    app.advance(TimeDelta::days(2));
+    tessera::startup::purge_once(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(audit_events(&app, "registered").await, 0);
+}
+
+// L4 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn admin_paging_outside_its_bounds_is_a_400_problem() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in_with_role("admin").await;
+    for path in ["/v1/admin/users", "/v1/admin/audit"] {
+        for query in [
+            "page=18446744073709551615",
+            "page=1000000000000000000",
+            "page=0",
+            "per_page=0",
+            "per_page=201",
+            "page=-1",
+        ] {
+            let r = app
+                .get(&format!("{path}?{query}"), Some(&admin.access_token))
+                .await;
+            assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+        let r = app
+            .get(
+                &format!("{path}?page=1000000&per_page=200"),
+                Some(&admin.access_token),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{path}: the largest page is fine"
+        );
+    }
+}
+
+// L5 ---------------------------------------------------------------------------------
+
+async fn session_ip(app: &TestApp, forwarded: &str) -> String {
+    let name = unique_name();
+    app.register(&name, PASSWORD).await;
+    let r = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let pair: crate::helpers::TokenPair = r.json().await.unwrap();
+    let sessions: Value = app
+        .get("/v1/me/sessions", Some(&pair.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sessions[0]["ip"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn forwarded_hops_with_ports_are_read_and_garbage_is_not_skipped() {
+    let app = TestApp::spawn_configured(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(
+        session_ip(&app, "6.6.6.6, 198.51.100.7:4711").await,
+        "198.51.100.7"
+    );
+    assert_eq!(
+        session_ip(&app, "6.6.6.6, [2001:db8::7]:443").await,
+        "2001:db8::7"
+    );
+    assert_eq!(
+        session_ip(&app, "6.6.6.6, not-an-address").await,
+        "127.0.0.1",
+        "an unreadable hop must not hand the client spot to the part left of it"
+    );
+}
+
+// L7 ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn logout_all_reaches_a_session_at_its_absolute_limit() {
+    let app = TestApp::spawn_configured(|c| {
+        c.tokens.refresh_idle_ttl = Duration::from_secs(3600);
+        c.tokens.session_max_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    let (name, first) = app.signed_in_user().await;
+    app.advance(TimeDelta::minutes(59));
+    let r = app.refresh(&first.refresh_token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let renewed: crate::helpers::TokenPair = r.json().await.unwrap();
+    // The session lapses at 60 min; its last access token lives until ~74 min.
+    app.advance(TimeDelta::minutes(2));
+    assert_eq!(app.dashboard_status(&renewed.access_token).await, 200);
+    let other = app.login_ok(&name, PASSWORD).await;
+    let r = app
+        .post_json("/v1/auth/logout-all", &json!({}), Some(&other.access_token))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.dashboard_status(&renewed.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+// M3 ---------------------------------------------------------------------------------
+
+/// A TCP relay to `upstream` that can start swallowing bytes in both directions without
+/// closing anything: a partition, or a NAT that dropped the flow.
+struct BlackHoleRelay {
+    port: u16,
+    forwarding: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHoleRelay {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::AtomicBool;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let forwarding = Arc::new(AtomicBool::new(true));
+        let on = Arc::clone(&forwarding);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, Arc::clone(&on)));
+                tokio::spawn(pump(sr, cw, Arc::clone(&on)));
+            }
+        });
+        Self {
+            port,
+            forwarding,
+            task,
+        }
+    }
+
+    fn swallow(&self) {
+        self.forwarding
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` while forwarding is on, and drops what it reads afterwards,
+/// keeping both connections open.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    on: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                if on.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = to.shutdown().await;
+                } else {
+                    // A black hole sends no FIN either.
+                    std::future::pending::<()>().await;
+                }
+                return;
+            }
+            Ok(n) if on.load(std::sync::atomic::Ordering::SeqCst) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+impl Drop for BlackHoleRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_silently_dead_redis_link_fails_closed() {
+    if !backend().1 {
+        // Runs in the Redis combinations of the backend matrix.
+        return;
+    }
+    let env = TestEnv::new().await;
+    let redis_url = env.redis_url.clone().unwrap();
+    let upstream = redis_url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse::<std::net::SocketAddr>()
+        .unwrap();
+    let relay = BlackHoleRelay::start(upstream).await;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let relayed = format!("redis://127.0.0.1:{}", relay.port);
+    let a = TestApp::spawn_with(Arc::clone(&env), Arc::clone(&clock), move |c| {
+        c.revocation.redis_url = relayed;
+    })
+    .await;
+    let b = TestApp::spawn_on(Arc::clone(&env), clock).await;
+    let (_, pair) = a.signed_in_user().await;
+    assert_eq!(a.dashboard_status(&pair.access_token).await, 200);
+
+    relay.swallow();
+    let r = b
+        .post_json("/v1/auth/logout", &json!({}), Some(&pair.access_token))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let took = within(Duration::from_secs(5), async || {
+        a.dashboard_status(&pair.access_token).await != StatusCode::OK
+    })
+    .await
+    .expect("A kept accepting a token logged out on B");
+    println!("A refused the token {took:?} after the logout on B");
+    // From then on never a 200 again.
+    for _ in 0..10 {
+        let s = a.dashboard_status(&pair.access_token).await;
+        assert!(matches!(s.as_u16(), 401 | 503), "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And A no longer vouches for its list once the link has stopped answering.
+    within(Duration::from_secs(6), async || {
+        a.get("/readyz", None).await.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await
+    .expect("readyz still says ok over a dead link");
+}
