@@ -381,3 +381,34 @@ impl AuthApi {
         LogoutResponse::from_result(state.auth.logout_all(&auth.0, &client_info(req)).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_with_secrets_never_debug_print_them() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            Credentials {
+                username: "alice".into(),
+                password: "hunter2-secret".into(),
+            },
+            RefreshRequest {
+                refresh_token: "rt-secret".into(),
+            },
+            TokenPairView {
+                access_token: "at-secret".into(),
+                token_type: "Bearer".into(),
+                expires_in: 900,
+                refresh_token: "rt-secret".into(),
+                refresh_expires_in: 60,
+            },
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("alice") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
+}
