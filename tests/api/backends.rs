@@ -11,20 +11,8 @@ use serde_json::json;
 use tessera_domain::{Clock as _, ManualClock};
 
 use crate::helpers::{
-    Db, PASSWORD, TestApp, TestEnv, assert_problem, header_of, missing, unique_name,
+    Db, PASSWORD, TestApp, TestEnv, assert_problem, header_of, missing, unique_name, within,
 };
-
-/// Polls until `f` is true or `limit` passes; returns how long it took.
-async fn within<F: AsyncFn() -> bool>(limit: Duration, f: F) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return Some(start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    None
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_users_tokens_revocations_and_keys() {

@@ -15,41 +15,19 @@ use tessera_domain::ManualClock;
 use tessera_domain::ports::AuditLog as _;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, unique_name,
+    PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, spawn_limited,
+    unique_name, within,
 };
-
-/// Limits on, every per-address bucket off unless `tweak` sets one.
-async fn spawn_limited(tweak: impl FnOnce(&mut tessera::Config)) -> TestApp {
-    TestApp::spawn_configured(|c| {
-        c.limits.enabled = true;
-        c.limits.login_per_minute = 0;
-        c.limits.register_per_minute = 0;
-        c.limits.refresh_per_minute = 0;
-        c.limits.revoke_per_minute = 0;
-        tweak(c);
-    })
-    .await
-}
-
-/// Polls `f` every 100 ms until it holds; how long that took, or `None` after `limit`.
-async fn within<F: AsyncFn() -> bool>(limit: Duration, f: F) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return Some(start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
 
 async fn audit_events(app: &TestApp, event: &str) -> u64 {
     let store = app.store().await;
     store.list(None, Some(event), 0, 1).await.unwrap().1
 }
 
-fn change_password(current: &str) -> Value {
-    json!({"current_password": current, "new_password": "a brand new passphrase 42"})
+/// `POST /v1/me/password` with this current password.
+async fn change_password(app: &TestApp, token: &str, current: &str) -> reqwest::Response {
+    let body = json!({"current_password": current, "new_password": "a brand new passphrase 42"});
+    app.post_json("/v1/me/password", &body, Some(token)).await
 }
 
 // H1 ---------------------------------------------------------------------------------
@@ -154,22 +132,10 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
     let app = spawn_limited(|_| {}).await;
     let (name, pair) = app.signed_in_user().await;
     for i in 0..6 {
-        let r = app
-            .post_json(
-                "/v1/me/password",
-                &change_password(&format!("guess {i}")),
-                Some(&pair.access_token),
-            )
-            .await;
+        let r = change_password(&app, &pair.access_token, &format!("guess {i}")).await;
         assert_problem(r, StatusCode::FORBIDDEN, "invalid_credentials").await;
     }
-    let r = app
-        .post_json(
-            "/v1/me/password",
-            &change_password(PASSWORD),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = change_password(&app, &pair.access_token, PASSWORD).await;
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // One budget for both doors: the login is locked too.
@@ -180,13 +146,7 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
 
     // Once the lock lapses, the right password changes it and forgets the failures.
     app.advance(TimeDelta::seconds(2));
-    let r = app
-        .post_json(
-            "/v1/me/password",
-            &change_password(PASSWORD),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = change_password(&app, &pair.access_token, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
@@ -201,13 +161,7 @@ async fn password_changes_share_the_login_bucket_of_the_address() {
     let (_, pair) = app.signed_in_user().await; // the login takes one
     let mut statuses = Vec::new();
     for i in 0..3 {
-        let r = app
-            .post_json(
-                "/v1/me/password",
-                &change_password(&format!("guess {i}")),
-                Some(&pair.access_token),
-            )
-            .await;
+        let r = change_password(&app, &pair.access_token, &format!("guess {i}")).await;
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, [403, 403, 429]);

@@ -398,6 +398,34 @@ impl TestApp {
     }
 }
 
+/// Polls until `f` is true or `limit` passes; returns how long it took.
+pub async fn within<F: AsyncFn() -> bool>(
+    limit: std::time::Duration,
+    f: F,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// Limits on, every per-address bucket off unless `tweak` sets one.
+pub async fn spawn_limited(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    TestApp::spawn_configured(|c| {
+        c.limits.enabled = true;
+        c.limits.login_per_minute = 0;
+        c.limits.register_per_minute = 0;
+        c.limits.refresh_per_minute = 0;
+        c.limits.revoke_per_minute = 0;
+        tweak(c);
+    })
+    .await
+}
+
 pub fn unique_name() -> String {
     format!("user_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

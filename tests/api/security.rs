@@ -9,18 +9,7 @@ use serde_json::{Value, json};
 use tessera_domain::ports::UserRepository as _;
 use tessera_domain::user::Username;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, unique_name};
-
-async fn spawn_limited(tweak: impl FnOnce(&mut tessera::Config)) -> TestApp {
-    TestApp::spawn_configured(|c| {
-        c.limits.enabled = true;
-        c.limits.login_per_minute = 0;
-        c.limits.register_per_minute = 0;
-        c.limits.refresh_per_minute = 0;
-        tweak(c);
-    })
-    .await
-}
+use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_limited, unique_name};
 
 /// Status, `Retry-After` and body of a login attempt.
 async fn attempt(app: &TestApp, name: &str, password: &str) -> (u16, Option<String>, Value) {

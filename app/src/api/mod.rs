@@ -92,14 +92,27 @@ pub enum ApiTags {
 pub struct BearerAuth(pub Claims);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    verified_bearer(req, &bearer.token, false).await
+}
+
+/// Verifies a bearer token against the revocation list (for logout, forgiving the
+/// token's own ended session) and notes its user for the access log.
+async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::Result<Claims> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
-    let claims = state
-        .auth
-        .authenticate(&bearer.token)
-        .await
-        .map_err(bearer_refusal)?;
+    let verified = if for_logout {
+        state.auth.authenticate_for_logout(token).await
+    } else {
+        state.auth.authenticate(token).await
+    };
+    let claims = verified.map_err(|e| match e {
+        AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
+        AuthError::Revoked => {
+            ApiError::invalid_token("token_revoked", "the token has been revoked")
+        }
+        AuthError::Unavailable(e) => unavailable(&e),
+    })?;
     crate::observe::note_user(&claims.sub);
     Ok(claims)
 }
@@ -119,26 +132,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
 pub struct LogoutBearerAuth(pub Claims);
 
 async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
-    let claims = state
-        .auth
-        .authenticate_for_logout(&bearer.token)
-        .await
-        .map_err(bearer_refusal)?;
-    crate::observe::note_user(&claims.sub);
-    Ok(claims)
-}
-
-fn bearer_refusal(e: AuthError) -> ApiError {
-    match e {
-        AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
-        AuthError::Revoked => {
-            ApiError::invalid_token("token_revoked", "the token has been revoked")
-        }
-        AuthError::Unavailable(e) => unavailable(&e),
-    }
+    verified_bearer(req, &bearer.token, true).await
 }
 
 /// Logs why a dependency is unavailable and builds the 503 that hides it.
