@@ -88,11 +88,11 @@ pub enum UsersCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi { yaml } = command {
-        let service = crate::api::service("http://127.0.0.1:8080");
+        let document = crate::spec::document(&crate::spec::SpecSettings::default());
         let text = if yaml {
-            service.spec_yaml()
+            serde_yaml::to_string(&document)?
         } else {
-            service.spec()
+            serde_json::to_string_pretty(&document)?
         };
         println!("{text}");
         return Ok(());

@@ -8,6 +8,7 @@ pub mod config;
 pub mod hashing;
 pub mod observe;
 pub mod problem;
+pub mod spec;
 pub mod startup;
 pub mod telemetry;
 

@@ -1,6 +1,9 @@
 //! RFC 9457 problem details: the one error body every failure answers with, whether it
 //! comes from a handler, the bearer check, or the framework (unknown route, bad JSON, …).
 
+use std::future::Future;
+use std::sync::Arc;
+
 use poem::Response;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem_openapi::Object;
@@ -11,7 +14,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct Problem {
-    /// A URI naming the problem type.
+    /// A URI naming the problem type: a page on this server describing it.
     #[oai(rename = "type")]
     pub ty: String,
     /// A short, human-readable summary of the problem type.
@@ -24,10 +27,118 @@ pub struct Problem {
     pub code: String,
 }
 
+tokio::task_local! {
+    /// The public base URL of the server answering the current request: problem types
+    /// are documentation pages it serves itself (RFC 9457 §3.1.1).
+    static PUBLIC_URL: Arc<str>;
+}
+
+/// Runs `f` (one request) with problem types resolved against `public_url`.
+pub async fn with_public_url<F: Future>(public_url: Arc<str>, f: F) -> F::Output {
+    PUBLIC_URL.scope(public_url, f).await
+}
+
+/// The `type` of a problem with this code: `<public URL>/problems/<code>`, the page
+/// describing it (relative outside a request).
+pub fn type_uri(code: &str) -> String {
+    PUBLIC_URL
+        .try_with(|base| format!("{base}/problems/{code}"))
+        .unwrap_or_else(|_| format!("/problems/{code}"))
+}
+
+/// Every problem `code` Tessera answers with, and what it means: the page each
+/// problem's `type` points at, and the examples of the spec.
+pub const CATALOG: &[(&str, &str)] = &[
+    (
+        "invalid_request",
+        "The request is malformed: a body that is not the expected JSON or form, or a parameter of the wrong type or outside its bounds. The detail says what.",
+    ),
+    (
+        "invalid_credentials",
+        "The username or password is wrong, or the account is disabled. Which one is deliberately not said.",
+    ),
+    (
+        "invalid_token",
+        "The bearer token is missing, malformed, expired, not yet valid, or not signed by a key this server publishes. Log in again.",
+    ),
+    (
+        "token_revoked",
+        "The bearer token was valid but has been revoked: its session ended (logout, logout everywhere, a password change, reuse of a used refresh token) or its user was disabled.",
+    ),
+    (
+        "invalid_grant",
+        "The refresh token is unknown, expired, revoked or already used (RFC 6749 section 5.2). Log in again.",
+    ),
+    (
+        "insufficient_role",
+        "The bearer token is valid but lacks the role this operation needs (admin, or introspect for token introspection).",
+    ),
+    (
+        "username_taken",
+        "Another account has this username (usernames are compared ignoring case and character width).",
+    ),
+    (
+        "invalid_username",
+        "The username breaks a rule: 3 to 64 letters, digits or . _ - @ +, starting with a letter or digit.",
+    ),
+    (
+        "weak_password",
+        "The new password breaks a rule: too short or too long, containing the username, or too easy to guess. The detail says which and how to fix it.",
+    ),
+    (
+        "rate_limited",
+        "Too many attempts from this address, or too many wrong passwords for this account. Retry after the seconds in Retry-After.",
+    ),
+    (
+        "service_unavailable",
+        "A dependency (the database, the revocation backend, password hashing) cannot answer right now. Retry after the seconds in Retry-After.",
+    ),
+    (
+        "session_not_found",
+        "No live session of the caller has this id.",
+    ),
+    ("user_not_found", "No user has this id."),
+    ("key_not_found", "No published signing key has this kid."),
+    (
+        "keys_externally_managed",
+        "Signing keys come from files (keys.source = files): the operator rotates them, not the API.",
+    ),
+    ("not_found", "No such resource."),
+    (
+        "method_not_allowed",
+        "The resource exists, but not with this method: the Allow header lists the methods it accepts.",
+    ),
+    (
+        "unsupported_media_type",
+        "The request body's Content-Type is not one this operation accepts.",
+    ),
+    (
+        "payload_too_large",
+        "The request body is larger than the server accepts (server.body_limit).",
+    ),
+    (
+        "headers_too_large",
+        "The request headers are larger than the server accepts (server.max_header_bytes).",
+    ),
+    (
+        "request_timeout",
+        "The request body did not arrive in time (server.read_timeout).",
+    ),
+    (
+        "internal_error",
+        "The server failed unexpectedly; the details are in its logs, never in the answer.",
+    ),
+];
+
+/// What a code means, if it is one of Tessera's.
+pub fn describe(code: &str) -> Option<&'static str> {
+    CATALOG.iter().find(|(c, _)| *c == code).map(|(_, d)| *d)
+}
+
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {
-            ty: format!("https://tessera.dev/problems/{}", code.replace('_', "-")),
+            ty: type_uri(code),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),

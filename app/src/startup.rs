@@ -38,6 +38,7 @@ use crate::config::{Config, KeySourceKind, RevocationBackend, ServerConfig, Tele
 use crate::hashing::BlockingHasher;
 use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner, observe_request};
 use crate::problem::{ApiError, render_error};
+use crate::spec::{self, AllowedMethods, SpecSettings};
 use crate::telemetry::Telemetry;
 
 /// A built, bound, not yet serving application.
@@ -218,9 +219,24 @@ fn routes(
     telemetry: &TelemetryConfig,
 ) -> BoxEndpoint<'static> {
     let service = api::service(public_url);
-    let docs = swagger_ui(&service.swagger_ui_html());
-    let spec_json = service.spec_endpoint();
-    let spec_yaml = service.spec_endpoint_yaml();
+    let settings = SpecSettings {
+        public_url: public_url.to_owned(),
+        passwords: state.password_policy,
+    };
+    let document = spec::document(&settings);
+    let allowed = Arc::new(AllowedMethods::from_document(&document));
+    let spec_text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    // Swagger UI embeds the document: the finished one, not poem-openapi's.
+    let docs = swagger_ui(&service.swagger_ui_html().replacen(
+        &spec::raw(&settings),
+        &spec_text,
+        1,
+    ));
+    let spec_json = text_endpoint("application/json", spec_text);
+    let spec_yaml = text_endpoint(
+        "application/yaml",
+        serde_yaml::to_string(&document).unwrap_or_default(),
+    );
     let limits = Hygiene {
         body_limit: server.body_limit,
         max_header_bytes: server.max_header_bytes,
@@ -230,7 +246,9 @@ fn routes(
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml);
+        .at("/openapi.yaml", spec_yaml)
+        .at("/problems", poem::get(problem_index))
+        .at("/problems/:code", poem::get(problem_page));
     if telemetry.metrics && telemetry.metrics_listen.is_none() {
         route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
     }
@@ -253,13 +271,86 @@ fn routes(
         Arc::clone(&state.telemetry.metrics),
         state.telemetry.spans.clone(),
     );
+    let public_url: Arc<str> = Arc::from(public_url);
     app.catch_all_error(render_error)
+        .around(move |next, req| {
+            let (allowed, public_url) = (Arc::clone(&allowed), Arc::clone(&public_url));
+            crate::problem::with_public_url(public_url, allow_header(next, req, allowed))
+        })
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .around(move |next, req| observe_request(next, req, Arc::clone(&metrics), spans.clone()))
         .boxed()
+}
+
+/// A fixed text body with its content type.
+fn text_endpoint(content_type: &'static str, body: String) -> impl Endpoint + 'static {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(body.clone())
+    })
+}
+
+/// Adds `Allow` to a 405 (RFC 9110 §15.5.6): the methods the spec gives the path.
+async fn allow_header<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    allowed: Arc<AllowedMethods>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut resp = next.call(req).await?.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allowed.for_path(&path)
+        && let Ok(value) = HeaderValue::from_str(methods)
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}
+
+/// `GET /problems`: every problem code, each linking to its page.
+#[poem::handler]
+fn problem_index() -> poem::web::Html<String> {
+    let items: String = crate::problem::CATALOG
+        .iter()
+        .map(|(code, what)| {
+            format!("<li><a href=\"problems/{code}\"><code>{code}</code></a>: {what}</li>")
+        })
+        .collect();
+    poem::web::Html(problem_html(
+        "Tessera problem types",
+        &format!(
+            "<p>Every error answer is <code>application/problem+json</code> (RFC 9457) \
+             with one of these <code>code</code>s; its <code>type</code> links here.</p>\
+             <ul>{items}</ul>"
+        ),
+    ))
+}
+
+/// `GET /problems/{code}`: what a problem `type` means (RFC 9457 §3.1.1: a type URI
+/// should resolve to documentation for people).
+#[poem::handler]
+fn problem_page(code: poem::web::Path<String>) -> poem::Result<poem::web::Html<String>> {
+    let Some(what) = crate::problem::describe(&code) else {
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such problem type").into(),
+        );
+    };
+    Ok(poem::web::Html(problem_html(
+        &code,
+        &format!("<p>{what}</p><p><a href=\"../problems\">All problem types</a></p>"),
+    )))
+}
+
+fn problem_html(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
+         <body><h1><code>{title}</code></h1>{body}</body></html>"
+    )
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -3,7 +3,7 @@
 //! what an SDK user and a resource server written in Rust actually run.
 
 use reqwest::StatusCode;
-use tessera_client::types::{Credentials, RefreshRequest};
+use tessera_client::types::{Credentials, RefreshRequest, Registration};
 use tessera_client::{Client, Error, with_bearer};
 use tessera_verifier_example::{Verifier, VerifyError};
 
@@ -27,15 +27,20 @@ async fn the_generated_rust_client_runs_the_whole_flow() {
         username: unique_name(),
         password: PASSWORD.into(),
     };
+    // The generated types check the spec's length rules before anything is sent.
+    let registration = Registration {
+        username: credentials.username.parse().unwrap(),
+        password: credentials.password.parse().unwrap(),
+    };
 
-    let user = anonymous.register(&credentials).await.unwrap();
+    let user = anonymous.register(&registration).await.unwrap();
     assert_eq!(user.status(), StatusCode::CREATED.as_u16());
     let user = user.into_inner();
     assert_eq!(user.username, credentials.username);
 
     // A second registration is a typed 409, not an opaque failure.
     assert_eq!(
-        problem(anonymous.register(&credentials).await),
+        problem(anonymous.register(&registration).await),
         (409, "username_taken".to_owned())
     );
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 fn generated() -> Value {
-    serde_json::from_str(&tessera::api::service("http://127.0.0.1:8080").spec()).unwrap()
+    tessera::spec::document(&tessera::spec::SpecSettings::default())
 }
 
 #[test]
@@ -240,4 +240,186 @@ async fn every_secured_operation_challenges_a_missing_token() {
         }
     }
     assert!(checked >= 14, "only {checked} secured operations");
+}
+
+/// The problem codes a response description names: "… (`invalid_token`,
+/// `token_revoked`)" — words of the catalog, each with its page at `/problems/{code}`.
+fn codes_in(description: &str) -> Vec<String> {
+    description
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| tessera::problem::describe(w).is_some())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Swagger UI and generated docs show one example per status: each must be a body of
+/// that status and one of the codes the response documents. A new operation added
+/// without a code in an error description, or with a success body whose schema has no
+/// example, fails here.
+#[test]
+fn every_response_has_an_example_of_its_own_status() {
+    let spec = generated();
+    let schemas = &spec["components"]["schemas"];
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                for (media, body) in resp["content"].as_object().into_iter().flatten() {
+                    if media == "application/problem+json" {
+                        let example = &body["example"];
+                        let codes = codes_in(resp["description"].as_str().unwrap_or(""));
+                        assert!(!codes.is_empty(), "{id} {status}: no `code` documented");
+                        assert_eq!(example["status"].to_string(), *status, "{id} {status}");
+                        let code = example["code"].as_str().unwrap_or("");
+                        assert!(codes.iter().any(|c| c == code), "{id} {status}: {code}");
+                        assert!(
+                            example["type"]
+                                .as_str()
+                                .is_some_and(|t| t.ends_with(&format!("/problems/{code}"))),
+                            "{id} {status}: {example}"
+                        );
+                        continue;
+                    }
+                    let schema = &body["schema"];
+                    let named = schema["$ref"]
+                        .as_str()
+                        .or(schema["items"]["$ref"].as_str())
+                        .map(|r| r.trim_start_matches("#/components/schemas/"));
+                    let has_example = body["example"].is_object()
+                        || named.is_some_and(|n| !schemas[n]["example"].is_null())
+                        || schema["type"] == "string";
+                    assert!(has_example, "{method} {path} {status}: no example");
+                }
+            }
+        }
+    }
+}
+
+/// Every integer a client may send has its bounds in the spec (schemathesis and
+/// generated validators read them; an unbounded one once crashed the SQL layer).
+#[test]
+fn every_integer_parameter_is_bounded() {
+    let spec = generated();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &param["schema"];
+                if schema["type"] == "integer" {
+                    assert!(
+                        schema["minimum"].is_number() && schema["maximum"].is_number(),
+                        "{method} {path}: integer parameter {} is unbounded",
+                        param["name"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_served_spec_states_the_running_password_rules() {
+    let app = crate::helpers::TestApp::spawn_configured(|c| {
+        c.passwords.min_length = 12;
+        c.passwords.max_length = 64;
+        c.server.public_url = Some("https://auth.example.test".into());
+    })
+    .await;
+    let served: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    for (schema, field) in [
+        ("Registration", "password"),
+        ("PasswordChange", "new_password"),
+    ] {
+        let rules = &served["components"]["schemas"][schema]["properties"][field];
+        assert_eq!(
+            (&rules["minLength"], &rules["maxLength"]),
+            (&12.into(), &64.into())
+        );
+    }
+    let committed = generated();
+    let rules = &committed["components"]["schemas"]["Registration"]["properties"]["password"];
+    assert_eq!(
+        (&rules["minLength"], &rules["maxLength"]),
+        (&8.into(), &128.into())
+    );
+    assert_eq!(served["servers"][0]["url"], "https://auth.example.test");
+    let yaml = app.get("/openapi.yaml", None).await.text().await.unwrap();
+    assert!(
+        yaml.contains("minLength: 12"),
+        "the YAML is the same document"
+    );
+    let docs = app.get("/docs", None).await.text().await.unwrap();
+    assert!(
+        docs.contains("\"minLength\": 12"),
+        "Swagger UI shows the same document"
+    );
+}
+
+/// RFC 9110 §15.5.6: a 405 lists what the resource accepts.
+#[tokio::test]
+async fn every_405_says_which_methods_are_allowed() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let spec = generated();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let concrete = path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    "0193f0e5-5b1a-7c3d-9e2f-4a6b8c0d1e2f"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let r = app
+            .client
+            .request(reqwest::Method::PUT, app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "PUT {path}");
+        let allow: std::collections::BTreeSet<String> = r.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        let expected: std::collections::BTreeSet<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        assert_eq!(allow, expected, "{path}");
+        crate::helpers::assert_problem(
+            r,
+            reqwest::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
+    }
+}
+
+/// RFC 9457 §3.1.1: a problem `type` resolves to a page about it, on this server.
+#[tokio::test]
+async fn problem_types_resolve_to_their_pages() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let r = app.get("/v1/me", None).await;
+    let problem =
+        crate::helpers::assert_problem(r, reqwest::StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let ty = problem["type"].as_str().unwrap();
+    assert_eq!(ty, app.url("/problems/invalid_token"));
+    let page = app.client.get(ty).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("invalid_token"));
+    for (code, _) in tessera::problem::CATALOG {
+        let r = app.get(&format!("/problems/{code}"), None).await;
+        assert_eq!(r.status(), 200, "{code}");
+    }
+    let index = app.get("/problems", None).await.text().await.unwrap();
+    assert!(index.contains("weak_password"));
+    let r = app.get("/problems/no_such_thing", None).await;
+    crate::helpers::assert_problem(r, reqwest::StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -62,7 +62,9 @@ pub struct SessionView {
     pub last_used_at: DateTime<Utc>,
     /// When the session lapses unless refreshed before.
     pub expires_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
     /// Whether this is the session of the token making the request.
     pub current: bool,

@@ -44,8 +44,11 @@ pub struct KeyView {
     pub kid: String,
     pub state: KeyStateView,
     pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub activated_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
     pub retiring_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
     pub retired_at: Option<DateTime<Utc>>,
 }
 
@@ -75,6 +78,7 @@ pub struct AdminUserView {
     pub username: String,
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
@@ -538,8 +542,11 @@ pub struct AuditEntry {
     /// `logout_all`, `session_revoked`, `password_changed`, `token_revoked`,
     /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`.
     pub event: String,
+    #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// Event particulars (never a password or a token).
     pub detail: serde_json::Value,

@@ -17,14 +17,37 @@ use tessera_domain::throttle::ClientAction;
 
 pub struct AuthApi;
 
-/// Credentials for registration and login.
+/// A new account's username and password.
+#[derive(Object)]
+#[oai(example)]
+pub struct Registration {
+    /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
+    /// Unique ignoring case and character width; NFKC-normalised and trimmed.
+    pub username: String,
+    /// 8–128 characters after NFKC (configurable), not containing the username, and
+    /// not among the million easiest guesses.
+    pub password: String,
+}
+
+impl poem_openapi::types::Example for Registration {
+    fn example() -> Self {
+        Self {
+            username: "alice".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+debug_redacted!(Registration { username; password });
+
+/// A username and password to log in with.
 #[derive(Object)]
 #[oai(example)]
 pub struct Credentials {
     /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
     /// Case-insensitively unique.
     pub username: String,
-    /// At registration: 8–128 characters (configurable), not the username.
+    /// The account's password, as it was chosen.
     pub password: String,
 }
 
@@ -221,7 +244,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<Credentials>,
+        body: Json<Registration>,
     ) -> poem::Result<RegisterResponse> {
         if let Err(e) = check_client(req, ClientAction::Register).await {
             return Ok(RegisterResponse::refused(e));

@@ -5,7 +5,7 @@ use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 use tessera_domain::auth::{AccountError, Introspection};
 use tessera_domain::user::Role;
@@ -21,22 +21,43 @@ use tessera_domain::throttle::ClientAction;
 
 pub struct OAuthApi;
 
-/// A token to revoke or introspect.
-#[derive(Object, Deserialize)]
-#[oai(example)]
-pub struct TokenRequestBody {
-    /// An access token or a refresh token.
-    pub token: String,
-    /// `access_token` or `refresh_token`; a hint only, the server finds out itself.
-    pub token_type_hint: Option<String>,
+/// What kind of token `token` is (RFC 7009 §2.1, RFC 7662 §2.1): a hint only, the
+/// server finds out itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TokenTypeHint {
+    AccessToken,
+    RefreshToken,
 }
 
-debug_redacted!(TokenRequestBody { token_type_hint; token });
+/// A token to revoke or introspect, as JSON.
+#[derive(Object, Deserialize)]
+#[oai(rename = "TokenRequest", example)]
+pub struct TokenJson {
+    /// An access token or a refresh token.
+    pub token: String,
+    pub token_type_hint: Option<TokenTypeHint>,
+}
+
+/// A token to revoke or introspect, as the form RFC 7009 and RFC 7662 define. The same
+/// fields as `TokenRequest`, under its own name: generators type each content type by
+/// its schema, and one schema for both left them unable to tell the two apart.
+#[derive(Object, Deserialize)]
+#[oai(rename = "TokenRequestForm", example)]
+pub struct TokenForm {
+    /// An access token or a refresh token.
+    pub token: String,
+    pub token_type_hint: Option<TokenTypeHint>,
+}
+
+debug_redacted!(TokenJson { token_type_hint; token });
+debug_redacted!(TokenForm { token_type_hint; token });
 
 #[derive(ApiRequest)]
 pub enum TokenRequest {
-    Form(Form<TokenRequestBody>),
-    Json(Json<TokenRequestBody>),
+    Form(Form<TokenForm>),
+    Json(Json<TokenJson>),
 }
 
 impl TokenRequest {

@@ -14,7 +14,7 @@ import sys
 from tessera_client import AuthenticatedClient, Client
 from tessera_client.api.account import get_me
 from tessera_client.api.auth import login, logout, refresh, register
-from tessera_client.models import Credentials, Problem, RefreshRequest, TokenPair, User
+from tessera_client.models import Credentials, Problem, RefreshRequest, Registration, TokenPair, User
 
 
 def main(base_url: str) -> None:
@@ -24,7 +24,8 @@ def main(base_url: str) -> None:
         password="correct horse battery staple",
     )
 
-    created = register.sync_detailed(client=anonymous, body=credentials)
+    registration = Registration(username=credentials.username, password=credentials.password)
+    created = register.sync_detailed(client=anonymous, body=registration)
     assert created.status_code == 201, created
     user = created.parsed
     assert isinstance(user, User) and user.username == credentials.username
@@ -32,7 +33,7 @@ def main(base_url: str) -> None:
     # A weak password is a typed 422 problem, with a detail a person can act on.
     weak = register.sync(
         client=anonymous,
-        body=Credentials(username=f"py-{secrets.token_hex(4)}", password="password"),
+        body=Registration(username=f"py-{secrets.token_hex(4)}", password="password"),
     )
     assert isinstance(weak, Problem), weak
     assert (weak.status, weak.code) == (422, "weak_password"), weak
