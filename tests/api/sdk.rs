@@ -146,3 +146,250 @@ async fn the_rust_verifier_example_accepts_tessera_tokens_and_nothing_else() {
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
+
+/// Every operation of the spec through the generated Rust client, each with a typed
+/// success and, where one can be provoked, a typed problem. The list of operations
+/// called is compared with the spec's, so a new operation fails here until it is added.
+#[tokio::test]
+async fn the_generated_rust_client_calls_every_operation() {
+    use std::collections::BTreeSet;
+    use tessera_client::types::{PasswordChange, TokenRequest, TokenTypeHint};
+
+    let app = TestApp::spawn().await;
+    let mut called = BTreeSet::new();
+    let mut call = |id: &str| {
+        called.insert(id.to_owned());
+    };
+    let anonymous = Client::new(&app.base);
+    let reg = |name: &str| Registration {
+        username: name.parse().unwrap(),
+        password: PASSWORD.parse().unwrap(),
+    };
+    let creds = |name: &str| Credentials {
+        username: name.into(),
+        password: PASSWORD.into(),
+    };
+
+    // Health and keys.
+    call("getHealth");
+    assert_eq!(
+        anonymous.get_health().await.unwrap().into_inner().status,
+        "ok"
+    );
+    call("getReadiness");
+    assert_eq!(anonymous.get_readiness().await.unwrap().status(), 200);
+    call("getJwks");
+    assert!(
+        !anonymous
+            .get_jwks(None)
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
+            .is_empty()
+    );
+
+    // Auth.
+    let name = unique_name();
+    call("register");
+    let user = anonymous.register(&reg(&name)).await.unwrap().into_inner();
+    assert_eq!(
+        problem(anonymous.register(&reg(&name)).await),
+        (409, "username_taken".into())
+    );
+    call("login");
+    let tokens = anonymous.login(&creds(&name)).await.unwrap().into_inner();
+    let wrong = Credentials {
+        username: name.clone(),
+        password: "not the password".into(),
+    };
+    assert_eq!(
+        problem(anonymous.login(&wrong).await),
+        (401, "invalid_credentials".into())
+    );
+    call("refresh");
+    let refresh = |t: &str| RefreshRequest {
+        refresh_token: t.into(),
+    };
+    let tokens = anonymous
+        .refresh(&refresh(&tokens.refresh_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        problem(anonymous.refresh(&refresh("not-a-token")).await),
+        (401, "invalid_grant".into())
+    );
+
+    // Account.
+    let alice = with_bearer(&app.base, &tokens.access_token).unwrap();
+    call("getMe");
+    assert_eq!(alice.get_me().await.unwrap().into_inner().id, user.id);
+    call("getDashboard");
+    assert_eq!(
+        alice
+            .get_dashboard()
+            .await
+            .unwrap()
+            .into_inner()
+            .data
+            .username,
+        name
+    );
+    call("listSessions");
+    let sessions = alice.list_sessions().await.unwrap().into_inner();
+    assert_eq!(sessions.len(), 1);
+    call("deleteSession");
+    assert_eq!(
+        problem(alice.delete_session(&uuid::Uuid::new_v4()).await),
+        (404, "session_not_found".into())
+    );
+    // A second session to end.
+    anonymous.login(&creds(&name)).await.unwrap();
+    let other_session = alice
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_inner()
+        .into_iter()
+        .find(|s| !s.current)
+        .unwrap();
+    assert_eq!(
+        alice
+            .delete_session(&other_session.id)
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    call("changePassword");
+    let change = |current: &str| PasswordChange {
+        current_password: current.into(),
+        new_password: "another long pass phrase 7".parse().unwrap(),
+    };
+    assert_eq!(
+        problem(alice.change_password(&change("wrong one")).await),
+        (403, "invalid_credentials".into())
+    );
+    assert_eq!(
+        alice
+            .change_password(&change(PASSWORD))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+
+    // OAuth, with an admin.
+    let admin = app.signed_in_with_role("admin").await;
+    let admin = with_bearer(&app.base, &admin.access_token).unwrap();
+    call("introspectToken");
+    let active = admin
+        .introspect_token(&TokenRequest {
+            token: tokens.access_token.clone(),
+            token_type_hint: Some(TokenTypeHint::AccessToken),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(active.active && active.sub == Some(user.id));
+    assert_eq!(
+        problem(
+            alice
+                .introspect_token(&TokenRequest {
+                    token: tokens.access_token.clone(),
+                    token_type_hint: None,
+                })
+                .await
+        ),
+        (403, "insufficient_role".into())
+    );
+    call("revokeToken");
+
+    // Admin.
+    call("listUsers");
+    let page = admin
+        .list_users(None, "200".parse().ok())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(page.items.iter().any(|u| u.id == user.id));
+    call("listAuditEvents");
+    let audit = admin
+        .list_audit_events(Some("password_changed"), None, None, Some(&user.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.total, 1);
+    assert_eq!(
+        problem(alice.list_users(None, None).await),
+        (403, "insufficient_role".into())
+    );
+    call("listKeys");
+    let keys = admin.list_keys().await.unwrap().into_inner();
+    call("rotateKeys");
+    let rotated = admin.rotate_keys(Some(false)).await.unwrap().into_inner();
+    assert!(rotated.len() > keys.len());
+    call("revokeKey");
+    assert_eq!(
+        problem(admin.revoke_key("no-such-kid").await),
+        (404, "key_not_found".into())
+    );
+    let pending = rotated
+        .iter()
+        .find(|k| k.state.to_string() == "pending")
+        .unwrap();
+    assert_eq!(admin.revoke_key(&pending.kid).await.unwrap().status(), 204);
+    call("disableUser");
+    assert_eq!(
+        problem(admin.disable_user(&uuid::Uuid::new_v4()).await),
+        (404, "user_not_found".into())
+    );
+
+    // Revocation and logout with what is left of alice's sessions.
+    let bob_name = unique_name();
+    anonymous.register(&reg(&bob_name)).await.unwrap();
+    let bob = anonymous
+        .login(&creds(&bob_name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        anonymous
+            .revoke_token(&TokenRequest {
+                token: bob.refresh_token.clone(),
+                token_type_hint: Some(TokenTypeHint::RefreshToken),
+            })
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let bob_again = anonymous
+        .login(&creds(&bob_name))
+        .await
+        .unwrap()
+        .into_inner();
+    let bob_client = with_bearer(&app.base, &bob_again.access_token).unwrap();
+    call("logoutAll");
+    assert_eq!(bob_client.logout_all().await.unwrap().status(), 204);
+    call("logout");
+    let bob_last = anonymous
+        .login(&creds(&bob_name))
+        .await
+        .unwrap()
+        .into_inner();
+    let bob_client = with_bearer(&app.base, &bob_last.access_token).unwrap();
+    assert_eq!(bob_client.logout().await.unwrap().status(), 204);
+    assert_eq!(
+        problem(bob_client.get_me().await),
+        (401, "token_revoked".into())
+    );
+    assert_eq!(admin.disable_user(&user.id).await.unwrap().status(), 204);
+
+    let spec = crate::spec::operation_ids();
+    assert_eq!(
+        called, spec,
+        "operations the Rust client test does not call"
+    );
+}

@@ -3,6 +3,17 @@
 
 use serde_json::Value;
 
+/// Every `operationId` of the committed document.
+pub fn operation_ids() -> std::collections::BTreeSet<String> {
+    generated()["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn generated() -> Value {
     tessera::spec::document(&tessera::spec::SpecSettings::default())
 }
