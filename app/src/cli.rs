@@ -7,7 +7,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tessera_domain::SystemClock;
 use tessera_domain::auth::{AccountError, RegisterError};
-use tessera_domain::ports::{AuditEvent, UserRepository as _};
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordHash, Role, Username};
 use tessera_keys::{KeyError, KeyEvent};
@@ -108,41 +107,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
-        Command::Keys(cmd) => keys(build_state(&config, Arc::new(SystemClock)).await?, cmd).await,
-        Command::Users(cmd) => users(build_state(&config, Arc::new(SystemClock)).await?, cmd).await,
+        Command::Keys(cmd) => {
+            let (state, store) = build_state(&config, Arc::new(SystemClock)).await?;
+            let done = keys(state, cmd).await;
+            store.close().await;
+            done
+        }
+        Command::Users(cmd) => {
+            let (state, store) = build_state(&config, Arc::new(SystemClock)).await?;
+            let done = users(state, cmd).await;
+            store.close().await;
+            done
+        }
+    }
+}
+
+/// Who a command-line operation is audited as.
+fn cli_client() -> ClientInfo {
+    ClientInfo {
+        ip: None,
+        user_agent: Some("tessera-cli".into()),
     }
 }
 
 async fn keys(state: AppState, cmd: KeysCommand) -> anyhow::Result<()> {
-    let now = state.auth.now();
-    let cli = ClientInfo {
-        ip: None,
-        user_agent: Some("tessera-cli".into()),
-    };
+    let cli = cli_client();
     let events = match cmd {
         KeysCommand::List => Vec::new(),
-        KeysCommand::Rotate { now: immediate } => {
-            state.keys.rotate(now, immediate).await.map_err(explain)?
-        }
+        KeysCommand::Rotate { now: immediate } => state
+            .keys_admin
+            .rotate(immediate, &cli)
+            .await
+            .map_err(explain)?,
         KeysCommand::Revoke { kid } => {
-            let events = state.keys.revoke(&kid, now).await.map_err(explain)?;
-            state
-                .auth
-                .record(AuditEvent::KeyRevoked { kid }, &cli)
-                .await;
-            events
+            state.keys_admin.revoke(&kid, &cli).await.map_err(explain)?
         }
     };
     for e in &events {
         match e {
             KeyEvent::Generated { kid, state } => println!("generated {kid} ({})", state.as_str()),
-            KeyEvent::Promoted { kid, .. } => {
-                state
-                    .auth
-                    .record(AuditEvent::KeyRotated { kid: kid.clone() }, &cli)
-                    .await;
-                println!("{kid} now signs");
-            }
+            KeyEvent::Promoted { kid, .. } => println!("{kid} now signs"),
             KeyEvent::Retired { kid } => println!("retired {kid}; private part destroyed"),
         }
     }
@@ -150,7 +154,7 @@ async fn keys(state: AppState, cmd: KeysCommand) -> anyhow::Result<()> {
         "{:<44} {:<9} {:<20} {:<20} {:<20}",
         "KID", "STATE", "CREATED", "ACTIVATED", "RETIRING/RETIRED"
     );
-    for r in state.keys.snapshot().records() {
+    for r in state.keys_admin.records() {
         let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
         };
@@ -163,7 +167,6 @@ async fn keys(state: AppState, cmd: KeysCommand) -> anyhow::Result<()> {
             fmt(r.retired_at.or(r.retiring_at)),
         );
     }
-    state.store.close().await;
     Ok(())
 }
 
@@ -178,10 +181,7 @@ fn explain(e: KeyError) -> anyhow::Error {
 }
 
 async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
-    let cli = ClientInfo {
-        ip: None,
-        user_agent: Some("tessera-cli".into()),
-    };
+    let cli = cli_client();
     match cmd {
         UsersCommand::Create {
             username,
@@ -225,19 +225,13 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Disable { username } => {
             let name = Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
-            let user = state
-                .store
-                .find_by_username(&name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user named {username}"))?;
-            match state.auth.disable_user(user.id, &cli).await {
-                Ok(()) => println!("disabled {} ({})", user.username, user.id),
+            match state.auth.disable_user_by_name(&name, &cli).await {
+                Ok(user) => println!("disabled {} ({})", user.username, user.id),
                 Err(AccountError::AccountGone) => anyhow::bail!("no user named {username}"),
                 Err(e) => anyhow::bail!("{e}"),
             }
         }
     }
-    state.store.close().await;
     Ok(())
 }
 

@@ -3,9 +3,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod hashing;
+pub mod http;
+pub mod kek;
+pub mod keys_admin;
 pub mod observe;
 pub mod problem;
 pub mod spec;

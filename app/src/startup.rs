@@ -1,22 +1,18 @@
 //! The composition root: `Application::build` reads the configuration, connects and
 //! migrates the store, loads the keys and the revocation list, wires the adapters into
 //! the use cases, binds the listener and exposes its port. Nothing else chooses adapters.
+//! The routes are assembled in `http.rs`, the background loops live in `background.rs`
+//! and the key-encryption key is loaded by `kek.rs`.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
 use poem::endpoint::BoxEndpoint;
-use poem::http::Method;
-use poem::http::{HeaderValue, StatusCode, header};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::middleware::{Cors, SetHeader};
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{Route, Server};
 use tessera_blacklist::{
     ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
     RedisRevocationList,
@@ -30,22 +26,27 @@ use tessera_domain::session::{RefreshTokenMint, SessionPolicy};
 use tessera_domain::throttle::{NoLimits, RateLimiter, ThrottlePolicy};
 use tessera_domain::token::TokenPolicy;
 use tessera_domain::user::PasswordPolicy;
-use tessera_keys::{Kek, KeyRingHandle};
+use tessera_keys::KeyRingHandle;
 use tessera_sql::{PoolOptions, SqlStore};
 
-use crate::api::{self, AppState};
-use crate::config::{Config, KeySourceKind, RevocationBackend, ServerConfig, TelemetryConfig};
+use crate::api::AppState;
+use crate::background::{follow_other_processes, maintain_keys, purge_lapsed, shutdown_signal};
+use crate::config::{Config, KeySourceKind, RevocationBackend};
 use crate::hashing::BlockingHasher;
-use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner, observe_request};
-use crate::problem::{ApiError, render_error};
-use crate::spec::{self, AllowedMethods, SpecSettings};
+use crate::http::{metrics_endpoint, routes};
+use crate::kek::load_kek;
+use crate::keys_admin::KeyAdmin;
+use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner};
 use crate::telemetry::Telemetry;
+use tessera_domain::ports::AuditSink;
 
 /// A built, bound, not yet serving application.
 pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    /// The pool, closed at shutdown.
+    store: SqlStore,
     config: Config,
 }
 
@@ -63,7 +64,7 @@ impl Application {
     /// # Errors
     /// When the store, the keys or the listener cannot be set up.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let state = build_state(&config, clock).await?;
+        let (state, store) = build_state(&config, clock).await?;
         let acceptor = TcpListener::bind(config.server.listen)
             .into_acceptor()
             .await?;
@@ -76,6 +77,7 @@ impl Application {
             acceptor,
             addr,
             state,
+            store,
             config,
         })
     }
@@ -84,8 +86,9 @@ impl Application {
         self.addr.port()
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    /// The store's pool, for in-process callers such as tests.
+    pub fn store(&self) -> &SqlStore {
+        &self.store
     }
 
     /// The use cases, for in-process callers such as benchmarks and tests.
@@ -180,351 +183,9 @@ impl Application {
             m.abort();
         }
         self.state.telemetry.shutdown();
-        self.state.store.close().await;
+        self.store.close().await;
         Ok(result?)
     }
-}
-
-/// Swagger UI as poem-openapi renders it, told to keep what a developer enters under
-/// "Authorize" across page reloads (Swagger UI's `persistAuthorization`, which
-/// poem-openapi does not expose), with no favicon to fetch. The token stays in the docs
-/// page's `localStorage`, on the origin that issued it; access tokens live minutes.
-/// `tests/api/spec.rs` and the browser test in `tests/browser` notice if a poem-openapi
-/// upgrade changes the template this edits.
-fn swagger_ui(html: &str) -> Route {
-    let html = html
-        .replacen(
-            "deepLinking: true,",
-            "deepLinking: true,\n        persistAuthorization: true,",
-            1,
-        )
-        // No icon to fetch: spares every visit a 404 for /favicon.ico.
-        .replacen(
-            "<head>",
-            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
-            1,
-        );
-    Route::new().at(
-        "/",
-        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
-    )
-}
-
-/// Every route, with request hygiene (header size, body size and read time), CORS when
-/// configured, security headers and problem+json errors.
-fn routes(
-    state: &AppState,
-    public_url: &str,
-    server: &ServerConfig,
-    telemetry: &TelemetryConfig,
-) -> BoxEndpoint<'static> {
-    let service = api::service(public_url);
-    let settings = SpecSettings {
-        public_url: public_url.to_owned(),
-        passwords: state.password_policy,
-    };
-    let document = spec::document(&settings);
-    let allowed = Arc::new(AllowedMethods::from_document(&document));
-    let spec_text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    // Swagger UI embeds the document: the finished one, not poem-openapi's.
-    let docs = swagger_ui(&service.swagger_ui_html().replacen(
-        &spec::raw(&settings),
-        &spec_text,
-        1,
-    ));
-    let spec_json = text_endpoint("application/json", spec_text);
-    let spec_yaml = text_endpoint(
-        "application/yaml",
-        serde_yaml::to_string(&document).unwrap_or_default(),
-    );
-    let limits = Hygiene {
-        body_limit: server.body_limit,
-        max_header_bytes: server.max_header_bytes,
-        read_timeout: server.read_timeout,
-    };
-    let mut route = Route::new()
-        .nest("/", service)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
-        .at("/problems", poem::get(problem_index))
-        .at("/problems/:code", poem::get(problem_page));
-    if telemetry.metrics && telemetry.metrics_listen.is_none() {
-        route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
-    }
-    let app = route
-        .around(move |next, req| hygiene(next, req, limits))
-        .data(state.clone());
-    let app = if server.cors_allowed_origins.is_empty() {
-        app.boxed()
-    } else {
-        app.with(
-            Cors::new()
-                .allow_origins(server.cors_allowed_origins.iter().map(String::as_str))
-                .allow_methods([Method::GET, Method::POST, Method::DELETE])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .max_age(600),
-        )
-        .boxed()
-    };
-    let (metrics, spans) = (
-        Arc::clone(&state.telemetry.metrics),
-        state.telemetry.spans.clone(),
-    );
-    let public_url: Arc<str> = Arc::from(public_url);
-    app.catch_all_error(render_error)
-        .around(move |next, req| {
-            let (allowed, public_url) = (Arc::clone(&allowed), Arc::clone(&public_url));
-            crate::problem::with_public_url(public_url, allow_header(next, req, allowed))
-        })
-        .with(SetHeader::new().overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .around(move |next, req| observe_request(next, req, Arc::clone(&metrics), spans.clone()))
-        .boxed()
-}
-
-/// A fixed text body with its content type.
-fn text_endpoint(content_type: &'static str, body: String) -> impl Endpoint + 'static {
-    poem::endpoint::make_sync(move |_| {
-        Response::builder()
-            .content_type(content_type)
-            .body(body.clone())
-    })
-}
-
-/// Adds `Allow` to a 405 (RFC 9110 §15.5.6): the methods the spec gives the path.
-async fn allow_header<E: Endpoint>(
-    next: Arc<E>,
-    req: Request,
-    allowed: Arc<AllowedMethods>,
-) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let mut resp = next.call(req).await?.into_response();
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(methods) = allowed.for_path(&path)
-        && let Ok(value) = HeaderValue::from_str(methods)
-    {
-        resp.headers_mut().insert(header::ALLOW, value);
-    }
-    Ok(resp)
-}
-
-/// `GET /problems`: every problem code, each linking to its page.
-#[poem::handler]
-fn problem_index() -> poem::web::Html<String> {
-    let items: String = crate::problem::CATALOG
-        .iter()
-        .map(|(code, what)| {
-            format!("<li><a href=\"problems/{code}\"><code>{code}</code></a>: {what}</li>")
-        })
-        .collect();
-    poem::web::Html(problem_html(
-        "Tessera problem types",
-        &format!(
-            "<p>Every error answer is <code>application/problem+json</code> (RFC 9457) \
-             with one of these <code>code</code>s; its <code>type</code> links here.</p>\
-             <ul>{items}</ul>"
-        ),
-    ))
-}
-
-/// `GET /problems/{code}`: what a problem `type` means (RFC 9457 §3.1.1: a type URI
-/// should resolve to documentation for people).
-#[poem::handler]
-fn problem_page(code: poem::web::Path<String>) -> poem::Result<poem::web::Html<String>> {
-    let Some(what) = crate::problem::describe(&code) else {
-        return Err(
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such problem type").into(),
-        );
-    };
-    Ok(poem::web::Html(problem_html(
-        &code,
-        &format!("<p>{what}</p><p><a href=\"../problems\">All problem types</a></p>"),
-    )))
-}
-
-fn problem_html(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
-         <body><h1><code>{title}</code></h1>{body}</body></html>"
-    )
-}
-
-/// `GET /metrics` in the Prometheus text format.
-fn metrics_endpoint(telemetry: Arc<Telemetry>) -> impl Endpoint + 'static {
-    poem::endpoint::make_sync(move |_| {
-        Response::builder()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(telemetry.render_prometheus())
-    })
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Hygiene {
-    body_limit: usize,
-    max_header_bytes: usize,
-    read_timeout: Duration,
-}
-
-/// Refuses oversized headers (431) and bodies (413, whether the size is announced or
-/// only discovered while reading), and bodies that take too long to arrive (408), before
-/// any handler runs.
-async fn hygiene<E: Endpoint>(
-    next: Arc<E>,
-    mut req: Request,
-    limits: Hygiene,
-) -> poem::Result<Response> {
-    let header_bytes: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if header_bytes > limits.max_header_bytes {
-        return Err(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!("request headers exceed {} bytes", limits.max_header_bytes),
-        )
-        .into());
-    }
-    let limit = limits.body_limit;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body exceeds {limit} bytes"),
-        )
-    };
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
-        return Err(too_large().into());
-    }
-    let body = req.take_body();
-    let read = tokio::time::timeout(limits.read_timeout, body.into_bytes_limit(limit))
-        .await
-        .map_err(|_| {
-            poem::Error::from(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body arrived too slowly",
-            ))
-        })?;
-    let bytes = read.map_err(|e| match e {
-        poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
-        other => poem::Error::from(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("cannot read the request body: {other}"),
-        )),
-    })?;
-    req.set_body(Body::from_bytes(bytes));
-    Ok(next.call(req).await?.into_response())
-}
-
-async fn maintain_keys(state: AppState, every: Duration) {
-    // Start-up already performed what was due; the first round comes one interval later.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match state.keys.tick(state.auth.now()).await {
-            Ok(events) => {
-                for e in events {
-                    if let tessera_keys::KeyEvent::Promoted { kid, .. } = e {
-                        state
-                            .auth
-                            .record(
-                                tessera_domain::ports::AuditEvent::KeyRotated { kid },
-                                &Default::default(),
-                            )
-                            .await;
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "key rotation step failed"),
-        }
-        if let Err(e) = state.keys.refresh().await {
-            tracing::warn!(error = %e, "key ring reload failed");
-        }
-    }
-}
-
-/// Takes in what other processes wrote — revocations (the CLI's `users disable`, an
-/// instance whose publish failed, every instance of the memory backend) and signing-key
-/// changes (the CLI's `keys revoke`) — so each reaches this server within one interval.
-async fn follow_other_processes(state: AppState, every: Duration) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.revocations.sync(state.auth.now()).await {
-            tracing::warn!(error = %e, "revocation poll failed");
-        }
-        match state.keys.refresh_if_changed().await {
-            Ok(true) => tracing::info!("signing keys changed elsewhere: ring reloaded"),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "signing-key poll failed"),
-        }
-    }
-}
-
-async fn purge_lapsed(state: AppState, audit_retention: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let _ = state.revocations.check_ready().await;
-        if let Err(e) = purge_once(&state, audit_retention).await {
-            tracing::warn!(error = %e, "purge failed");
-        }
-    }
-}
-
-/// Deletes revocation rules no token can need any more, and audit events past retention.
-pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::Result<()> {
-    use tessera_domain::ports::AuditLog as _;
-    use tessera_domain::revocation::RevocationStore as _;
-    let now = state.auth.now();
-    let n = state.store.purge_expired(now).await?;
-    if n > 0 {
-        tracing::debug!(purged = n, "lapsed revocations purged");
-    }
-    let n = state
-        .store
-        .purge_before(now - delta(audit_retention)?)
-        .await?;
-    if n > 0 {
-        tracing::info!(purged = n, "audit events past retention purged");
-    }
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
 }
 
 /// Wires every adapter into the use cases, without a listener: the server and the CLI
@@ -532,7 +193,10 @@ async fn shutdown_signal() {
 ///
 /// # Errors
 /// When the store, the keys or the revocation list cannot be set up.
-pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+pub async fn build_state(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(AppState, SqlStore)> {
     tessera_keys::install_crypto_provider();
     config.validate()?;
     let telemetry = Arc::new(Telemetry::build(&config.telemetry)?);
@@ -604,6 +268,10 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         max_ttl: delta(config.tokens.session_max_ttl)?,
         reuse_grace: delta(config.tokens.reuse_grace)?,
     };
+    let audit: Arc<dyn AuditSink> = Arc::new(ObservedAudit {
+        inner: Arc::new(store.clone()),
+        metrics: Arc::clone(&telemetry.metrics),
+    });
     let auth = AuthService::new(
         AuthDeps {
             users: Arc::new(store.clone()),
@@ -620,23 +288,23 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
                 metrics: Arc::clone(&telemetry.metrics),
                 spans: telemetry.spans.clone(),
             }),
-            audit: Arc::new(ObservedAudit {
-                inner: Arc::new(store.clone()),
-                metrics: Arc::clone(&telemetry.metrics),
-            }),
+            audit: Arc::clone(&audit),
+            audit_log: Arc::new(store.clone()),
             limiter: limiter.clone(),
-            clock,
+            clock: Arc::clone(&clock),
         },
         tokens,
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     );
     observe_keys(&telemetry, &keys, clock_for_gauges);
-    Ok(AppState {
+    let state = AppState {
         telemetry,
         auth,
+        keys_admin: KeyAdmin::new(Arc::clone(&keys), audit, clock),
         keys,
-        store,
+        store_health: Arc::new(store.clone()),
+        revocation_store: Arc::new(store.clone()),
         revocations,
         limiter,
         trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
@@ -646,7 +314,8 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             max_chars: config.passwords.max_length,
         },
         jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
-    })
+    };
+    Ok((state, store))
 }
 
 /// Connects to the configured database.
@@ -777,61 +446,4 @@ async fn build_hasher(config: &Config, telemetry: &Telemetry) -> anyhow::Result<
         move || Some(depth() as f64),
     );
     Ok(hasher)
-}
-
-/// The key-encryption key: from configuration, else from its file, else generated once
-/// into that file (mode 0600) with a warning.
-///
-/// # Errors
-/// When the configured key is not base64 of 32 bytes, or the file cannot be read or
-/// written.
-pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
-    if let Some(secret) = &config.keys.encryption_key {
-        return decode_kek(secret.expose().trim())
-            .map_err(|e| anyhow::anyhow!("keys.encryption_key: {e}"));
-    }
-    let path = &config.keys.encryption_key_file;
-    if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        return decode_kek(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
-    }
-    let kek = Kek::generate()?;
-    write_secret_file(path, &STANDARD.encode(kek.as_bytes()))?;
-    tracing::warn!(
-        file = %path.display(),
-        "no keys.encryption_key configured: generated one into this file. Back it up, or \
-         set TESSERA_KEYS__ENCRYPTION_KEY; without it the stored signing keys cannot be opened"
-    );
-    Ok(kek)
-}
-
-fn decode_kek(b64: &str) -> anyhow::Result<Kek> {
-    let bytes = STANDARD
-        .decode(b64)
-        .map_err(|_| anyhow::anyhow!("not base64"))?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("must be 32 bytes (base64 of `openssl rand 32`)"))?;
-    Ok(Kek::from_bytes(bytes))
-}
-
-fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.write_all(b"\n")?;
-    Ok(())
 }

@@ -1,4 +1,24 @@
-//! Storage ports for users and sessions, the audit sink, and the error every store shares.
+//! Every port the use cases depend on. Storage for users and sessions, the audit trail
+//! and readiness are declared here; the others live beside the policy they serve and are
+//! re-exported so this file is the index:
+//!
+//! | port | what the adapter does | adapter |
+//! |---|---|---|
+//! | [`UserRepository`], [`SessionRepository`] | users, sessions, refresh-token chains | `tessera-sql` |
+//! | [`AuditSink`], [`AuditLog`] | record and read security events | `tessera-sql` |
+//! | [`HealthCheck`] | says whether the store answers | `tessera-sql` |
+//! | [`RevocationList`], [`RevocationStore`] | the per-request revocation check, and its durable copy | `tessera-revocation`, `tessera-sql` |
+//! | [`RateLimiter`] | per-client buckets and per-account failure budgets | `tessera-revocation` |
+//! | [`PasswordHasher`] | argon2id off the async workers | `tessera` (`app/src/hashing.rs`) |
+//! | [`AccessTokenSigner`], [`AccessTokenVerifier`], [`SigningKeyStore`] | RS256 keys | `tessera-keys`, `tessera-sql` |
+//! | [`Clock`] | the time, which comes in | `SystemClock`, `ManualClock` |
+
+pub use crate::clock::Clock;
+pub use crate::keys::SigningKeyStore;
+pub use crate::password::PasswordHasher;
+pub use crate::revocation::{RevocationList, RevocationStore};
+pub use crate::throttle::RateLimiter;
+pub use crate::token::{AccessTokenSigner, AccessTokenVerifier};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -193,6 +213,15 @@ pub trait AuditLog: Send + Sync + 'static {
     ) -> Result<(Vec<AuditRecord>, u64), StoreError>;
     /// Deletes events recorded before `before` (the retention limit); returns how many.
     async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// A dependency that can say whether it answers, for `/readyz`.
+///
+/// # Errors
+/// MUST return [`StoreError::Unavailable`] when it cannot be reached.
+#[async_trait]
+pub trait HealthCheck: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Receives security events with the client they came from. Recording is best effort

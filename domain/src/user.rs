@@ -55,8 +55,12 @@ impl Username {
     /// [`UsernameError`] names the rule the input breaks.
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
         let normalised: String = raw.trim().nfkc().collect();
+        // Within the bounds both as typed and after NFKC (see `Password::parse`).
+        let typed = raw.chars().count();
         let chars = normalised.chars().count();
-        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars)
+            || !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&typed)
+        {
             return Err(UsernameError::Length {
                 min: Self::MIN_CHARS,
                 max: Self::MAX_CHARS,
@@ -143,11 +147,13 @@ impl Password {
         policy: &PasswordPolicy,
     ) -> Result<Self, PasswordError> {
         let normalised: String = raw.nfkc().collect();
-        let chars = normalised.chars().count();
-        if chars < policy.min_chars {
+        // Within the bounds both as typed and after NFKC, which can lengthen (`ﬀ` → `ff`)
+        // or shorten it: the schema's `minLength`/`maxLength` count what clients send.
+        let (typed, chars) = (raw.chars().count(), normalised.chars().count());
+        if typed.min(chars) < policy.min_chars {
             return Err(PasswordError::TooShort(policy.min_chars));
         }
-        if chars > policy.max_chars {
+        if typed.max(chars) > policy.max_chars {
             return Err(PasswordError::TooLong(policy.max_chars));
         }
         if normalised.to_lowercase().contains(&username.canonical()) {
@@ -326,6 +332,11 @@ mod tests {
         assert_eq!(Username::parse(".bob"), Err(UsernameError::Characters));
         assert!(Username::parse("bob.smith+x@example.com").is_ok());
         assert!(Username::parse("zoë_ångström").is_ok());
+        // Bounded as sent, too: `ﬀa` is 2 characters though NFKC makes it `ffa`.
+        assert!(matches!(
+            Username::parse("\u{FB00}a"),
+            Err(UsernameError::Length { .. })
+        ));
     }
 
     #[test]
@@ -339,6 +350,11 @@ mod tests {
         assert_eq!(
             Password::parse(&"x".repeat(129), &user, &policy).unwrap_err(),
             PasswordError::TooLong(128)
+        );
+        // Four ligatures are eight letters after NFKC, but four characters as sent.
+        assert_eq!(
+            Password::parse(&"\u{FB03}".repeat(4), &user, &policy).unwrap_err(),
+            PasswordError::TooShort(8)
         );
         assert_eq!(
             Password::parse("my-ALICE-2024!", &user, &policy).unwrap_err(),

@@ -378,7 +378,7 @@ async fn audit_events_past_retention_are_purged() {
     app.signed_in_user().await;
     assert!(audit_events(&app, "registered").await >= 1);
     let retention = Duration::from_secs(24 * 3600);
-    tessera::startup::purge_once(&app.state, retention)
+    tessera::background::purge_once(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(
@@ -387,7 +387,7 @@ async fn audit_events_past_retention_are_purged() {
         "recent events stay"
     );
     app.advance(TimeDelta::days(2));
-    tessera::startup::purge_once(&app.state, retention)
+    tessera::background::purge_once(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(audit_events(&app, "registered").await, 0);

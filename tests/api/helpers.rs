@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera::Config;
+use tessera_domain::ManualClock;
 use tessera_domain::auth::AuthService;
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordPolicy, Role, Username};
-use tessera_domain::{Clock as _, ManualClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -168,6 +168,8 @@ pub struct TestApp {
     pub auth: AuthService,
     pub keys: Arc<tessera_keys::KeyRingHandle>,
     pub state: tessera::api::AppState,
+    /// The server's own pool (closing it makes the store unavailable to the server).
+    pub pool: tessera_sql::SqlStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -226,6 +228,7 @@ impl TestApp {
         let auth = app.auth().clone();
         let keys = Arc::clone(app.keys());
         let state = app.state().clone();
+        let pool = app.store().clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -242,6 +245,7 @@ impl TestApp {
             auth,
             keys,
             state,
+            pool,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -282,9 +286,7 @@ impl TestApp {
     /// One round of the background key maintenance, now (what the server does every
     /// `keys.refresh_interval`).
     pub async fn tick_keys(&self) -> Vec<tessera_keys::KeyEvent> {
-        let events = self.keys.tick(self.clock.now()).await.unwrap();
-        self.keys.refresh().await.unwrap();
-        events
+        self.state.keys_admin.maintenance_round().await.unwrap()
     }
 
     pub async fn kids(&self) -> Vec<String> {

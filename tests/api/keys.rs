@@ -398,3 +398,55 @@ async fn keys_can_come_from_operator_managed_files() {
         .await;
     assert_problem(r, StatusCode::CONFLICT, "keys_externally_managed").await;
 }
+
+/// One audit rule whichever way a key operation starts (admin API, CLI, the background
+/// round): `key_rotated` once when a key starts signing, `key_revoked` when one is taken
+/// out of service; publishing and retiring are not audited.
+#[tokio::test]
+async fn key_operations_are_audited_once_whatever_starts_them() {
+    use tessera_domain::ports::AuditLog;
+    let app = TestApp::spawn().await;
+    let store = app.store().await;
+    let trail = async |event: &str| {
+        AuditLog::list(&store, None, Some(event), 0, 100)
+            .await
+            .unwrap()
+            .1
+    };
+    // A fresh admin token for each call: the clock moves past a token's lifetime.
+    let post = async |path: &str| {
+        let admin = app.signed_in_with_role("admin").await;
+        app.post_json(path, &serde_json::json!({}), Some(&admin.access_token))
+            .await
+            .status()
+    };
+
+    // A scheduled rotation through the API: published now (not audited), signing after
+    // the pre-publication window (audited once, by the background round).
+    assert_eq!(post("/v1/admin/keys/rotate").await, StatusCode::OK);
+    assert_eq!(trail("key_rotated").await, 0);
+    app.advance(TimeDelta::minutes(61));
+    app.tick_keys().await;
+    app.tick_keys().await;
+    assert_eq!(trail("key_rotated").await, 1);
+
+    // An emergency rotation through the API, then one as the CLI does it.
+    assert_eq!(
+        post("/v1/admin/keys/rotate?immediate=true").await,
+        StatusCode::OK
+    );
+    assert_eq!(trail("key_rotated").await, 2);
+    let cli = tessera_domain::session::ClientInfo {
+        ip: None,
+        user_agent: Some("tessera-cli".into()),
+    };
+    app.state.keys_admin.rotate(true, &cli).await.unwrap();
+    assert_eq!(trail("key_rotated").await, 3);
+
+    // Revoking the active key: the revocation, and its replacement starting to sign.
+    let active = app.keys.snapshot().active_kid().unwrap().to_owned();
+    let revoked = post(&format!("/v1/admin/keys/{active}/revoke")).await;
+    assert_eq!(revoked, StatusCode::NO_CONTENT);
+    assert_eq!(trail("key_revoked").await, 1);
+    assert_eq!(trail("key_rotated").await, 4);
+}

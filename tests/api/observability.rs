@@ -187,7 +187,7 @@ async fn request_ids_round_trip_and_are_generated_when_missing_or_malformed() {
 async fn readyz_turns_503_when_the_store_is_gone() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
-    app.state.store.clone().close().await;
+    app.pool.clone().close().await;
     let r = app.get("/readyz", None).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();

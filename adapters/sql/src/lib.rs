@@ -230,3 +230,10 @@ pub mod provision {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl tessera_domain::ports::HealthCheck for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        SqlStore::ping(self).await
+    }
+}

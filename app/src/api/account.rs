@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -12,12 +11,11 @@ use tessera_domain::session::{Session, SessionId};
 use tessera_domain::user::{Password, PasswordAttempt};
 use uuid::Uuid;
 
-use super::auth::internal;
+use super::responses::{answer, bad_request, refusals};
 use super::{
-    ApiTags, AppState, BearerAuth, Refusal, RequestFailure, UserView, check_client, client_info,
-    problem, rate_limited, unavailable_pair,
+    ApiTags, AppState, BearerAuth, UserView, check_client, client_info, note_rate_limited,
 };
-use crate::problem::{ApiError, Problem, www_authenticate};
+use crate::problem::Problem;
 use tessera_domain::throttle::ClientAction;
 
 pub struct AccountApi;
@@ -113,7 +111,7 @@ pub enum DashboardResponse {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "password_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum PasswordResponse {
     /// Changed; every other session has ended.
     #[oai(status = 204)]
@@ -140,23 +138,6 @@ pub enum PasswordResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-impl PasswordResponse {
-    fn refused(e: ApiError) -> Self {
-        match Refusal::from(e) {
-            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
-            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
-        }
-    }
-}
-
-fn password_bad_request(err: poem::Error) -> PasswordResponse {
-    match RequestFailure::from(err) {
-        RequestFailure::Unauthorized(p, h) => PasswordResponse::Unauthorized(p, h),
-        RequestFailure::Unavailable(p, r) => PasswordResponse::Unavailable(p, r),
-        RequestFailure::BadRequest(p) => PasswordResponse::BadRequest(p),
-    }
-}
-
 #[derive(ApiResponse)]
 pub enum SessionsResponse {
     /// The caller's live sessions, newest first.
@@ -172,7 +153,7 @@ pub enum SessionsResponse {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "end_session_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum EndSessionResponse {
     /// The session has ended: its refresh token and access tokens stop working.
     #[oai(status = 204)]
@@ -192,21 +173,22 @@ pub enum EndSessionResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-fn end_session_bad_request(err: poem::Error) -> EndSessionResponse {
-    match RequestFailure::from(err) {
-        RequestFailure::Unauthorized(p, h) => EndSessionResponse::Unauthorized(p, h),
-        RequestFailure::Unavailable(p, r) => EndSessionResponse::Unavailable(p, r),
-        RequestFailure::BadRequest(p) => EndSessionResponse::BadRequest(p),
-    }
-}
-
-fn gone() -> (Json<Problem>, String) {
-    let detail = "the account no longer exists or is disabled";
-    (
-        problem(StatusCode::UNAUTHORIZED, "invalid_token", detail),
-        www_authenticate(detail),
-    )
-}
+refusals!(MeResponse { 401 => Unauthorized, 503 => Unavailable });
+refusals!(PasswordResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    422 => Unprocessable,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(SessionsResponse { 401 => Unauthorized, 503 => Unavailable });
+refusals!(EndSessionResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    404 => NotFound,
+    503 => Unavailable,
+});
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]
 impl AccountApi {
@@ -217,15 +199,7 @@ impl AccountApi {
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<MeResponse> {
         match state.auth.me(&auth.0).await {
             Ok(user) => Ok(MeResponse::Ok(Json(user.into()))),
-            Err(AccountError::AccountGone) => {
-                let (p, h) = gone();
-                Ok(MeResponse::Unauthorized(p, h))
-            }
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(MeResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -264,41 +238,20 @@ impl AccountApi {
         auth: BearerAuth,
         body: Json<PasswordChange>,
     ) -> poem::Result<PasswordResponse> {
-        let wrong = || {
-            PasswordResponse::Forbidden(problem(
-                StatusCode::FORBIDDEN,
-                "invalid_credentials",
-                "the current password is wrong",
-            ))
-        };
         if let Err(e) = check_client(req, ClientAction::Login).await {
-            return Ok(PasswordResponse::refused(e));
+            return answer(e);
         }
         let Some(current) = PasswordAttempt::new(&body.current_password) else {
-            return Ok(wrong());
+            return answer(AccountError::WrongPassword);
         };
         let user = match state.auth.me(&auth.0).await {
             Ok(u) => u,
-            Err(AccountError::AccountGone) => {
-                let (p, h) = gone();
-                return Ok(PasswordResponse::Unauthorized(p, h));
-            }
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                return Ok(PasswordResponse::Unavailable(p, r));
-            }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return answer(e),
         };
         let new = match Password::parse(&body.new_password, &user.username, &state.password_policy)
         {
             Ok(p) => p,
-            Err(e) => {
-                return Ok(PasswordResponse::Unprocessable(problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "weak_password",
-                    e.to_string(),
-                )));
-            }
+            Err(e) => return answer(e),
         };
         match state
             .auth
@@ -306,23 +259,12 @@ impl AccountApi {
             .await
         {
             Ok(()) => Ok(PasswordResponse::Done),
-            Err(AccountError::WrongPassword) => Ok(wrong()),
-            Err(AccountError::Throttled(secs)) => {
-                state.telemetry.metrics.rate_limited.add(
-                    1,
-                    &[opentelemetry::KeyValue::new("action", "password_account")],
-                );
-                Ok(PasswordResponse::refused(rate_limited(secs)))
+            Err(e) => {
+                if let AccountError::Throttled(_) = e {
+                    note_rate_limited(&state, "password_account");
+                }
+                answer(e)
             }
-            Err(AccountError::AccountGone) => {
-                let (p, h) = gone();
-                Ok(PasswordResponse::Unauthorized(p, h))
-            }
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(PasswordResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
         }
     }
 
@@ -341,11 +283,7 @@ impl AccountApi {
                     .map(|s| SessionView::new(s, auth.0.sid))
                     .collect(),
             ))),
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(SessionsResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -372,16 +310,7 @@ impl AccountApi {
             .await
         {
             Ok(()) => Ok(EndSessionResponse::Done),
-            Err(AccountError::SessionNotFound) => Ok(EndSessionResponse::NotFound(problem(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "no live session of yours has this id",
-            ))),
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(EndSessionResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 }

@@ -9,16 +9,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tessera_domain::auth::AccountError;
 use tessera_domain::keys::{KeyState, SigningKeyRecord};
-use tessera_domain::ports::{AuditEvent, AuditLog as _};
 use tessera_domain::user::{Role, User, UserId};
 use tessera_keys::KeyError;
 use uuid::Uuid;
 
-use super::auth::internal;
-use super::{
-    ApiTags, AppState, BearerAuth, RETRY_AFTER_SECS, RequestFailure, client_info, problem,
-    unavailable, unavailable_pair,
-};
+use super::responses::{answer, bad_request, insufficient_role, internal, refusals};
+use super::{ApiTags, AppState, BearerAuth, client_info};
 use crate::problem::{ApiError, Problem};
 
 pub struct AdminApi;
@@ -105,15 +101,15 @@ pub struct UserPage {
     pub total: u64,
 }
 
-/// Declares an admin operation's answer: its success plus exactly the refusals it can
-/// give, so the spec (and the clients generated from it) lists nothing that cannot
-/// happen. Every admin operation can answer 401, 403 and 503.
+/// Declares the answer of an admin operation: its success, the problems particular to it,
+/// and the 401 / 403 / 503 every admin operation can answer, with their conversion from
+/// refusals ([`refusals!`]).
 macro_rules! admin_response {
     (
         $(#[$meta:meta])*
         $name:ident $(<$t:ident>)? {
             $(#[doc = $ok_doc:literal])* #[oai(status = $ok:literal)] $ok_variant:ident $(($ok_body:ty))?,
-            $( $(#[doc = $doc:literal])* #[oai(status = $status:literal)] $variant:ident, )*
+            $( $(#[doc = $doc:literal])* #[oai(status = $status:tt)] $variant:ident, )*
         }
     ) => {
         #[derive(ApiResponse)]
@@ -139,51 +135,13 @@ macro_rules! admin_response {
             Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
         }
 
-        impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? Refusal for $name $(<$t>)? {
-            fn unauthorized(problem: Json<Problem>, challenge: String) -> Self {
-                Self::Unauthorized(problem, challenge)
-            }
-            fn forbidden(problem: Json<Problem>) -> Self {
-                Self::Forbidden(problem)
-            }
-            fn unavailable(problem: Json<Problem>, retry_after: u64) -> Self {
-                Self::Unavailable(problem, retry_after)
-            }
-        }
+        refusals!($name $(<$t>)? {
+            401 => Unauthorized,
+            403 => Forbidden,
+            $($status => $variant,)*
+            503 => Unavailable,
+        });
     };
-}
-
-/// The refusals every admin answer carries, for the shared checks below.
-trait Refusal {
-    fn unauthorized(problem: Json<Problem>, challenge: String) -> Self;
-    fn forbidden(problem: Json<Problem>) -> Self;
-    fn unavailable(problem: Json<Problem>, retry_after: u64) -> Self;
-}
-
-/// An admin answer to an operation with parameters, which a caller can get wrong.
-trait Malformed: Refusal {
-    fn bad_request(problem: Json<Problem>) -> Self;
-}
-
-/// The `bad_request_handler` of operations with parameters: the bearer check's 401 and
-/// 503 keep their meaning, a parameter that does not parse is 400 `invalid_request`.
-fn malformed<R: Malformed>(err: poem::Error) -> R {
-    match RequestFailure::from(err) {
-        RequestFailure::Unauthorized(p, challenge) => R::unauthorized(p, challenge),
-        RequestFailure::Unavailable(p, retry_after) => R::unavailable(p, retry_after),
-        RequestFailure::BadRequest(p) => R::bad_request(p),
-    }
-}
-
-/// Implements [`Malformed`] for answers that list a `BadRequest` variant.
-macro_rules! malformed {
-    ($($name:ident $(<$t:ident>)?),*) => {$(
-        impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? Malformed for $name $(<$t>)? {
-            fn bad_request(problem: Json<Problem>) -> Self {
-                Self::BadRequest(problem)
-            }
-        }
-    )*};
 }
 
 admin_response! {
@@ -197,7 +155,7 @@ admin_response! {
 
 admin_response! {
     /// The answer of a paged listing (users, audit events).
-    #[oai(bad_request_handler = "malformed")]
+    #[oai(bad_request_handler = "bad_request")]
     PageResponse<T> {
         /// One page.
         #[oai(status = 200)]
@@ -210,7 +168,7 @@ admin_response! {
 
 admin_response! {
     /// The answer of `rotateKeys`.
-    #[oai(bad_request_handler = "malformed")]
+    #[oai(bad_request_handler = "bad_request")]
     RotateResponse {
         /// The keys after the rotation.
         #[oai(status = 200)]
@@ -243,7 +201,7 @@ admin_response! {
 
 admin_response! {
     /// The answer of `disableUser`.
-    #[oai(bad_request_handler = "malformed")]
+    #[oai(bad_request_handler = "bad_request")]
     DisableUserResponse {
         /// Disabled: the account's tokens stopped working.
         #[oai(status = 204)]
@@ -257,48 +215,31 @@ admin_response! {
     }
 }
 
-malformed!(PageResponse<T>, RotateResponse, DisableUserResponse);
-
-fn forbidden<R: Refusal>(auth: &BearerAuth) -> Option<R> {
-    (!auth.0.has_role(Role::ADMIN)).then(|| {
-        R::forbidden(problem(
-            StatusCode::FORBIDDEN,
-            "insufficient_role",
-            "this operation needs the admin role",
-        ))
-    })
-}
-
-fn key_store_down<R: Refusal>(e: &anyhow::Error) -> R {
-    tracing::warn!(error = %e, "key operation failed");
-    R::unavailable(
-        Json(
-            ApiError::unavailable(
-                "the key store is unavailable, retry shortly",
-                RETRY_AFTER_SECS,
-            )
-            .problem,
-        ),
-        RETRY_AFTER_SECS,
-    )
-}
-
-fn externally_managed() -> Json<Problem> {
-    problem(
-        StatusCode::CONFLICT,
-        "keys_externally_managed",
-        "keys come from files (keys.source = \"files\"): rotate them by changing the files",
-    )
+/// The 403 `insufficient_role` to answer unless the bearer has the `admin` role.
+fn not_admin(auth: &BearerAuth) -> Option<ApiError> {
+    (!auth.0.has_role(Role::ADMIN)).then(|| insufficient_role("admin"))
 }
 
 fn keys_view(state: &AppState) -> Vec<KeyView> {
     state
-        .keys
-        .snapshot()
+        .keys_admin
         .records()
         .iter()
         .map(KeyView::from)
         .collect()
+}
+
+/// `page` and `per_page` (both bounded by their validators) as an offset and a limit.
+fn paging(page: Option<u64>, per_page: Option<u64>) -> (u64, u64, u64, u64) {
+    let page = page.unwrap_or(1).max(1);
+    let per_page = per_page.unwrap_or(50).clamp(1, 200);
+    // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
+    (
+        page,
+        per_page,
+        (page - 1).saturating_mul(per_page),
+        per_page,
+    )
 }
 
 #[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Admin")]
@@ -312,11 +253,11 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> ListResponse<Vec<KeyView>> {
-        if let Some(denied) = forbidden(&auth) {
-            return denied;
+    ) -> poem::Result<ListResponse<Vec<KeyView>>> {
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
-        ListResponse::Ok(Json(keys_view(&state)))
+        Ok(ListResponse::Ok(Json(keys_view(&state))))
     }
 
     /// Rotate signing keys
@@ -333,27 +274,15 @@ impl AdminApi {
         /// Sign with the new key at once instead of after the pre-publication window.
         immediate: Query<Option<bool>>,
     ) -> poem::Result<RotateResponse> {
-        if let Some(denied) = forbidden(&auth) {
-            return Ok(denied);
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
-        match state
-            .keys
-            .rotate(state.auth.now(), immediate.0.unwrap_or(false))
-            .await
-        {
-            Ok(events) => {
-                for kid in events.iter().filter_map(generated_kid) {
-                    state
-                        .auth
-                        .record(AuditEvent::KeyRotated { kid }, &client_info(req))
-                        .await;
-                }
-                Ok(RotateResponse::Ok(Json(keys_view(&state))))
-            }
-            Err(KeyError::ExternallyManaged) => Ok(RotateResponse::Conflict(externally_managed())),
-            Err(KeyError::Unavailable(e)) => Ok(key_store_down(&e)),
+        let immediate = immediate.0.unwrap_or(false);
+        match state.keys_admin.rotate(immediate, &client_info(req)).await {
+            Ok(_) => Ok(RotateResponse::Ok(Json(keys_view(&state)))),
             // Rotation names no key; a NotFound here is a bug, not the caller's error.
-            Err(e @ KeyError::NotFound) => Err(internal(e)),
+            Err(e @ KeyError::NotFound) => Err(internal(&e).into()),
+            Err(e) => answer(e),
         }
     }
 
@@ -373,25 +302,13 @@ impl AdminApi {
         auth: BearerAuth,
         /// The key's `kid`.
         kid: Path<String>,
-    ) -> RevokeKeyResponse {
-        if let Some(denied) = forbidden(&auth) {
-            return denied;
+    ) -> poem::Result<RevokeKeyResponse> {
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
-        match state.keys.revoke(&kid.0, state.auth.now()).await {
-            Ok(_) => {
-                state
-                    .auth
-                    .record(AuditEvent::KeyRevoked { kid: kid.0 }, &client_info(req))
-                    .await;
-                RevokeKeyResponse::Revoked
-            }
-            Err(KeyError::NotFound) => RevokeKeyResponse::NotFound(problem(
-                StatusCode::NOT_FOUND,
-                "key_not_found",
-                "no published key has this kid",
-            )),
-            Err(KeyError::ExternallyManaged) => RevokeKeyResponse::Conflict(externally_managed()),
-            Err(KeyError::Unavailable(e)) => key_store_down(&e),
+        match state.keys_admin.revoke(&kid.0, &client_info(req)).await {
+            Ok(_) => Ok(RevokeKeyResponse::Revoked),
+            Err(e) => answer(e),
         }
     }
 
@@ -410,28 +327,18 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
     ) -> poem::Result<PageResponse<UserPage>> {
-        if let Some(denied) = forbidden(&auth) {
-            return Ok(denied);
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
-        // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
-        let page = page.0.unwrap_or(1).max(1);
-        let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
-        match state
-            .auth
-            .list_users((page - 1).saturating_mul(per_page), per_page)
-            .await
-        {
+        let (page, per_page, offset, limit) = paging(page.0, per_page.0);
+        match state.auth.list_users(offset, limit).await {
             Ok((users, total)) => Ok(PageResponse::Ok(Json(UserPage {
                 items: users.into_iter().map(AdminUserView::from).collect(),
                 page,
                 per_page,
                 total,
             }))),
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(PageResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -453,24 +360,17 @@ impl AdminApi {
         /// Events per page, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
-    ) -> PageResponse<AuditPage> {
-        if let Some(denied) = forbidden(&auth) {
-            return denied;
+    ) -> poem::Result<PageResponse<AuditPage>> {
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
-        // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
-        let page = page.0.unwrap_or(1).max(1);
-        let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
+        let (page, per_page, offset, limit) = paging(page.0, per_page.0);
         let listed = state
-            .store
-            .list(
-                user.0.map(UserId),
-                event.0.as_deref(),
-                (page - 1).saturating_mul(per_page),
-                per_page,
-            )
+            .auth
+            .audit_events(user.0.map(UserId), event.0.as_deref(), offset, limit)
             .await;
         match listed {
-            Ok((records, total)) => PageResponse::Ok(Json(AuditPage {
+            Ok((records, total)) => Ok(PageResponse::Ok(Json(AuditPage {
                 items: records
                     .into_iter()
                     .map(|r| AuditEntry {
@@ -485,11 +385,8 @@ impl AdminApi {
                 page,
                 per_page,
                 total,
-            })),
-            Err(e) => {
-                let e = unavailable(&e.into());
-                PageResponse::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
-            }
+            }))),
+            Err(e) => answer(e),
         }
     }
 
@@ -510,8 +407,8 @@ impl AdminApi {
         /// The user's id.
         id: Path<Uuid>,
     ) -> poem::Result<DisableUserResponse> {
-        if let Some(denied) = forbidden(&auth) {
-            return Ok(denied);
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
         }
         match state
             .auth
@@ -519,16 +416,12 @@ impl AdminApi {
             .await
         {
             Ok(()) => Ok(DisableUserResponse::Disabled),
-            Err(AccountError::AccountGone) => Ok(DisableUserResponse::NotFound(problem(
+            Err(AccountError::AccountGone) => answer(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "user_not_found",
                 "no user has this id",
-            ))),
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(DisableUserResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            )),
+            Err(e) => answer(e),
         }
     }
 }
@@ -560,11 +453,4 @@ pub struct AuditPage {
     pub page: u64,
     pub per_page: u64,
     pub total: u64,
-}
-
-fn generated_kid(e: &tessera_keys::KeyEvent) -> Option<String> {
-    match e {
-        tessera_keys::KeyEvent::Generated { kid, .. } => Some(kid.clone()),
-        _ => None,
-    }
 }

@@ -1,19 +1,19 @@
 //! `/v1/auth/*`: register, login, refresh, logout, logout-all.
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tessera_domain::auth::{AccountError, LoginError, RefreshError, RegisterError, TokenPair};
+use tessera_domain::auth::{LoginError, RefreshError, TokenPair};
+use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
+use super::responses::{answer, bad_request, refusals};
 use super::{
-    ApiTags, AppState, BearerAuth, LogoutBearerAuth, RETRY_AFTER_SECS, Refusal, UserView,
-    check_client, client_info, problem, rate_limited, unavailable,
+    ApiTags, AppState, BearerAuth, LogoutBearerAuth, UserView, check_client, client_info,
+    note_rate_limited,
 };
-use crate::problem::{ApiError, Problem};
-use tessera_domain::throttle::ClientAction;
+use crate::problem::Problem;
 
 pub struct AuthApi;
 
@@ -103,7 +103,7 @@ impl From<TokenPair> for TokenPairView {
 const NO_STORE: &str = "no-store";
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "register_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum RegisterResponse {
     /// The account was created.
     #[oai(status = 201)]
@@ -126,16 +126,8 @@ pub enum RegisterResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-fn register_bad_request(err: poem::Error) -> RegisterResponse {
-    RegisterResponse::BadRequest(problem(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        err.to_string(),
-    ))
-}
-
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "token_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum TokenResponse {
     /// A new token pair. Never cache it.
     #[oai(status = 200)]
@@ -160,38 +152,9 @@ pub enum TokenResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-fn token_bad_request(err: poem::Error) -> TokenResponse {
-    TokenResponse::BadRequest(problem(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        err.to_string(),
-    ))
-}
-
-impl RegisterResponse {
-    fn refused(e: ApiError) -> Self {
-        match Refusal::from(e) {
-            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
-            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
-        }
-    }
-}
-
 impl TokenResponse {
-    fn refused(e: ApiError) -> Self {
-        match Refusal::from(e) {
-            Refusal::TooMany(p, r) => Self::TooManyRequests(p, r),
-            Refusal::Unavailable(p, r) => Self::Unavailable(p, r),
-        }
-    }
-
     fn ok(pair: TokenPair) -> Self {
         Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
-    }
-
-    fn unavailable(e: &tessera_domain::auth::Unavailable) -> Self {
-        let e = unavailable(e);
-        Self::Unavailable(Json(e.problem), RETRY_AFTER_SECS)
     }
 }
 
@@ -209,29 +172,20 @@ pub enum LogoutResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-impl LogoutResponse {
-    fn from_result(r: Result<(), AccountError>) -> poem::Result<Self> {
-        match r {
-            Ok(()) => Ok(Self::Done),
-            Err(AccountError::Unavailable(e)) => {
-                let e = unavailable(&e);
-                Ok(Self::Unavailable(Json(e.problem), RETRY_AFTER_SECS))
-            }
-            Err(e) => Err(internal(e)),
-        }
-    }
-}
-
-/// Logs an unexpected failure and answers a bare 500 problem.
-pub fn internal(e: impl std::fmt::Debug) -> poem::Error {
-    tracing::error!(error = ?e, "request failed");
-    crate::problem::ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "the server could not handle this request",
-    )
-    .into()
-}
+refusals!(RegisterResponse {
+    400 => BadRequest,
+    409 => Conflict,
+    422 => Unprocessable,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(TokenResponse {
+    400 => BadRequest,
+    401 => Unauthorized plain,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(LogoutResponse { 401 => Unauthorized, 503 => Unavailable });
 
 #[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
@@ -247,27 +201,15 @@ impl AuthApi {
         body: Json<Registration>,
     ) -> poem::Result<RegisterResponse> {
         if let Err(e) = check_client(req, ClientAction::Register).await {
-            return Ok(RegisterResponse::refused(e));
+            return answer(e);
         }
         let username = match Username::parse(&body.username) {
             Ok(u) => u,
-            Err(e) => {
-                return Ok(RegisterResponse::Unprocessable(problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_username",
-                    e.to_string(),
-                )));
-            }
+            Err(e) => return answer(e),
         };
         let password = match Password::parse(&body.password, &username, &state.password_policy) {
             Ok(p) => p,
-            Err(e) => {
-                return Ok(RegisterResponse::Unprocessable(problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "weak_password",
-                    e.to_string(),
-                )));
-            }
+            Err(e) => return answer(e),
         };
         match state
             .auth
@@ -275,19 +217,7 @@ impl AuthApi {
             .await
         {
             Ok(user) => Ok(RegisterResponse::Created(Json(user.into()))),
-            Err(RegisterError::UsernameTaken) => Ok(RegisterResponse::Conflict(problem(
-                StatusCode::CONFLICT,
-                "username_taken",
-                "this username is already taken",
-            ))),
-            Err(RegisterError::Unavailable(e)) => {
-                let e = unavailable(&e);
-                Ok(RegisterResponse::Unavailable(
-                    Json(e.problem),
-                    RETRY_AFTER_SECS,
-                ))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -303,18 +233,11 @@ impl AuthApi {
         req: &Request,
         body: Json<Credentials>,
     ) -> poem::Result<TokenResponse> {
-        let invalid = || {
-            TokenResponse::Unauthorized(problem(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "invalid username or password",
-            ))
-        };
         if let Err(e) = check_client(req, ClientAction::Login).await {
-            return Ok(TokenResponse::refused(e));
+            return answer(e);
         }
         let Some(attempt) = PasswordAttempt::new(&body.password) else {
-            return Ok(invalid());
+            return answer(LoginError::InvalidCredentials);
         };
         match state
             .auth
@@ -322,16 +245,12 @@ impl AuthApi {
             .await
         {
             Ok(pair) => Ok(TokenResponse::ok(pair)),
-            Err(LoginError::InvalidCredentials) => Ok(invalid()),
-            Err(LoginError::Throttled(secs)) => {
-                state.telemetry.metrics.rate_limited.add(
-                    1,
-                    &[opentelemetry::KeyValue::new("action", "login_account")],
-                );
-                Ok(TokenResponse::refused(rate_limited(secs)))
+            Err(e) => {
+                if let LoginError::Throttled(_) = e {
+                    note_rate_limited(&state, "login_account");
+                }
+                answer(e)
             }
-            Err(LoginError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
-            Err(e) => Err(internal(e)),
         }
     }
 
@@ -349,7 +268,7 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> poem::Result<TokenResponse> {
         if let Err(e) = check_client(req, ClientAction::Refresh).await {
-            return Ok(TokenResponse::refused(e));
+            return answer(e);
         }
         let result = state
             .auth
@@ -367,13 +286,7 @@ impl AuthApi {
             .add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
         match result {
             Ok(pair) => Ok(TokenResponse::ok(pair)),
-            Err(RefreshError::InvalidGrant) => Ok(TokenResponse::Unauthorized(problem(
-                StatusCode::UNAUTHORIZED,
-                "invalid_grant",
-                "the refresh token is invalid, expired or revoked",
-            ))),
-            Err(RefreshError::Unavailable(e)) => Ok(TokenResponse::unavailable(&e)),
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -388,7 +301,10 @@ impl AuthApi {
         req: &Request,
         auth: LogoutBearerAuth,
     ) -> poem::Result<LogoutResponse> {
-        LogoutResponse::from_result(state.auth.logout(&auth.0, &client_info(req)).await)
+        match state.auth.logout(&auth.0, &client_info(req)).await {
+            Ok(()) => Ok(LogoutResponse::Done),
+            Err(e) => answer(e),
+        }
     }
 
     /// Log out everywhere
@@ -401,7 +317,10 @@ impl AuthApi {
         req: &Request,
         auth: BearerAuth,
     ) -> poem::Result<LogoutResponse> {
-        LogoutResponse::from_result(state.auth.logout_all(&auth.0, &client_info(req)).await)
+        match state.auth.logout_all(&auth.0, &client_info(req)).await {
+            Ok(()) => Ok(LogoutResponse::Done),
+            Err(e) => answer(e),
+        }
     }
 }
 

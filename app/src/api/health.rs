@@ -69,9 +69,9 @@ impl HealthApi {
     /// Checks the store, the revocation list and the signing key.
     #[oai(path = "/readyz", method = "get", operation_id = "getReadiness")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        let store = state.store.ping().await.is_ok();
+        let store = state.store_health.ping().await.is_ok();
         let revocation = state.revocations.check_ready().await.is_ok();
-        let key = state.keys.snapshot().active_kid().is_some();
+        let key = state.keys_admin.can_sign();
         let all = store && revocation && key;
         let body = Json(Readiness {
             status: if all { "ok" } else { "unavailable" }.into(),

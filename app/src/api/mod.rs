@@ -16,6 +16,8 @@ macro_rules! debug_redacted {
     };
 }
 
+pub mod responses;
+
 mod account;
 mod admin;
 mod auth;
@@ -29,31 +31,34 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem::http::StatusCode;
 use poem_openapi::auth::Bearer;
-use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
-use tessera_domain::auth::{AuthError, AuthService, Unavailable};
-use tessera_domain::revocation::RevocationList;
+use tessera_domain::auth::AuthService;
+use tessera_domain::ports::HealthCheck;
+use tessera_domain::revocation::{RevocationList, RevocationStore};
 use tessera_domain::session::ClientInfo;
 use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter, client_key};
 use tessera_domain::token::Claims;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
-use tessera_sql::SqlStore;
 use uuid::Uuid;
 
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 
-/// Seconds a client should wait before retrying after a 503.
-pub const RETRY_AFTER_SECS: u64 = 1;
+pub use responses::RETRY_AFTER_SECS;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    /// Signing-key operations (rotate, revoke, maintenance), audited one way.
+    pub keys_admin: crate::keys_admin::KeyAdmin,
+    /// The key ring itself, for reloads and gauges.
     pub keys: Arc<KeyRingHandle>,
-    pub store: SqlStore,
+    /// Whether the store answers (readiness).
+    pub store_health: Arc<dyn HealthCheck>,
+    /// The durable revocation rules, for the hourly purge.
+    pub revocation_store: Arc<dyn RevocationStore>,
     pub revocations: Arc<dyn RevocationList>,
     pub limiter: Arc<dyn RateLimiter>,
     pub password_policy: PasswordPolicy,
@@ -106,13 +111,7 @@ async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::
     } else {
         state.auth.authenticate(token).await
     };
-    let claims = verified.map_err(|e| match e {
-        AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
-        AuthError::Revoked => {
-            ApiError::invalid_token("token_revoked", "the token has been revoked")
-        }
-        AuthError::Unavailable(e) => unavailable(&e),
-    })?;
+    let claims = verified.map_err(ApiError::from)?;
     crate::observe::note_user(&claims.sub);
     Ok(claims)
 }
@@ -133,62 +132,6 @@ pub struct LogoutBearerAuth(pub Claims);
 
 async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     verified_bearer(req, &bearer.token, true).await
-}
-
-/// Logs why a dependency is unavailable and builds the 503 that hides it.
-pub fn unavailable(e: &Unavailable) -> ApiError {
-    tracing::warn!(error = ?e, "dependency unavailable");
-    let detail = match e {
-        Unavailable::HashingBusy => "the server is busy, retry shortly",
-        _ => "the service is temporarily unavailable, retry shortly",
-    };
-    ApiError::unavailable(detail, RETRY_AFTER_SECS)
-}
-
-/// A 503 answer's body and `Retry-After`, for the `Unavailable` variant of a response.
-pub fn unavailable_pair(e: &Unavailable) -> (Json<Problem>, u64) {
-    (Json(unavailable(e).problem), RETRY_AFTER_SECS)
-}
-
-/// Splits an error from request parsing (a `bad_request_handler`'s input): the bearer
-/// check's 401 and 503 keep their meaning; anything else is a malformed request.
-pub enum RequestFailure {
-    Unauthorized(Json<Problem>, String),
-    Unavailable(Json<Problem>, u64),
-    BadRequest(Json<Problem>),
-}
-
-impl From<poem::Error> for RequestFailure {
-    fn from(err: poem::Error) -> Self {
-        if let Some(api) = err.downcast_ref::<ApiError>() {
-            let problem = Json(api.problem.clone());
-            match err.status() {
-                StatusCode::UNAUTHORIZED => {
-                    return Self::Unauthorized(
-                        problem,
-                        api.www_authenticate.clone().unwrap_or_default(),
-                    );
-                }
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    return Self::Unavailable(problem, api.retry_after.unwrap_or(RETRY_AFTER_SECS));
-                }
-                _ => return Self::BadRequest(problem),
-            }
-        }
-        if err.status() == StatusCode::UNAUTHORIZED {
-            let e = ApiError::invalid_token("invalid_token", "a bearer token is required");
-            return Self::Unauthorized(Json(e.problem), e.www_authenticate.unwrap_or_default());
-        }
-        Self::BadRequest(problem(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            err.to_string(),
-        ))
-    }
-}
-
-pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
-    Json(Problem::new(status, code, detail))
 }
 
 /// The client's address: the socket peer, or — only when the peer is a trusted proxy —
@@ -241,48 +184,20 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
     let key = client_ip(req)
         .map(|ip| client_key(ip, state.ipv6_prefix))
         .unwrap_or_default();
-    match state.limiter.check_client(action, &key).await {
-        Ok(()) => Ok(()),
-        Err(LimitError::Throttled(secs)) => {
-            state.telemetry.metrics.rate_limited.add(
-                1,
-                &[opentelemetry::KeyValue::new(
-                    "action",
-                    format!("{action:?}").to_lowercase(),
-                )],
-            );
-            Err(rate_limited(secs))
+    state.limiter.check_client(action, &key).await.map_err(|e| {
+        if let LimitError::Throttled(_) = e {
+            note_rate_limited(state, &format!("{action:?}").to_lowercase());
         }
-        Err(LimitError::Unavailable(e)) => Err(unavailable(&Unavailable::Limiter(e))),
-    }
+        ApiError::from(e)
+    })
 }
 
-/// A 429 or 503 from the limiter or a dependency, with its `Retry-After`.
-pub enum Refusal {
-    TooMany(Json<Problem>, u64),
-    Unavailable(Json<Problem>, u64),
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        let retry = e.retry_after.unwrap_or(RETRY_AFTER_SECS);
-        if e.problem.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
-            Self::TooMany(Json(e.problem), retry)
-        } else {
-            Self::Unavailable(Json(e.problem), retry)
-        }
-    }
-}
-
-/// 429 `rate_limited` with `Retry-After`.
-pub fn rate_limited(secs: u64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many attempts; retry in {secs} s"),
+/// Counts a 429 by what was limited (`login`, `login_account`, …).
+pub fn note_rate_limited(state: &AppState, action: &str) {
+    state.telemetry.metrics.rate_limited.add(
+        1,
+        &[opentelemetry::KeyValue::new("action", action.to_owned())],
     );
-    e.retry_after = Some(secs);
-    e
 }
 
 pub fn client_info(req: &Request) -> ClientInfo {

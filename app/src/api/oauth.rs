@@ -2,22 +2,18 @@
 //! `application/x-www-form-urlencoded` as the RFCs require, and JSON.
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
-use tessera_domain::auth::{AccountError, Introspection};
+use tessera_domain::auth::Introspection;
+use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::Role;
 use uuid::Uuid;
 
-use super::auth::internal;
-use super::{
-    ApiTags, AppState, BearerAuth, Refusal, RequestFailure, check_client, client_info, problem,
-    unavailable_pair,
-};
+use super::responses::{answer, bad_request, insufficient_role, refusals};
+use super::{ApiTags, AppState, BearerAuth, check_client, client_info};
 use crate::problem::Problem;
-use tessera_domain::throttle::ClientAction;
 
 pub struct OAuthApi;
 
@@ -101,7 +97,7 @@ pub struct IntrospectionView {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "revoke_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum RevokeResponse {
     /// The token is revoked, or was not a valid token to begin with (RFC 7009 §2.2).
     #[oai(status = 200)]
@@ -117,16 +113,8 @@ pub enum RevokeResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
-    RevokeResponse::BadRequest(problem(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        err.to_string(),
-    ))
-}
-
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "introspect_bad_request")]
+#[oai(bad_request_handler = "bad_request")]
 pub enum IntrospectResponse {
     /// What the token is, or `{"active": false}`.
     #[oai(status = 200)]
@@ -148,13 +136,17 @@ pub enum IntrospectResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
-    match RequestFailure::from(err) {
-        RequestFailure::Unauthorized(p, h) => IntrospectResponse::Unauthorized(p, h),
-        RequestFailure::Unavailable(p, r) => IntrospectResponse::Unavailable(p, r),
-        RequestFailure::BadRequest(p) => IntrospectResponse::BadRequest(p),
-    }
-}
+refusals!(RevokeResponse {
+    400 => BadRequest,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(IntrospectResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    503 => Unavailable,
+});
 
 #[OpenApi(prefix_path = "/v1/oauth", tag = "ApiTags::OAuth")]
 impl OAuthApi {
@@ -171,10 +163,7 @@ impl OAuthApi {
         body: TokenRequest,
     ) -> poem::Result<RevokeResponse> {
         if let Err(e) = check_client(req, ClientAction::Revoke).await {
-            return Ok(match Refusal::from(e) {
-                Refusal::TooMany(p, r) => RevokeResponse::TooManyRequests(p, r),
-                Refusal::Unavailable(p, r) => RevokeResponse::Unavailable(p, r),
-            });
+            return answer(e);
         }
         match state
             .auth
@@ -182,11 +171,7 @@ impl OAuthApi {
             .await
         {
             Ok(()) => Ok(RevokeResponse::Ok),
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                Ok(RevokeResponse::Unavailable(p, r))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => answer(e),
         }
     }
 
@@ -207,11 +192,7 @@ impl OAuthApi {
         body: TokenRequest,
     ) -> poem::Result<IntrospectResponse> {
         if !(auth.0.has_role(Role::ADMIN) || auth.0.has_role(Role::INTROSPECT)) {
-            return Ok(IntrospectResponse::Forbidden(problem(
-                StatusCode::FORBIDDEN,
-                "insufficient_role",
-                "introspection needs the admin or introspect role",
-            )));
+            return answer(insufficient_role("admin or introspect"));
         }
         let view = match state.auth.introspect(body.token()).await {
             Ok(Introspection::Inactive) => IntrospectionView::default(),
@@ -238,11 +219,7 @@ impl OAuthApi {
                 sid: Some(session.id.0),
                 ..Default::default()
             },
-            Err(AccountError::Unavailable(e)) => {
-                let (p, r) = unavailable_pair(&e);
-                return Ok(IntrospectResponse::Unavailable(p, r));
-            }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return answer(e),
         };
         Ok(IntrospectResponse::Ok(Json(view), "no-store".into()))
     }

@@ -1,0 +1,304 @@
+//! How an operation answers a refusal: one set of domain-error-to-problem mappings and
+//! one conversion from any refusal into the operation's own typed response.
+//!
+//! An operation declares its answers as a poem-openapi `ApiResponse` enum — that enum,
+//! with a `///` per status, is the spec — and names its problem variants once with
+//! [`refusals!`]. That gives the enum `From<ApiError>`: a refusal (from the bearer
+//! check, a limiter, a domain error) lands in the variant of its status, carrying its
+//! `WWW-Authenticate` or `Retry-After`. The same conversion backs every
+//! `bad_request_handler` ([`bad_request`]), so a malformed parameter or body is the
+//! documented 400 while the bearer check keeps its 401 and 503. A handler's error arm is
+//! `Err(e) => answer(e)`: which status and code a domain error gets is decided here, once.
+//!
+//! The smallest authenticated endpoint, `getDashboard`, is its enum (200, 401, 503),
+//! `refusals!(DashboardResponse { 401 => Unauthorized, 503 => Unavailable })`, and a
+//! handler that returns the 200: the bearer check's refusals arrive converted.
+
+use poem::http::StatusCode;
+use tessera_domain::auth::{
+    AccountError, AuthError, LoginError, RefreshError, RegisterError, Unavailable,
+};
+use tessera_domain::throttle::LimitError;
+use tessera_domain::user::{PasswordError, UsernameError};
+use tessera_keys::KeyError;
+
+use crate::problem::ApiError;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Gives a response enum `From<ApiError>`, dispatching on the refusal's status to the
+/// variant listed for it. 401 variants carry the `WWW-Authenticate` challenge and 429/503
+/// variants `Retry-After`, unless marked `plain` (a 401 that is no bearer challenge, such
+/// as a wrong password). A refusal of a status the operation does not declare is a bug:
+/// it is logged and answered as the operation's 503.
+macro_rules! refusals {
+    ($ty:ident $(<$t:ident>)? { $($status:tt => $variant:ident $($plain:ident)?),+ $(,)? }) => {
+        impl $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? From<$crate::problem::ApiError>
+            for $ty $(<$t>)?
+        {
+            fn from(e: $crate::problem::ApiError) -> Self {
+                match e.problem.status {
+                    $($status => $crate::api::responses::refusal_variant!(
+                        $status $($plain)?, Self::$variant, e
+                    ),)+
+                    other => {
+                        tracing::error!(status = other, code = %e.problem.code, "undeclared answer");
+                        let e = $crate::problem::ApiError::unavailable(
+                            "the service is temporarily unavailable, retry shortly",
+                            $crate::api::responses::RETRY_AFTER_SECS,
+                        );
+                        Self::Unavailable(
+                            poem_openapi::payload::Json(e.problem),
+                            $crate::api::responses::RETRY_AFTER_SECS,
+                        )
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use refusals;
+
+/// The constructor call for one status's variant (see [`refusals!`]).
+macro_rules! refusal_variant {
+    (401, $v:path, $e:ident) => {
+        $v(
+            poem_openapi::payload::Json($e.problem.clone()),
+            $e.www_authenticate
+                .clone()
+                .unwrap_or_else(|| $crate::problem::www_authenticate(&$e.problem.detail)),
+        )
+    };
+    (429, $v:path, $e:ident) => {
+        $v(
+            poem_openapi::payload::Json($e.problem),
+            $e.retry_after
+                .unwrap_or($crate::api::responses::RETRY_AFTER_SECS),
+        )
+    };
+    (503, $v:path, $e:ident) => {
+        $v(
+            poem_openapi::payload::Json($e.problem),
+            $e.retry_after
+                .unwrap_or($crate::api::responses::RETRY_AFTER_SECS),
+        )
+    };
+    ($s:literal $($plain:ident)?, $v:path, $e:ident) => {
+        $v(poem_openapi::payload::Json($e.problem))
+    };
+}
+pub(crate) use refusal_variant;
+
+/// The `bad_request_handler` of every operation with parameters or a body: the bearer
+/// check's 401 and 503 keep their meaning; anything else the framework could not parse
+/// is 400 `invalid_request`.
+pub fn bad_request<R: From<ApiError>>(err: poem::Error) -> R {
+    R::from(request_error(err))
+}
+
+/// A refusal from request parsing, as a problem.
+pub fn request_error(err: poem::Error) -> ApiError {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.clone();
+    }
+    if err.status() == StatusCode::UNAUTHORIZED {
+        return ApiError::invalid_token("invalid_token", "a bearer token is required");
+    }
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
+}
+
+/// A handler's answer to a refusal: the operation's typed problem, or — for a failure
+/// nobody declared (a bug) — a logged, bare 500.
+///
+/// # Errors
+/// The 500, for the framework to render.
+pub fn answer<R: From<ApiError>>(e: impl Into<ApiError>) -> poem::Result<R> {
+    let e = e.into();
+    if e.problem.status == StatusCode::INTERNAL_SERVER_ERROR.as_u16() {
+        Err(e.into())
+    } else {
+        Ok(R::from(e))
+    }
+}
+
+/// Logs an unexpected failure and builds the bare 500 that hides it.
+pub fn internal(e: &impl std::fmt::Debug) -> ApiError {
+    tracing::error!(error = ?e, "request failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server could not handle this request",
+    )
+}
+
+/// 429 `rate_limited` with `Retry-After`.
+pub fn rate_limited(secs: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many attempts; retry in {secs} s"),
+    );
+    e.retry_after = Some(secs);
+    e
+}
+
+/// 403 `insufficient_role`.
+pub fn insufficient_role(role: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_role",
+        format!("this operation needs the {role} role"),
+    )
+}
+
+/// 401 for a token whose account was deleted or disabled since it was issued.
+fn account_gone() -> ApiError {
+    ApiError::invalid_token("invalid_token", "the account is no longer available")
+}
+
+impl From<Unavailable> for ApiError {
+    /// Logs why a dependency is unavailable and builds the 503 that hides it.
+    fn from(e: Unavailable) -> Self {
+        tracing::warn!(error = ?e, "dependency unavailable");
+        let detail = match e {
+            Unavailable::HashingBusy => "the server is busy, retry shortly",
+            _ => "the service is temporarily unavailable, retry shortly",
+        };
+        ApiError::unavailable(detail, RETRY_AFTER_SECS)
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Throttled(secs) => rate_limited(secs),
+            LimitError::Unavailable(e) => Unavailable::Limiter(e).into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidToken(e) => ApiError::invalid_token("invalid_token", &e.to_string()),
+            AuthError::Revoked => {
+                ApiError::invalid_token("token_revoked", "the token has been revoked")
+            }
+            AuthError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::UsernameTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "this username is already taken",
+            ),
+            RegisterError::Unavailable(e) => e.into(),
+            RegisterError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => invalid_credentials(),
+            LoginError::Throttled(secs) => rate_limited(secs),
+            LoginError::Unavailable(e) => e.into(),
+            LoginError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+/// 401 `invalid_credentials`: the same answer for every kind of wrong login.
+pub fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "invalid username or password",
+    )
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::InvalidGrant => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_grant",
+                "the refresh token is invalid, expired or revoked",
+            ),
+            RefreshError::Unavailable(e) => e.into(),
+            RefreshError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::AccountGone => account_gone(),
+            AccountError::WrongPassword => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_credentials",
+                "the current password is wrong",
+            ),
+            AccountError::SessionNotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "no live session of yours has this id",
+            ),
+            AccountError::Throttled(secs) => rate_limited(secs),
+            AccountError::Unavailable(e) => e.into(),
+            AccountError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<UsernameError> for ApiError {
+    fn from(e: UsernameError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_username",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "key_not_found",
+                "no published key has this kid",
+            ),
+            KeyError::ExternallyManaged => ApiError::new(
+                StatusCode::CONFLICT,
+                "keys_externally_managed",
+                "keys come from files (keys.source = \"files\"): change the files instead",
+            ),
+            KeyError::Unavailable(e) => {
+                tracing::warn!(error = %e, "key operation failed");
+                ApiError::unavailable(
+                    "the key store is unavailable, retry shortly",
+                    RETRY_AFTER_SECS,
+                )
+            }
+        }
+    }
+}

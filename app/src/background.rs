@@ -1,0 +1,93 @@
+//! What each instance does in the background while it serves: scheduled key
+//! maintenance, following what other processes wrote (revocations, key changes), the
+//! hourly purge of lapsed revocations and old audit events, and waiting for the signal
+//! to shut down.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use crate::api::AppState;
+
+/// Every `keys.refresh_interval`: what is due (generate, promote, retire), audited by the
+/// one key-administration use case, then a reload of the ring.
+pub async fn maintain_keys(state: AppState, every: Duration) {
+    // Start-up already performed what was due; the first round comes one interval later.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keys_admin.maintenance_round().await {
+            tracing::warn!(error = %e, "key rotation step failed");
+        }
+    }
+}
+
+/// Takes in what other processes wrote — revocations (the CLI's `users disable`, an
+/// instance whose publish failed, every instance of the memory backend) and signing-key
+/// changes (the CLI's `keys revoke`) — so each reaches this server within one interval.
+pub async fn follow_other_processes(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.revocations.sync(state.auth.now()).await {
+            tracing::warn!(error = %e, "revocation poll failed");
+        }
+        match state.keys.refresh_if_changed().await {
+            Ok(true) => tracing::info!("signing keys changed elsewhere: ring reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "signing-key poll failed"),
+        }
+    }
+}
+
+pub async fn purge_lapsed(state: AppState, audit_retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let _ = state.revocations.check_ready().await;
+        if let Err(e) = purge_once(&state, audit_retention).await {
+            tracing::warn!(error = %e, "purge failed");
+        }
+    }
+}
+
+/// Deletes revocation rules no token can need any more, and audit events past retention.
+pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::Result<()> {
+    let now = state.auth.now();
+    let n = state.revocation_store.purge_expired(now).await?;
+    if n > 0 {
+        tracing::debug!(purged = n, "lapsed revocations purged");
+    }
+    let n = state
+        .auth
+        .purge_audit(now - TimeDelta::from_std(audit_retention)?)
+        .await?;
+    if n > 0 {
+        tracing::info!(purged = n, "audit events past retention purged");
+    }
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

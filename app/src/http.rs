@@ -1,0 +1,264 @@
+//! The HTTP assembly: every route with its middleware — request hygiene (header size,
+//! body size and read time), problem types resolved against the public URL, `Allow` on
+//! 405, CORS when configured, security headers, access logs and metrics — plus the
+//! endpoints outside the OpenAPI operations (Swagger UI, the document, `/problems`,
+//! `/metrics`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::{Cors, SetHeader};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+
+use crate::api::{self, AppState};
+use crate::config::{ServerConfig, TelemetryConfig};
+use crate::observe::observe_request;
+use crate::problem::{ApiError, render_error};
+use crate::spec::{self, AllowedMethods, SpecSettings};
+use crate::telemetry::Telemetry;
+
+/// Swagger UI as poem-openapi renders it, told to keep what a developer enters under
+/// "Authorize" across page reloads (Swagger UI's `persistAuthorization`, which
+/// poem-openapi does not expose), with no favicon to fetch. The token stays in the docs
+/// page's `localStorage`, on the origin that issued it; access tokens live minutes.
+/// `tests/api/spec.rs` and the browser test in `tests/browser` notice if a poem-openapi
+/// upgrade changes the template this edits.
+fn swagger_ui(html: &str) -> Route {
+    let html = html
+        .replacen(
+            "deepLinking: true,",
+            "deepLinking: true,\n        persistAuthorization: true,",
+            1,
+        )
+        // No icon to fetch: spares every visit a 404 for /favicon.ico.
+        .replacen(
+            "<head>",
+            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
+            1,
+        );
+    Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+    )
+}
+
+/// Every route, with request hygiene (header size, body size and read time), CORS when
+/// configured, security headers and problem+json errors.
+pub fn routes(
+    state: &AppState,
+    public_url: &str,
+    server: &ServerConfig,
+    telemetry: &TelemetryConfig,
+) -> BoxEndpoint<'static> {
+    let service = api::service(public_url);
+    let settings = SpecSettings {
+        public_url: public_url.to_owned(),
+        passwords: state.password_policy,
+    };
+    let document = spec::document(&settings);
+    let allowed = Arc::new(AllowedMethods::from_document(&document));
+    let spec_text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    // Swagger UI embeds the document: the finished one, not poem-openapi's.
+    let docs = swagger_ui(&service.swagger_ui_html().replacen(
+        &spec::raw(&settings),
+        &spec_text,
+        1,
+    ));
+    let spec_json = text_endpoint("application/json", spec_text);
+    let spec_yaml = text_endpoint(
+        "application/yaml",
+        serde_yaml::to_string(&document).unwrap_or_default(),
+    );
+    let limits = Hygiene {
+        body_limit: server.body_limit,
+        max_header_bytes: server.max_header_bytes,
+        read_timeout: server.read_timeout,
+    };
+    let mut route = Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .at("/problems", poem::get(problem_index))
+        .at("/problems/:code", poem::get(problem_page));
+    if telemetry.metrics && telemetry.metrics_listen.is_none() {
+        route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
+    }
+    let app = route
+        .around(move |next, req| hygiene(next, req, limits))
+        .data(state.clone());
+    let app = if server.cors_allowed_origins.is_empty() {
+        app.boxed()
+    } else {
+        app.with(
+            Cors::new()
+                .allow_origins(server.cors_allowed_origins.iter().map(String::as_str))
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(600),
+        )
+        .boxed()
+    };
+    let (metrics, spans) = (
+        Arc::clone(&state.telemetry.metrics),
+        state.telemetry.spans.clone(),
+    );
+    let public_url: Arc<str> = Arc::from(public_url);
+    app.catch_all_error(render_error)
+        .around(move |next, req| {
+            let (allowed, public_url) = (Arc::clone(&allowed), Arc::clone(&public_url));
+            crate::problem::with_public_url(public_url, allow_header(next, req, allowed))
+        })
+        .with(SetHeader::new().overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .around(move |next, req| observe_request(next, req, Arc::clone(&metrics), spans.clone()))
+        .boxed()
+}
+
+/// A fixed text body with its content type.
+fn text_endpoint(content_type: &'static str, body: String) -> impl Endpoint + 'static {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(body.clone())
+    })
+}
+
+/// Adds `Allow` to a 405 (RFC 9110 §15.5.6): the methods the spec gives the path.
+async fn allow_header<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    allowed: Arc<AllowedMethods>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut resp = next.call(req).await?.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allowed.for_path(&path)
+        && let Ok(value) = HeaderValue::from_str(methods)
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}
+
+/// `GET /problems`: every problem code, each linking to its page.
+#[poem::handler]
+fn problem_index() -> poem::web::Html<String> {
+    let items: String = crate::problem::CATALOG
+        .iter()
+        .map(|(code, what)| {
+            format!("<li><a href=\"problems/{code}\"><code>{code}</code></a>: {what}</li>")
+        })
+        .collect();
+    poem::web::Html(problem_html(
+        "Tessera problem types",
+        &format!(
+            "<p>Every error answer is <code>application/problem+json</code> (RFC 9457) \
+             with one of these <code>code</code>s; its <code>type</code> links here.</p>\
+             <ul>{items}</ul>"
+        ),
+    ))
+}
+
+/// `GET /problems/{code}`: what a problem `type` means (RFC 9457 §3.1.1: a type URI
+/// should resolve to documentation for people).
+#[poem::handler]
+fn problem_page(code: poem::web::Path<String>) -> poem::Result<poem::web::Html<String>> {
+    let Some(what) = crate::problem::describe(&code) else {
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such problem type").into(),
+        );
+    };
+    Ok(poem::web::Html(problem_html(
+        &code,
+        &format!("<p>{what}</p><p><a href=\"../problems\">All problem types</a></p>"),
+    )))
+}
+
+fn problem_html(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
+         <body><h1><code>{title}</code></h1>{body}</body></html>"
+    )
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub fn metrics_endpoint(telemetry: Arc<Telemetry>) -> impl Endpoint + 'static {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(telemetry.render_prometheus())
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hygiene {
+    body_limit: usize,
+    max_header_bytes: usize,
+    read_timeout: Duration,
+}
+
+/// Refuses oversized headers (431) and bodies (413, whether the size is announced or
+/// only discovered while reading), and bodies that take too long to arrive (408), before
+/// any handler runs.
+async fn hygiene<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    limits: Hygiene,
+) -> poem::Result<Response> {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers exceed {} bytes", limits.max_header_bytes),
+        )
+        .into());
+    }
+    let limit = limits.body_limit;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large().into());
+    }
+    let body = req.take_body();
+    let read = tokio::time::timeout(limits.read_timeout, body.into_bytes_limit(limit))
+        .await
+        .map_err(|_| {
+            poem::Error::from(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body arrived too slowly",
+            ))
+        })?;
+    let bytes = read.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
+        other => poem::Error::from(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("cannot read the request body: {other}"),
+        )),
+    })?;
+    req.set_body(Body::from_bytes(bytes));
+    Ok(next.call(req).await?.into_response())
+}

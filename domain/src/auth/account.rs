@@ -1,0 +1,188 @@
+//! The signed-in caller's account: token checks, profile, sessions, logout (one, all,
+//! retried), password change, and disabling an account.
+
+use crate::password::Verification;
+use crate::throttle::LimitError;
+use crate::user::Password;
+use crate::user::PasswordAttempt;
+
+use super::*;
+
+impl AuthService {
+    /// Verifies an access token and checks it against the revocation list.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] with the failed check, [`AuthError::Revoked`], or
+    /// `Unavailable` when revocation state cannot be trusted (fail closed).
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = self.now();
+        let claims = self.deps.verifier.verify(token, now).await?;
+        if self.deps.revocations.is_revoked(&claims, now)? {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies the access token of a logout. Like [`Self::authenticate`], except that a
+    /// token whose own session has already ended in the store still passes: a logout
+    /// that answered 503 halfway (the session ended, a rule not yet published) or whose
+    /// answer was lost can be retried and completes what it started.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = self.now();
+        let claims = self.deps.verifier.verify(token, now).await?;
+        if !self.deps.revocations.is_revoked(&claims, now)? {
+            return Ok(claims);
+        }
+        match self.deps.sessions.find(claims.sid).await? {
+            Some(session) if session.user_id == claims.sub && session.revoked_at.is_some() => {
+                Ok(claims)
+            }
+            _ => Err(AuthError::Revoked),
+        }
+    }
+
+    /// The caller's account.
+    ///
+    /// # Errors
+    /// [`AccountError::AccountGone`] when the account was deleted or disabled.
+    pub async fn me(&self, claims: &Claims) -> Result<User, AccountError> {
+        self.deps
+            .users
+            .find_by_id(claims.sub)
+            .await?
+            .filter(|u| !u.is_disabled())
+            .ok_or(AccountError::AccountGone)
+    }
+
+    /// Ends the caller's session: its refresh token and every access token it issued.
+    ///
+    /// # Errors
+    /// `Unavailable` when the session or revocation store cannot be written.
+    pub async fn logout(&self, claims: &Claims, client: &ClientInfo) -> Result<(), Unavailable> {
+        let now = self.now();
+        if let Some(session) = self.deps.sessions.find(claims.sid).await? {
+            self.end_session(&session, now).await?;
+        } else {
+            self.revoke_rule(Revocation::Session(claims.sid), now)
+                .await?;
+        }
+        self.audit(
+            AuditEvent::Logout {
+                user: claims.sub,
+                session: claims.sid,
+            },
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Ends every session of the caller.
+    ///
+    /// # Errors
+    /// `Unavailable` when the session or revocation store cannot be written.
+    pub async fn logout_all(
+        &self,
+        claims: &Claims,
+        client: &ClientInfo,
+    ) -> Result<(), Unavailable> {
+        // Every access token carries its session, so ending every session that may still
+        // have a live access token ends them all.
+        let ended = self.end_sessions_of(claims.sub, None).await?;
+        self.audit(
+            AuditEvent::LogoutAll {
+                user: claims.sub,
+                sessions: ended,
+            },
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The caller's live sessions.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<Session>, Unavailable> {
+        Ok(self.deps.sessions.list_live(claims.sub, self.now()).await?)
+    }
+
+    /// Ends one of the caller's sessions.
+    ///
+    /// # Errors
+    /// [`AccountError::SessionNotFound`] when the id is not one of the caller's live
+    /// sessions.
+    pub async fn end_own_session(
+        &self,
+        claims: &Claims,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        let now = self.now();
+        let session = self
+            .deps
+            .sessions
+            .find(id)
+            .await?
+            // A session that lapsed moments ago may still have a live access token.
+            .filter(|s| {
+                let lapsed_after = now - (self.tokens.acceptance_horizon(now) - now);
+                s.user_id == claims.sub
+                    && s.revoked_at.is_none()
+                    && s.idle_expires_at.min(s.absolute_expires_at) > lapsed_after
+            })
+            .ok_or(AccountError::SessionNotFound)?;
+        self.end_session(&session, now).await?;
+        self.audit(
+            AuditEvent::SessionRevoked {
+                user: claims.sub,
+                session: id,
+            },
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Changes the caller's password and ends every other session of theirs.
+    ///
+    /// # Errors
+    /// [`AccountError::WrongPassword`] when `current` does not match.
+    pub async fn change_password(
+        &self,
+        claims: &Claims,
+        current: &PasswordAttempt,
+        new: &Password,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        let user = self.me(claims).await?;
+        // A current-password check is a login attempt: same failure budget, same lock.
+        let account = user.username.canonical();
+        let lock = match self.reserve_attempt(&account).await {
+            Ok(lock) => lock,
+            Err(LimitError::Throttled(secs)) => return Err(AccountError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        };
+        let verdict = self
+            .deps
+            .hasher
+            .verify(current, &user.password_hash)
+            .await?;
+        if verdict == Verification::Mismatch {
+            let event = AuditEvent::PasswordChangeFailed { user: user.id };
+            self.failed_attempt(event, &account, lock, client).await;
+            return Err(AccountError::WrongPassword);
+        }
+        let _ = self.deps.limiter.record_success(&account).await;
+        let hash = self.deps.hasher.hash(new).await?;
+        self.deps.users.update_password_hash(user.id, &hash).await?;
+        self.end_sessions_of(user.id, Some(claims.sid)).await?;
+        self.audit(AuditEvent::PasswordChanged { user: user.id }, client)
+            .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! Who may have an account and prove it: registration, import of foreign hashes, login
+//! (with the failure budget counted before the password is checked), hash upgrades.
+
+use crate::password::Verification;
+use crate::ports::CreateUserError;
+use crate::throttle::LimitError;
+use crate::throttle::retry_secs;
+use crate::user::Password;
+use crate::user::PasswordAttempt;
+use crate::user::PasswordHash;
+use crate::user::Role;
+use crate::user::Username;
+
+use super::*;
+
+impl AuthService {
+    /// Creates an account with the given roles.
+    ///
+    /// # Errors
+    /// [`RegisterError::UsernameTaken`] when the (case-insensitive) name exists.
+    pub async fn register(
+        &self,
+        username: Username,
+        password: Password,
+        roles: Vec<Role>,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let hash = self.deps.hasher.hash(&password).await?;
+        self.create_user(username, hash, roles, client).await
+    }
+
+    /// Stores a new account and records its registration.
+    async fn create_user(
+        &self,
+        username: Username,
+        password_hash: PasswordHash,
+        roles: Vec<Role>,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let user = User {
+            id: UserId::new_random(),
+            username,
+            password_hash,
+            roles,
+            created_at: self.now(),
+            disabled_at: None,
+        };
+        match self.deps.users.create(&user).await {
+            Ok(()) => {}
+            Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
+            Err(CreateUserError::Store(e)) => return Err(e.into()),
+        }
+        self.audit(AuditEvent::Registered { user: user.id }, client)
+            .await;
+        Ok(user)
+    }
+
+    /// Checks a username and password and starts a session.
+    ///
+    /// An unknown or malformed username costs the same hashing work as a wrong password.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for every kind of wrong input.
+    pub async fn login(
+        &self,
+        username: &str,
+        attempt: &PasswordAttempt,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, LoginError> {
+        let parsed = Username::parse(username);
+        // Throttled by the name as typed (canonicalised when valid), whether or not such
+        // a user exists: a 429 must not reveal which accounts are real.
+        let account = match &parsed {
+            Ok(name) => name.canonical(),
+            Err(_) => username
+                .trim()
+                .chars()
+                .take(64)
+                .collect::<String>()
+                .to_lowercase(),
+        };
+        let lock = match self.reserve_attempt(&account).await {
+            Ok(lock) => lock,
+            Err(LimitError::Throttled(secs)) => return Err(LoginError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        };
+        let found = match &parsed {
+            Ok(name) => self.deps.users.find_by_username(name).await?,
+            Err(_) => None,
+        };
+        let verdict = match found.as_ref().filter(|u| !u.is_disabled()) {
+            Some(user) => {
+                self.deps
+                    .hasher
+                    .verify(attempt, &user.password_hash)
+                    .await?
+            }
+            None => {
+                self.deps.hasher.verify_dummy(attempt).await?;
+                Verification::Mismatch
+            }
+        };
+        let user = match (verdict, found) {
+            (Verification::Match { needs_rehash }, Some(user)) => {
+                if needs_rehash {
+                    self.rehash(&user, attempt).await;
+                }
+                user
+            }
+            _ => {
+                let event = AuditEvent::LoginFailed {
+                    username: account.clone(),
+                };
+                self.failed_attempt(event, &account, lock, client).await;
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        // Forgetting past failures is bookkeeping: if the limiter cannot do it now, the
+        // right password still logs in.
+        let _ = self.deps.limiter.record_success(&account).await;
+        let now = self.now();
+        let session = Session::start(user.id, client.clone(), &self.sessions, now);
+        let refresh = self.mint.first()?;
+        self.deps
+            .sessions
+            .create(&session, &RefreshTokenMint::hash(&refresh))
+            .await?;
+        self.audit(
+            AuditEvent::LoginSucceeded {
+                user: user.id,
+                session: session.id,
+            },
+            client,
+        )
+        .await;
+        Ok(self.pair(&user, &session, refresh, now)?)
+    }
+
+    /// Admits one password check for `account`, counted as a failure until it succeeds
+    /// (see [`RateLimiter::reserve_attempt`]): the lock it started, if any.
+    pub(super) async fn reserve_attempt(
+        &self,
+        account: &str,
+    ) -> Result<Option<chrono::TimeDelta>, LimitError> {
+        self.deps.limiter.reserve_attempt(account, self.now()).await
+    }
+
+    /// Records a wrong password: the failure was already counted by the reservation, so
+    /// this only audits it and the lock it started.
+    pub(super) async fn failed_attempt(
+        &self,
+        event: AuditEvent,
+        account: &str,
+        lock: Option<chrono::TimeDelta>,
+        client: &ClientInfo,
+    ) {
+        self.audit(event, client).await;
+        if let Some(lock) = lock {
+            self.audit(
+                AuditEvent::Lockout {
+                    username: account.to_owned(),
+                    seconds: retry_secs(lock),
+                },
+                client,
+            )
+            .await;
+        }
+    }
+
+    /// Imports an account whose password hash comes from another system (bcrypt, as the
+    /// Express tutorial's bcryptjs writes it). It logs in with its old password and is
+    /// upgraded to argon2id on that login.
+    ///
+    /// # Errors
+    /// [`RegisterError::UsernameTaken`] when the name exists (imports are idempotent:
+    /// callers count these as skipped).
+    pub async fn import_user(
+        &self,
+        username: Username,
+        hash: PasswordHash,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        self.create_user(username, hash, Vec::new(), client).await
+    }
+
+    /// Upgrades a hash made under older parameters; a failure only costs the upgrade.
+    async fn rehash(&self, user: &User, attempt: &PasswordAttempt) {
+        let password = Password::verified(attempt);
+        if let Ok(hash) = self.deps.hasher.hash(&password).await {
+            let _ = self.deps.users.update_password_hash(user.id, &hash).await;
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The error of each use case, and how the ports' errors map onto them: a store, the
+//! revocation list or the limiter that cannot answer is [`Unavailable`] (the edge says
+//! 503); anything that should not happen is `Unknown`.
+
+use crate::password::HashError;
+use crate::ports::StoreError;
+use crate::revocation::RevocationError;
+use crate::token::{SignError, TokenError};
+
+/// Something the use cases depend on could not answer: the edge says 503.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("password hashing is saturated")]
+    HashingBusy,
+    #[error("store unavailable")]
+    Store(#[source] anyhow::Error),
+    #[error("revocation state unavailable")]
+    Revocation(#[source] anyhow::Error),
+    #[error("no signing key is active")]
+    NoSigningKey,
+    #[error("rate-limit state unavailable")]
+    Limiter(#[source] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user, wrong password or disabled account: deliberately indistinguishable.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Too many failures for this username: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, expired, revoked or reused refresh token (RFC 6749 `invalid_grant`).
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidGrant,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    InvalidToken(#[from] TokenError),
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The caller's account no longer exists or is disabled.
+    #[error("the account is not available")]
+    AccountGone,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("no such session")]
+    SessionNotFound,
+    /// Too many wrong passwords for this account: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for Unavailable {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => Self::Store(e),
+            StoreError::Conflict => Self::Store(anyhow::anyhow!("unexpected conflict")),
+        }
+    }
+}
+
+impl From<RevocationError> for Unavailable {
+    fn from(e: RevocationError) -> Self {
+        match e {
+            RevocationError::Unavailable(e) => Self::Revocation(e),
+        }
+    }
+}
+
+macro_rules! impl_from_lower {
+    ($($err:ident),*) => {$(
+        impl From<StoreError> for $err {
+            fn from(e: StoreError) -> Self {
+                match e {
+                    StoreError::Unavailable(e) => Self::Unavailable(Unavailable::Store(e)),
+                    // No flow here writes what could conflict: a bug, not an outage.
+                    StoreError::Conflict => Self::Unknown(anyhow::anyhow!("unexpected store conflict")),
+                }
+            }
+        }
+        impl From<RevocationError> for $err {
+            fn from(e: RevocationError) -> Self { Self::Unavailable(e.into()) }
+        }
+        impl From<HashError> for $err {
+            fn from(e: HashError) -> Self {
+                match e {
+                    HashError::Busy => Self::Unavailable(Unavailable::HashingBusy),
+                    HashError::Unknown(e) => Self::Unknown(e),
+                }
+            }
+        }
+        impl From<SignError> for $err {
+            fn from(e: SignError) -> Self {
+                match e {
+                    SignError::NoActiveKey => Self::Unavailable(Unavailable::NoSigningKey),
+                    SignError::Unknown(e) => Self::Unknown(e),
+                }
+            }
+        }
+    )*};
+}
+impl_from_lower!(RegisterError, LoginError, RefreshError, AccountError);
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.into())
+    }
+}
+
+impl From<RevocationError> for AuthError {
+    fn from(e: RevocationError) -> Self {
+        Self::Unavailable(e.into())
+    }
+}

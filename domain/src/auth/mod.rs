@@ -1,0 +1,159 @@
+//! The use cases the HTTP edge calls, one file per flow: [`credentials`] (register,
+//! login, import), [`refresh`] (rotation with reuse detection), [`account`] (the caller's
+//! account and sessions, logout, password change, disabling users), [`oauth`] (RFC 7009
+//! revocation and RFC 7662 introspection), [`admin`] (accounts and the audit trail, for
+//! administrators). Each has its own small error enum
+//! ([`errors`]); storage failures surface as [`Unavailable`]. This file holds the
+//! service, what it depends on, and the steps several flows share.
+
+mod account;
+mod admin;
+mod credentials;
+mod errors;
+mod oauth;
+mod refresh;
+
+pub use errors::{AccountError, AuthError, LoginError, RefreshError, RegisterError, Unavailable};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::password::PasswordHasher;
+use crate::ports::{AuditEvent, AuditLog, AuditSink, SessionRepository, UserRepository};
+use crate::revocation::{Revocation, RevocationEntry, RevocationList};
+use crate::session::{
+    ClientInfo, RefreshToken, RefreshTokenMint, Session, SessionId, SessionPolicy,
+};
+use crate::throttle::RateLimiter;
+use crate::token::{AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenPolicy};
+use crate::user::{User, UserId};
+
+/// What a successful login or refresh hands out (RFC 6749 §5.1 shape, minus the type).
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_in: i64,
+    pub session_id: SessionId,
+}
+
+/// What RFC 7662 introspection learns about a token.
+#[derive(Debug, Clone)]
+pub enum Introspection {
+    Inactive,
+    Access(Claims),
+    Refresh { session: Session },
+}
+
+/// Everything the use cases need, wired once by the composition root.
+#[derive(Clone)]
+pub struct AuthDeps {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub signer: Arc<dyn AccessTokenSigner>,
+    pub verifier: Arc<dyn AccessTokenVerifier>,
+    pub revocations: Arc<dyn RevocationList>,
+    pub audit: Arc<dyn AuditSink>,
+    pub audit_log: Arc<dyn AuditLog>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The authentication service.
+#[derive(Clone)]
+pub struct AuthService {
+    deps: AuthDeps,
+    tokens: TokenPolicy,
+    sessions: SessionPolicy,
+    mint: RefreshTokenMint,
+}
+
+impl AuthService {
+    pub fn new(
+        deps: AuthDeps,
+        tokens: TokenPolicy,
+        sessions: SessionPolicy,
+        mint: RefreshTokenMint,
+    ) -> Self {
+        Self {
+            deps,
+            tokens,
+            sessions,
+            mint,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.deps.clock.now()
+    }
+
+    fn pair(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh: RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, SignError> {
+        let claims = self.tokens.claims_for(user, session.id, now);
+        let access_token = self.deps.signer.sign(&claims)?;
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.tokens.access_ttl.num_seconds(),
+            refresh_token: refresh,
+            refresh_expires_in: (session.idle_expires_at - now).num_seconds().max(0),
+            session_id: session.id,
+        })
+    }
+
+    async fn end_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), Unavailable> {
+        // The store first: it is the durable truth refresh consults, so once this write
+        // lands the refresh token is dead whatever happens to the rule. The rule then
+        // stops the session's access tokens; if it fails, the client retries the logout
+        // (see `authenticate_for_logout`) and this runs again.
+        self.deps.sessions.revoke(session.id, now).await?;
+        self.revoke_rule(Revocation::Session(session.id), now)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of `user` but `except` in one store statement, then revokes
+    /// their access tokens. Sessions that lapsed recently are included: a refresh just
+    /// before the absolute limit leaves an access token that outlives its session.
+    async fn end_sessions_of(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+    ) -> Result<usize, Unavailable> {
+        let now = self.now();
+        let token_life = self.tokens.acceptance_horizon(now) - now;
+        let ended = self
+            .deps
+            .sessions
+            .revoke_all(user, except, now, now - token_life)
+            .await?;
+        for id in &ended {
+            self.revoke_rule(Revocation::Session(*id), now).await?;
+        }
+        Ok(ended.len())
+    }
+
+    async fn revoke_rule(
+        &self,
+        revocation: Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        let entry = RevocationEntry {
+            revocation,
+            expires_at: self.tokens.acceptance_horizon(now),
+        };
+        Ok(self.deps.revocations.revoke(entry).await?)
+    }
+
+    async fn audit(&self, event: AuditEvent, client: &ClientInfo) {
+        self.deps.audit.record(event, self.now(), client).await;
+    }
+}
