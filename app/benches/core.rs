@@ -128,7 +128,7 @@ fn revocation(c: &mut Criterion) {
     let rt = runtime();
     let now = Utc::now();
     let list = rt
-        .block_on(tessera_blacklist::MemoryRevocationList::load(
+        .block_on(tessera_revocation::MemoryRevocationList::load(
             Arc::new(NoStore),
             now,
         ))

@@ -9,6 +9,10 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tessera_domain::password::Argon2Params;
+use tessera_domain::session::SessionPolicy;
+use tessera_domain::throttle::ThrottlePolicy;
+use tessera_domain::user::PasswordPolicy;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -134,16 +138,23 @@ pub struct TokensConfig {
     pub reuse_grace: Duration,
 }
 
+/// A domain policy's duration as configuration writes it (policies are never negative).
+fn std_duration(d: chrono::TimeDelta) -> Duration {
+    d.to_std().unwrap_or_default()
+}
+
 impl Default for TokensConfig {
+    /// The session lifetimes are the domain's defaults ([`SessionPolicy`]).
     fn default() -> Self {
+        let sessions = SessionPolicy::default();
         Self {
             issuer: "tessera".into(),
             audience: "tessera".into(),
             access_ttl: Duration::from_secs(15 * 60),
             leeway: Duration::from_secs(30),
-            refresh_idle_ttl: Duration::from_secs(7 * 24 * 3600),
-            session_max_ttl: Duration::from_secs(30 * 24 * 3600),
-            reuse_grace: Duration::from_secs(10),
+            refresh_idle_ttl: std_duration(sessions.idle_ttl),
+            session_max_ttl: std_duration(sessions.max_ttl),
+            reuse_grace: std_duration(sessions.reuse_grace),
         }
     }
 }
@@ -164,13 +175,15 @@ pub struct PasswordsConfig {
 }
 
 impl Default for PasswordsConfig {
+    /// The domain's defaults ([`PasswordPolicy`], [`Argon2Params`]).
     fn default() -> Self {
+        let (policy, argon2) = (PasswordPolicy::default(), Argon2Params::default());
         Self {
-            min_length: 8,
-            max_length: 128,
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
+            min_length: policy.min_chars,
+            max_length: policy.max_chars,
+            argon2_memory_kib: argon2.memory_kib,
+            argon2_iterations: argon2.iterations,
+            argon2_parallelism: argon2.parallelism,
             max_concurrent_hashes: 0,
             max_queued_hashes: 0,
         }
@@ -330,7 +343,9 @@ pub struct LimitsConfig {
 }
 
 impl Default for LimitsConfig {
+    /// The per-account delays are the domain's defaults ([`ThrottlePolicy`]).
     fn default() -> Self {
+        let throttle = ThrottlePolicy::default();
         Self {
             enabled: true,
             login_per_minute: 60,
@@ -343,9 +358,9 @@ impl Default for LimitsConfig {
             revoke_burst: 20,
             ipv6_prefix: 64,
             account_throttling: true,
-            account_free_failures: 5,
-            account_base_delay: Duration::from_secs(1),
-            account_max_delay: Duration::from_secs(15 * 60),
+            account_free_failures: throttle.free_failures,
+            account_base_delay: std_duration(throttle.base_delay),
+            account_max_delay: std_duration(throttle.max_delay),
         }
     }
 }

@@ -41,6 +41,7 @@ fn finish(raw: String, settings: &SpecSettings) -> Value {
     let mut doc: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
     order_tags(&mut doc);
     new_password_rules(&mut doc, &settings.passwords);
+    optional_request_fields_accept_null(&mut doc);
     problem_examples(&mut doc, &settings.public_url);
     doc
 }
@@ -91,6 +92,62 @@ fn new_password_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         if let (Some(target), Some(rules)) = (target, rules.as_object()) {
             for (k, v) in rules {
                 target.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// An optional field of a JSON request body may be absent or `null`: the server reads both as
+/// "not given" (poem-openapi's `Option`), so the schema says `nullable` — else a client
+/// sending `null` would be told it broke a rule the server does not have.
+fn optional_request_fields_accept_null(doc: &mut Value) {
+    let mut request_schemas: Vec<String> = Vec::new();
+    for item in doc["paths"].as_object().into_iter().flatten() {
+        for op in item.1.as_object().into_iter().flatten() {
+            let bodies =
+                op.1.pointer("/requestBody/content")
+                    .and_then(Value::as_object);
+            // JSON only: a form has no `null`, and "null" is no value of an enum.
+            let json = bodies
+                .into_iter()
+                .flatten()
+                .filter(|(media, _)| media.starts_with("application/json"));
+            for body in json {
+                if let Some(name) = body.1.pointer("/schema/$ref").and_then(Value::as_str) {
+                    request_schemas.push(name.trim_start_matches("#/components/schemas/").into());
+                }
+            }
+        }
+    }
+    for name in request_schemas {
+        let Some(schema) = doc
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let required: Vec<String> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (field, property) in properties.iter_mut() {
+            if required.contains(field) {
+                continue;
+            }
+            if let Some(reference) = property.get("$ref").cloned() {
+                // OpenAPI 3.0 ignores siblings of `$ref`: wrap it to add `nullable`.
+                *property = json!({ "allOf": [{ "$ref": reference }], "nullable": true });
+            } else if let Some(p) = property.as_object_mut() {
+                p.insert("nullable".into(), Value::Bool(true));
             }
         }
     }

@@ -13,10 +13,6 @@ use chrono::TimeDelta;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
-use tessera_blacklist::{
-    ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
-    RedisRevocationList,
-};
 use tessera_domain::auth::{AuthDeps, AuthService};
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::keys::RotationPolicy;
@@ -27,6 +23,10 @@ use tessera_domain::throttle::{NoLimits, RateLimiter, ThrottlePolicy};
 use tessera_domain::token::TokenPolicy;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
+use tessera_revocation::{
+    ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
+    RedisRevocationList,
+};
 use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::AppState;

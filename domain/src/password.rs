@@ -124,10 +124,6 @@ impl Argon2id {
         Ok(this)
     }
 
-    pub fn params(&self) -> Argon2Params {
-        self.params
-    }
-
     /// Hashes with a fresh 16-byte salt into a PHC string.
     ///
     /// # Errors

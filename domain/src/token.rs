@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::session::SessionId;
-use crate::user::{Role, User, UserId};
+use crate::user::{User, UserId};
 
 /// What every access token says about its issuer, audience and lifetime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +62,6 @@ pub struct Claims {
 impl Claims {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
-    }
-
-    pub fn has_admin_role(&self) -> bool {
-        self.has_role(Role::ADMIN)
-    }
-
-    pub fn issued_at(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.iat, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     pub fn expires_at(&self) -> DateTime<Utc> {

@@ -152,7 +152,7 @@ impl Drop for TestEnv {
                     let _ = tessera_sql::provision::drop_database(&url, &name).await;
                 }
                 if let Some((url, prefix)) = redis {
-                    let _ = tessera_blacklist::delete_prefix(&url, &prefix).await;
+                    let _ = tessera_revocation::delete_prefix(&url, &prefix).await;
                 }
             });
         })
@@ -270,9 +270,11 @@ impl TestApp {
 
     /// A direct connection to this test's database, to inspect what the server stored.
     pub async fn store(&self) -> tessera_sql::SqlStore {
+        let defaults = Config::default().database;
         let pool = tessera_sql::PoolOptions {
             max_connections: 1,
-            ..Default::default()
+            connect_timeout: defaults.connect_timeout,
+            acquire_timeout: defaults.acquire_timeout,
         };
         tessera_sql::SqlStore::connect(&self.dir.db_url, &pool)
             .await

@@ -227,11 +227,6 @@ impl KeyRingHandle {
         }
     }
 
-    /// Whether rotation is Tessera's job (database source) or the operator's (files).
-    pub fn is_externally_managed(&self) -> bool {
-        matches!(self.source, Source::Files { .. })
-    }
-
     /// Rebuilds the ring from the source.
     ///
     /// # Errors

@@ -28,16 +28,6 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
 }
 
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// The store: a pooled connection to one database, implementing every SQL-backed port.
 #[derive(Clone, Debug)]
 pub struct SqlStore {

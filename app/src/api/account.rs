@@ -12,6 +12,7 @@ use tessera_domain::user::{Password, PasswordAttempt};
 use uuid::Uuid;
 
 use super::responses::{answer, bad_request, refusals};
+use super::text::Text;
 use super::{
     ApiTags, AppState, BearerAuth, UserView, check_client, client_info, note_rate_limited,
 };
@@ -44,9 +45,9 @@ pub struct DashboardData {
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordChange {
-    pub current_password: String,
+    pub current_password: Text,
     /// Must satisfy the password rules of registration.
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 debug_redacted!(PasswordChange { ; current_password, new_password });

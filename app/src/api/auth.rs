@@ -9,6 +9,7 @@ use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
 use super::responses::{answer, bad_request, refusals};
+use super::text::Text;
 use super::{
     ApiTags, AppState, BearerAuth, LogoutBearerAuth, UserView, check_client, client_info,
     note_rate_limited,
@@ -23,10 +24,10 @@ pub struct AuthApi;
 pub struct Registration {
     /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
     /// Unique ignoring case and character width; NFKC-normalised and trimmed.
-    pub username: String,
+    pub username: Text,
     /// 8–128 characters after NFKC (configurable), not containing the username, and
     /// not among the million easiest guesses.
-    pub password: String,
+    pub password: Text,
 }
 
 impl poem_openapi::types::Example for Registration {
@@ -46,9 +47,9 @@ debug_redacted!(Registration { username; password });
 pub struct Credentials {
     /// 3–64 characters: letters, digits and `. _ - @ +`, starting with a letter or digit.
     /// Case-insensitively unique.
-    pub username: String,
+    pub username: Text,
     /// The account's password, as it was chosen.
-    pub password: String,
+    pub password: Text,
 }
 
 impl poem_openapi::types::Example for Credentials {
@@ -65,7 +66,7 @@ impl poem_openapi::types::Example for Credentials {
 #[oai(example)]
 pub struct RefreshRequest {
     /// The refresh token from the latest login or refresh.
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 /// An access token and a refresh token (RFC 6749 §5.1).

@@ -17,6 +17,7 @@ macro_rules! debug_redacted {
 }
 
 pub mod responses;
+pub mod text;
 
 mod account;
 mod admin;

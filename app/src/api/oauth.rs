@@ -12,6 +12,7 @@ use tessera_domain::user::Role;
 use uuid::Uuid;
 
 use super::responses::{answer, bad_request, insufficient_role, refusals};
+use super::text::Text;
 use super::{ApiTags, AppState, BearerAuth, check_client, client_info};
 use crate::problem::Problem;
 
@@ -32,7 +33,7 @@ pub enum TokenTypeHint {
 #[oai(rename = "TokenRequest", example)]
 pub struct TokenJson {
     /// An access token or a refresh token.
-    pub token: String,
+    pub token: Text,
     pub token_type_hint: Option<TokenTypeHint>,
 }
 
@@ -43,7 +44,7 @@ pub struct TokenJson {
 #[oai(rename = "TokenRequestForm", example)]
 pub struct TokenForm {
     /// An access token or a refresh token.
-    pub token: String,
+    pub token: Text,
     pub token_type_hint: Option<TokenTypeHint>,
 }
 

@@ -12,6 +12,8 @@ mod credentials;
 mod errors;
 mod oauth;
 mod refresh;
+#[cfg(test)]
+mod tests;
 
 pub use errors::{AccountError, AuthError, LoginError, RefreshError, RegisterError, Unavailable};
 

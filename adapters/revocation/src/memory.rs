@@ -1,165 +1,19 @@
-//! Tessera's in-process security state: the revocation list (a moka tier answering every
-//! protected request from memory, written through to a durable [`RevocationStore`] and
-//! loaded back from it at startup, so a restart forgets nothing) and the rate limiter.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-
-mod limits;
-mod redis_backend;
-
-pub use limits::{ClientQuota, ClientQuotas, MemoryRateLimiter};
-pub use redis_backend::{RedisRateLimiter, RedisRevocationList, delete_prefix};
+//! The in-process revocation list: the moka tier, written through to the durable
+//! [`RevocationStore`] and loaded back from it at startup, so a restart forgets nothing;
+//! rules other processes write arrive by polling the store.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use moka::Expiry;
-use moka::sync::Cache;
 use tessera_domain::ports::StoreError;
 use tessera_domain::revocation::{
-    Revocation, RevocationEntry, RevocationError, RevocationList, RevocationStore,
+    RevocationEntry, RevocationError, RevocationList, RevocationStore,
 };
-use tessera_domain::session::SessionId;
 use tessera_domain::token::Claims;
-use tessera_domain::user::UserId;
-use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    Token(Uuid),
-    Session(SessionId),
-    User(UserId),
-}
-
-/// What a key maps to: when the rule lapses and, for user rules, up to which `iat`.
-#[derive(Debug, Clone, Copy)]
-struct Rule {
-    expires_at: DateTime<Utc>,
-    user_before: Option<i64>,
-}
-
-/// Evicts each rule once every token it covers has expired.
-struct UntilExpiry;
-
-impl Expiry<Key, Rule> for UntilExpiry {
-    fn expire_after_create(&self, _: &Key, rule: &Rule, _: Instant) -> Option<Duration> {
-        Some(
-            (rule.expires_at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO),
-        )
-    }
-
-    fn expire_after_update(
-        &self,
-        key: &Key,
-        rule: &Rule,
-        at: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        self.expire_after_create(key, rule, at)
-    }
-}
-
-/// The in-memory rules every protected request is checked against: one moka entry per
-/// revoked token, session or user, evicted once every token it covers has expired.
-pub(crate) struct RuleCache {
-    cache: Cache<Key, Rule>,
-}
-
-impl RuleCache {
-    pub(crate) fn new() -> Self {
-        Self {
-            cache: Cache::builder().expire_after(UntilExpiry).build(),
-        }
-    }
-
-    pub(crate) fn remember(&self, entry: &RevocationEntry) {
-        let (key, user_before) = match entry.revocation {
-            Revocation::Token(jti) => (Key::Token(jti), None),
-            Revocation::Session(sid) => (Key::Session(sid), None),
-            Revocation::UserBefore(user, before) => (Key::User(user), Some(before.timestamp())),
-        };
-        self.cache.entry(key).and_upsert_with(|old| {
-            let new = Rule {
-                expires_at: entry.expires_at,
-                user_before,
-            };
-            match old.map(|e| e.into_value()) {
-                // Keep the widest rule: the later expiry and the later cut-off.
-                Some(old) => Rule {
-                    expires_at: old.expires_at.max(new.expires_at),
-                    user_before: old.user_before.max(new.user_before),
-                },
-                None => new,
-            }
-        });
-    }
-
-    fn in_force(&self, key: Key, now: DateTime<Utc>) -> Option<Rule> {
-        self.cache.get(&key).filter(|r| r.expires_at > now)
-    }
-
-    pub(crate) fn covers(&self, claims: &Claims, now: DateTime<Utc>) -> bool {
-        self.in_force(Key::Token(claims.jti), now).is_some()
-            || self.in_force(Key::Session(claims.sid), now).is_some()
-            || self
-                .in_force(Key::User(claims.sub), now)
-                .and_then(|r| r.user_before)
-                .is_some_and(|before| claims.iat <= before)
-    }
-
-    pub(crate) fn len(&self) -> u64 {
-        self.cache.entry_count()
-    }
-}
-
-/// Follows the durable store's new rows by position. Each poll reads again from the
-/// position of [`LOOKBACK_POLLS`] polls ago, since a row can become visible after one
-/// with a higher position (two concurrent inserts commit in either order); a rule read
-/// twice is remembered once.
-pub(crate) struct StoreFollower {
-    positions: std::sync::Mutex<std::collections::VecDeque<i64>>,
-}
-
-/// With a poll a second, a row that commits up to ~10 s after a later one is still seen.
-const LOOKBACK_POLLS: usize = 10;
-
-impl StoreFollower {
-    pub(crate) fn new(cursor: i64) -> Self {
-        Self {
-            positions: std::sync::Mutex::new(std::collections::VecDeque::from([cursor])),
-        }
-    }
-
-    /// Remembers every rule written since the last polls; returns how many it read.
-    pub(crate) async fn poll(
-        &self,
-        store: &dyn RevocationStore,
-        rules: &RuleCache,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let from = self.lock().front().copied().unwrap_or(0);
-        let (entries, newest) = store.load_since(from, now).await?;
-        for entry in &entries {
-            rules.remember(entry);
-        }
-        let mut positions = self.lock();
-        let last = positions.back().copied().unwrap_or(0);
-        positions.push_back(newest.max(last));
-        while positions.len() > LOOKBACK_POLLS {
-            positions.pop_front();
-        }
-        Ok(entries.len())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<i64>> {
-        self.positions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
+use crate::follower::StoreFollower;
+use crate::rules::RuleCache;
 
 /// The in-process revocation list.
 pub struct MemoryRevocationList {
@@ -233,6 +87,10 @@ mod tests {
     use std::sync::Mutex;
 
     use chrono::TimeDelta;
+    use tessera_domain::revocation::Revocation;
+    use tessera_domain::session::SessionId;
+    use tessera_domain::user::UserId;
+    use uuid::Uuid;
 
     use super::*;
 
