@@ -42,11 +42,11 @@ pub async fn follow_other_processes(state: AppState, every: Duration) {
     }
 }
 
+/// Every hour: revocation rules no token can need any more, audit events past retention.
 pub async fn purge_lapsed(state: AppState, audit_retention: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let _ = state.revocations.check_ready().await;
         if let Err(e) = purge_once(&state, audit_retention).await {
             tracing::warn!(error = %e, "purge failed");
         }

@@ -253,6 +253,9 @@ struct ImportLine {
     password_hash: String,
 }
 
+/// The highest bcrypt cost an import accepts.
+pub const MAX_IMPORTED_BCRYPT_COST: u32 = 14;
+
 /// Imports bcrypt users from a JSON-lines file.
 ///
 /// # Errors
@@ -287,12 +290,25 @@ pub async fn import(
                 continue;
             }
         };
-        if !tessera_domain::password::is_bcrypt(&parsed.password_hash)
-            || parsed.password_hash.parse::<bcrypt::HashParts>().is_err()
-        {
+        let parts = tessera_domain::password::is_bcrypt(&parsed.password_hash)
+            .then(|| parsed.password_hash.parse::<bcrypt::HashParts>().ok())
+            .flatten();
+        let Some(parts) = parts else {
             report.rejected.push((
                 line_no,
                 "password_hash is not a bcrypt hash ($2a$/$2b$/$2y$)".into(),
+            ));
+            continue;
+        };
+        // Each login verifies at the stored cost: a cost-31 hash would hold a hashing
+        // thread for days per attempt. bcryptjs defaults to 10; 14 is ~1 s.
+        if parts.get_cost() > MAX_IMPORTED_BCRYPT_COST {
+            report.rejected.push((
+                line_no,
+                format!(
+                    "bcrypt cost {} is above {MAX_IMPORTED_BCRYPT_COST}: each login would take too long",
+                    parts.get_cost()
+                ),
             ));
             continue;
         }

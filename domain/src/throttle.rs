@@ -1,5 +1,6 @@
-//! Brute-force protection: the pure policy of per-account delays, and the port that keeps
-//! the per-account and per-client state (in memory by default, shared in Redis later).
+//! Brute-force protection: the pure policy of per-account delays, the client key of
+//! per-address buckets, and the port that keeps the per-account and per-client state
+//! (`tessera-revocation`: in memory, or in Redis for several instances).
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};

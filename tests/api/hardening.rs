@@ -624,3 +624,36 @@ async fn a_silently_dead_redis_link_fails_closed() {
     .await
     .expect("readyz still says ok over a dead link");
 }
+
+// L1 (part) ---------------------------------------------------------------------------
+
+/// An imported bcrypt hash is verified at its own cost on every login: a huge cost would
+/// hold a hashing thread for hours per attempt, so the import refuses it.
+#[tokio::test]
+async fn imports_refuse_bcrypt_costs_that_would_stall_logins() {
+    let app = TestApp::spawn().await;
+    let cheap = bcrypt::hash("hunter2-secret", 4).unwrap();
+    let huge = cheap.replacen("$2b$04$", "$2b$31$", 1);
+    let (ok, slow) = (unique_name(), unique_name());
+    let file = app.dir.path().join("users.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            json!({"username": ok, "password_hash": cheap}),
+            json!({"username": slow, "password_hash": huge})
+        ),
+    )
+    .unwrap();
+    let report = tessera::cli::import(&app.auth, &file, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert!(
+        report.rejected[0].1.contains("cost 31"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(app.login(&slow, "hunter2-secret").await.status(), 401);
+}

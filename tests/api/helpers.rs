@@ -379,8 +379,8 @@ impl TestApp {
         (name, pair)
     }
 
-    /// Creates a user with a role straight through the use case (what the admin CLI of
-    /// a later issue does) and logs in over HTTP.
+    /// Creates a user with a role straight through the use case (as `tessera users create
+    /// --role` does) and logs in over HTTP.
     pub async fn signed_in_with_role(&self, role: &str) -> TokenPair {
         let name = unique_name();
         let username = Username::parse(&name).unwrap();
