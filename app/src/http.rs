@@ -17,7 +17,7 @@ use crate::api::{self, AppState};
 use crate::config::{ServerConfig, TelemetryConfig};
 use crate::observe::observe_request;
 use crate::problem::{ApiError, render_error};
-use crate::spec::{self, AllowedMethods, SpecSettings};
+use crate::spec::{Documents, SpecSettings};
 use crate::telemetry::Telemetry;
 
 /// Swagger UI as poem-openapi renders it, told to keep what a developer enters under
@@ -26,22 +26,29 @@ use crate::telemetry::Telemetry;
 /// page's `localStorage`, on the origin that issued it; access tokens live minutes.
 /// `tests/api/spec.rs` and the browser test in `tests/browser` notice if a poem-openapi
 /// upgrade changes the template this edits.
-fn swagger_ui(html: &str) -> Route {
-    let html = html
-        .replacen(
-            "deepLinking: true,",
-            "deepLinking: true,\n        persistAuthorization: true,",
-            1,
-        )
-        // No icon to fetch: spares every visit a 404 for /favicon.ico.
-        .replacen(
-            "<head>",
-            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
-            1,
-        );
+fn swagger_ui(page: impl Fn() -> String + Send + Sync + 'static) -> Route {
+    // Built on the first visit, not at start: the page embeds Swagger UI's 1.5 MB bundle,
+    // which a server nobody browses should not hold (idle memory).
+    let html = Arc::new(std::sync::OnceLock::new());
     Route::new().at(
         "/",
-        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+        poem::endpoint::make_sync(move |_| {
+            let html = html.get_or_init(|| {
+                page()
+                    .replacen(
+                        "deepLinking: true,",
+                        "deepLinking: true,\n        persistAuthorization: true,",
+                        1,
+                    )
+                    // No icon to fetch: spares every visit a 404 for /favicon.ico.
+                    .replacen(
+                        "<head>",
+                        "<head>\n    <link rel=\"icon\" href=\"data:,\">",
+                        1,
+                    )
+            });
+            poem::web::Html(html.clone())
+        }),
     )
 }
 
@@ -58,20 +65,19 @@ pub fn routes(
         public_url: public_url.to_owned(),
         passwords: state.password_policy,
     };
-    let document = spec::document(&settings);
-    let allowed = Arc::new(AllowedMethods::from_document(&document));
-    let spec_text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    // Swagger UI embeds the document: the finished one, not poem-openapi's.
-    let docs = swagger_ui(&service.swagger_ui_html().replacen(
-        &spec::raw(&settings),
-        &spec_text,
-        1,
-    ));
-    let spec_json = text_endpoint("application/json", spec_text);
-    let spec_yaml = text_endpoint(
-        "application/yaml",
-        serde_yaml::to_string(&document).unwrap_or_default(),
-    );
+    let documents = Arc::new(Documents::new(settings));
+    let docs = {
+        let documents = Arc::clone(&documents);
+        swagger_ui(move || documents.swagger_ui_html())
+    };
+    let spec_json = {
+        let documents = Arc::clone(&documents);
+        text_endpoint("application/json", move || documents.json().to_owned())
+    };
+    let spec_yaml = {
+        let documents = Arc::clone(&documents);
+        text_endpoint("application/yaml", move || documents.yaml().to_owned())
+    };
     let limits = Hygiene {
         body_limit: server.body_limit,
         max_header_bytes: server.max_header_bytes,
@@ -109,8 +115,8 @@ pub fn routes(
     let public_url: Arc<str> = Arc::from(public_url);
     app.catch_all_error(render_error)
         .around(move |next, req| {
-            let (allowed, public_url) = (Arc::clone(&allowed), Arc::clone(&public_url));
-            crate::problem::with_public_url(public_url, allow_header(next, req, allowed))
+            let (documents, public_url) = (Arc::clone(&documents), Arc::clone(&public_url));
+            crate::problem::with_public_url(public_url, allow_header(next, req, documents))
         })
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -120,25 +126,24 @@ pub fn routes(
         .boxed()
 }
 
-/// A fixed text body with its content type.
-fn text_endpoint(content_type: &'static str, body: String) -> impl Endpoint + 'static {
-    poem::endpoint::make_sync(move |_| {
-        Response::builder()
-            .content_type(content_type)
-            .body(body.clone())
-    })
+/// A text body with its content type.
+fn text_endpoint(
+    content_type: &'static str,
+    body: impl Fn() -> String + Send + Sync + 'static,
+) -> impl Endpoint + 'static {
+    poem::endpoint::make_sync(move |_| Response::builder().content_type(content_type).body(body()))
 }
 
 /// Adds `Allow` to a 405 (RFC 9110 §15.5.6): the methods the spec gives the path.
 async fn allow_header<E: Endpoint>(
     next: Arc<E>,
     req: Request,
-    allowed: Arc<AllowedMethods>,
+    documents: Arc<Documents>,
 ) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
     let mut resp = next.call(req).await?.into_response();
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(methods) = allowed.for_path(&path)
+        && let Some(methods) = documents.allowed().for_path(&path)
         && let Ok(value) = HeaderValue::from_str(methods)
     {
         resp.headers_mut().insert(header::ALLOW, value);

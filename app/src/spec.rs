@@ -27,6 +27,63 @@ impl Default for SpecSettings {
     }
 }
 
+/// The finished document in the forms the server serves, built on first use: a server
+/// nobody asks for its spec does not hold it (it and the Swagger UI page were most of the
+/// idle heap).
+pub struct Documents {
+    settings: SpecSettings,
+    built: std::sync::OnceLock<Built>,
+}
+
+struct Built {
+    json: String,
+    yaml: String,
+    allowed: AllowedMethods,
+}
+
+impl Documents {
+    pub fn new(settings: SpecSettings) -> Self {
+        Self {
+            settings,
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            let doc = document(&self.settings);
+            Built {
+                json: serde_json::to_string_pretty(&doc).unwrap_or_default(),
+                yaml: serde_yaml::to_string(&doc).unwrap_or_default(),
+                allowed: AllowedMethods::from_document(&doc),
+            }
+        })
+    }
+
+    /// `/openapi.json`.
+    pub fn json(&self) -> &str {
+        &self.built().json
+    }
+
+    /// `/openapi.yaml`.
+    pub fn yaml(&self) -> &str {
+        &self.built().yaml
+    }
+
+    /// What each path accepts, for `Allow`.
+    pub fn allowed(&self) -> &AllowedMethods {
+        &self.built().allowed
+    }
+
+    /// Swagger UI as poem-openapi renders it, embedding the finished document instead of
+    /// its own.
+    pub fn swagger_ui_html(&self) -> String {
+        crate::api::service(&self.settings.public_url)
+            .swagger_ui_html()
+            .replacen(&raw(&self.settings), self.json(), 1)
+    }
+}
+
 /// The document for these settings.
 pub fn document(settings: &SpecSettings) -> Value {
     finish(raw(settings), settings)

@@ -77,12 +77,20 @@ pub trait SessionRepository: Send + Sync + 'static {
         &self,
         token: &RefreshTokenHash,
     ) -> Result<Option<(Session, RefreshTokenState)>, StoreError>;
-    /// Atomically exchanges `presented` for `child` if `presented` is still live: exactly
-    /// one of any number of concurrent callers gets [`RotateOutcome::Rotated`]; the rest get
-    /// `AlreadyRotated` with the winner's instant. The winner also records `now` as last use
-    /// and `idle_expires_at` as the session's new idle expiry.
+    /// The refresh path's one lookup: the session a refresh token belongs to, the token's
+    /// state, and the session's user (`None` if it no longer exists).
+    async fn find_for_refresh(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(Session, RefreshTokenState, Option<User>)>, StoreError>;
+    /// Atomically exchanges `presented` (a token of `session`) for `child` if `presented`
+    /// is still live and the session not revoked: exactly one of any number of concurrent
+    /// callers gets [`RotateOutcome::Rotated`]; the rest get `AlreadyRotated` with the
+    /// winner's instant. The winner also records `now` as last use and `idle_expires_at`
+    /// as the session's new idle expiry.
     async fn rotate(
         &self,
+        session: SessionId,
         presented: &RefreshTokenHash,
         child: &RefreshTokenHash,
         now: DateTime<Utc>,

@@ -17,10 +17,10 @@ use tessera_domain::ports::{SessionRepository, StoreError};
 use tessera_domain::session::{
     ClientInfo, RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId,
 };
-use tessera_domain::user::UserId;
+use tessera_domain::user::{User, UserId};
 use uuid::Uuid;
 
-use crate::entities::{refresh_tokens, sessions};
+use crate::entities::{refresh_tokens, sessions, users};
 use crate::{SqlStore, corrupt, instant, millis, unavailable};
 
 fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
@@ -37,6 +37,13 @@ fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
         },
         revoked_at: m.revoked_at.map(instant),
     })
+}
+
+fn state_of(row: &refresh_tokens::Model) -> RefreshTokenState {
+    match row.rotated_at {
+        None => RefreshTokenState::Current,
+        Some(at) => RefreshTokenState::RotatedAt(instant(at)),
+    }
 }
 
 fn truncate(s: &Option<String>, max: usize) -> Option<String> {
@@ -77,29 +84,39 @@ impl SessionRepository for SqlStore {
         &self,
         token: &RefreshTokenHash,
     ) -> Result<Option<(Session, RefreshTokenState)>, StoreError> {
-        let Some(row) = refresh_tokens::Entity::find_by_id(token.0.clone())
+        let found = refresh_tokens::Entity::find_by_id(token.0.clone())
+            .find_also_related(sessions::Entity)
             .one(self.conn())
             .await
-            .map_err(unavailable)?
-        else {
+            .map_err(unavailable)?;
+        let Some((row, Some(session))) = found else {
             return Ok(None);
         };
-        let Some(session) = sessions::Entity::find_by_id(row.session_id)
+        Ok(Some((to_domain(session)?, state_of(&row))))
+    }
+
+    async fn find_for_refresh(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(Session, RefreshTokenState, Option<User>)>, StoreError> {
+        // One statement: every statement is a round trip to SQLite's worker thread (or
+        // the server), and the refresh path is made of them.
+        let found = refresh_tokens::Entity::find_by_id(token.0.clone())
+            .find_also_related(sessions::Entity)
+            .and_also_related(users::Entity)
             .one(self.conn())
             .await
-            .map_err(unavailable)?
-        else {
+            .map_err(unavailable)?;
+        let Some((row, Some(session), user)) = found else {
             return Ok(None);
         };
-        let state = match row.rotated_at {
-            None => RefreshTokenState::Current,
-            Some(at) => RefreshTokenState::RotatedAt(instant(at)),
-        };
-        Ok(Some((to_domain(session)?, state)))
+        let user = user.map(crate::users::to_domain).transpose()?;
+        Ok(Some((to_domain(session)?, state_of(&row), user)))
     }
 
     async fn rotate(
         &self,
+        session: SessionId,
         presented: &RefreshTokenHash,
         child: &RefreshTokenHash,
         now: DateTime<Utc>,
@@ -124,16 +141,9 @@ impl SessionRepository for SqlStore {
                 None => RotateOutcome::Unknown,
             });
         }
-        let Some(parent) = refresh_tokens::Entity::find_by_id(presented.0.clone())
-            .one(&txn)
-            .await
-            .map_err(unavailable)?
-        else {
-            return Ok(RotateOutcome::Unknown);
-        };
         refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
             hash: Set(child.0.clone()),
-            session_id: Set(parent.session_id.clone()),
+            session_id: Set(session.to_string()),
             issued_at: Set(millis(now)),
             rotated_at: Set(None),
         })
@@ -148,7 +158,7 @@ impl SessionRepository for SqlStore {
                 sessions::Column::IdleExpiresAt,
                 Expr::value(millis(idle_expires_at)),
             )
-            .filter(sessions::Column::Id.eq(parent.session_id))
+            .filter(sessions::Column::Id.eq(session.to_string()))
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&txn)
             .await

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::entities::users;
 use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
 
-fn to_domain(m: users::Model) -> Result<User, StoreError> {
+pub(crate) fn to_domain(m: users::Model) -> Result<User, StoreError> {
     let roles: Vec<String> = serde_json::from_str(&m.roles).map_err(|_| corrupt("user"))?;
     Ok(User {
         id: UserId(Uuid::parse_str(&m.id).map_err(|_| corrupt("user"))?),

@@ -21,18 +21,17 @@ impl AuthService {
         let presented = RefreshToken::from_client(presented).ok_or(RefreshError::InvalidGrant)?;
         let presented_hash = RefreshTokenMint::hash(&presented);
         let now = self.now();
-        let Some((session, state)) = self.deps.sessions.find_by_refresh(&presented_hash).await?
+        // Token, session and user in one lookup: the refresh path is a handful of
+        // statements, and each one is a round trip.
+        let Some((session, state, user)) =
+            self.deps.sessions.find_for_refresh(&presented_hash).await?
         else {
             return Err(RefreshError::InvalidGrant);
         };
         if !session.is_live(now) {
             return Err(RefreshError::InvalidGrant);
         }
-        let user = self
-            .deps
-            .users
-            .find_by_id(session.user_id)
-            .await?
+        let user = user
             .filter(|u| !u.is_disabled())
             .ok_or(RefreshError::InvalidGrant)?;
         let child = self.mint.child_of(&presented)?;
@@ -41,6 +40,7 @@ impl AuthService {
                 self.deps
                     .sessions
                     .rotate(
+                        session.id,
                         &presented_hash,
                         &RefreshTokenMint::hash(&child),
                         now,

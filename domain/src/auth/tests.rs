@@ -85,6 +85,7 @@ type TokenChain = HashMap<String, (SessionId, Option<DateTime<Utc>>)>;
 struct Sessions {
     sessions: Mutex<Vec<Session>>,
     tokens: Mutex<TokenChain>,
+    users: Arc<Users>,
     journal: Journal,
 }
 
@@ -109,8 +110,19 @@ impl SessionRepository for Sessions {
             (s, state)
         }))
     }
+    async fn find_for_refresh(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(Session, RefreshTokenState, Option<User>)>, StoreError> {
+        let Some((session, state)) = self.find_by_refresh(token).await? else {
+            return Ok(None);
+        };
+        let user = self.users.find_by_id(session.user_id).await?;
+        Ok(Some((session, state, user)))
+    }
     async fn rotate(
         &self,
+        _: SessionId,
         presented: &RefreshTokenHash,
         child: &RefreshTokenHash,
         now: DateTime<Utc>,
@@ -309,11 +321,13 @@ fn world() -> World {
         journal: Arc::clone(&journal),
     });
     let audit = Arc::new(Audit::default());
+    let users = Arc::new(Users::default());
     let deps = AuthDeps {
-        users: Arc::new(Users::default()),
+        users: users.clone(),
         sessions: Arc::new(Sessions {
             sessions: Mutex::default(),
             tokens: Mutex::default(),
+            users,
             journal: Arc::clone(&journal),
         }),
         hasher: hasher.clone(),
