@@ -8,22 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release -q -p tessera
-BIN=target/release/tessera
-DIR=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-export TESSERA_SERVER__LISTEN=127.0.0.1:$PORT
-export TESSERA_DATABASE__URL="${TESSERA_BENCH_DATABASE_URL:-sqlite://$DIR/tessera.db?mode=rwc}"
-export TESSERA_KEYS__ENCRYPTION_KEY_FILE=$DIR/encryption.key
-export TESSERA_LIMITS__ENABLED=false
-export TESSERA_LOG__LEVEL=warn
-ulimit -n 65536 2>/dev/null || true
-
-"$BIN" >"$DIR/server.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+# shellcheck source=benches/server.sh
+. benches/server.sh
 
 rss() { awk -v f="$1" '$1 == f":" {printf "%.1f", $2/1024}' "/proc/$PID/status"; }
 sleep 1
