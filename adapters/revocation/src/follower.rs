@@ -3,8 +3,7 @@
 //! instance of the memory backend).
 
 use chrono::{DateTime, Utc};
-use tessera_domain::ports::StoreError;
-use tessera_domain::revocation::RevocationStore;
+use tessera_domain::revocation::{RevocationError, RevocationStore};
 
 use crate::rules::RuleCache;
 
@@ -26,15 +25,21 @@ impl StoreFollower {
         }
     }
 
-    /// Remembers every rule written since the last polls; returns how many it read.
+    /// Remembers every rule written since the last polls (a revocation list's `sync`).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
     pub(crate) async fn poll(
         &self,
         store: &dyn RevocationStore,
         rules: &RuleCache,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(), RevocationError> {
         let from = self.lock().front().copied().unwrap_or(0);
-        let (entries, newest) = store.load_since(from, now).await?;
+        let (entries, newest) = store
+            .load_since(from, now)
+            .await
+            .map_err(|e| RevocationError::Unavailable(e.into()))?;
         for entry in &entries {
             rules.remember(entry);
         }
@@ -44,7 +49,7 @@ impl StoreFollower {
         while positions.len() > LOOKBACK_POLLS {
             positions.pop_front();
         }
-        Ok(entries.len())
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<i64>> {

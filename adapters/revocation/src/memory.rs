@@ -77,8 +77,6 @@ impl RevocationList for MemoryRevocationList {
         self.follower
             .poll(self.store.as_ref(), &self.rules, now)
             .await
-            .map(|_| ())
-            .map_err(|e| RevocationError::Unavailable(e.into()))
     }
 }
 

@@ -229,17 +229,13 @@ fn keys_view(state: &AppState) -> Vec<KeyView> {
         .collect()
 }
 
-/// `page` and `per_page` (both bounded by their validators) as an offset and a limit.
-fn paging(page: Option<u64>, per_page: Option<u64>) -> (u64, u64, u64, u64) {
+/// `page` and `per_page` with their defaults (both bounded by their validators), and the
+/// offset they give.
+fn paging(page: Option<u64>, per_page: Option<u64>) -> (u64, u64, u64) {
     let page = page.unwrap_or(1).max(1);
     let per_page = per_page.unwrap_or(50).clamp(1, 200);
     // The validators bound both, so the offset cannot overflow a signed 64-bit bind.
-    (
-        page,
-        per_page,
-        (page - 1).saturating_mul(per_page),
-        per_page,
-    )
+    (page, per_page, (page - 1).saturating_mul(per_page))
 }
 
 #[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Admin")]
@@ -330,8 +326,8 @@ impl AdminApi {
         if let Some(e) = not_admin(&auth) {
             return answer(e);
         }
-        let (page, per_page, offset, limit) = paging(page.0, per_page.0);
-        match state.auth.list_users(offset, limit).await {
+        let (page, per_page, offset) = paging(page.0, per_page.0);
+        match state.auth.list_users(offset, per_page).await {
             Ok((users, total)) => Ok(PageResponse::Ok(Json(UserPage {
                 items: users.into_iter().map(AdminUserView::from).collect(),
                 page,
@@ -364,10 +360,10 @@ impl AdminApi {
         if let Some(e) = not_admin(&auth) {
             return answer(e);
         }
-        let (page, per_page, offset, limit) = paging(page.0, per_page.0);
+        let (page, per_page, offset) = paging(page.0, per_page.0);
         let listed = state
             .auth
-            .audit_events(user.0.map(UserId), event.0.as_deref(), offset, limit)
+            .audit_events(user.0.map(UserId), event.0.as_deref(), offset, per_page)
             .await;
         match listed {
             Ok((records, total)) => Ok(PageResponse::Ok(Json(AuditPage {

@@ -130,10 +130,9 @@ impl AuthService {
             .await?
             // A session that lapsed moments ago may still have a live access token.
             .filter(|s| {
-                let lapsed_after = now - (self.tokens.acceptance_horizon(now) - now);
                 s.user_id == claims.sub
                     && s.revoked_at.is_none()
-                    && s.idle_expires_at.min(s.absolute_expires_at) > lapsed_after
+                    && s.idle_expires_at.min(s.absolute_expires_at) > self.lapsed_after(now)
             })
             .ok_or(AccountError::SessionNotFound)?;
         self.end_session(&session, now).await?;

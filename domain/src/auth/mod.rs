@@ -131,16 +131,21 @@ impl AuthService {
         except: Option<SessionId>,
     ) -> Result<usize, Unavailable> {
         let now = self.now();
-        let token_life = self.tokens.acceptance_horizon(now) - now;
         let ended = self
             .deps
             .sessions
-            .revoke_all(user, except, now, now - token_life)
+            .revoke_all(user, except, now, self.lapsed_after(now))
             .await?;
         for id in &ended {
             self.revoke_rule(Revocation::Session(*id), now).await?;
         }
         Ok(ended.len())
+    }
+
+    /// Sessions that lapsed after this instant may still have a live access token (a
+    /// refresh just before the absolute limit mints one that outlives its session).
+    fn lapsed_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - (self.tokens.acceptance_horizon(now) - now)
     }
 
     async fn revoke_rule(

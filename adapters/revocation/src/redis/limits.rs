@@ -60,6 +60,9 @@ pub struct RedisRateLimiter {
     accounts: Option<ThrottlePolicy>,
     script: redis::Script,
     reserve: redis::Script,
+    /// The lock (ms) each failure in a row starts, for `RESERVE`: computed once from the
+    /// policy, not on every login.
+    lock_table: Vec<i64>,
 }
 
 impl std::fmt::Debug for RedisRateLimiter {
@@ -79,6 +82,15 @@ impl RedisRateLimiter {
         quotas: ClientQuotas,
         accounts: Option<ThrottlePolicy>,
     ) -> anyhow::Result<Self> {
+        let lock_table = accounts.map_or_else(Vec::new, |policy| {
+            (1..=policy.free_failures.saturating_add(LOCK_TABLE_LEN))
+                .map(|failures| {
+                    policy
+                        .lock_after(failures)
+                        .map_or(0, |d| d.num_milliseconds())
+                })
+                .collect()
+        });
         Ok(Self {
             conn: manager(url).await?,
             prefix: prefix.to_owned(),
@@ -86,6 +98,7 @@ impl RedisRateLimiter {
             accounts,
             script: redis::Script::new(GCRA),
             reserve: redis::Script::new(RESERVE),
+            lock_table,
         })
     }
 
@@ -145,14 +158,8 @@ impl RateLimiter for RedisRateLimiter {
         let mut call = self.reserve.key(count_key);
         call.key(until_key)
             .arg(now.timestamp_millis())
-            .arg(memory_ms);
-        for failures in 1..=(policy.free_failures.saturating_add(LOCK_TABLE_LEN)) {
-            call.arg(
-                policy
-                    .lock_after(failures)
-                    .map_or(0, |d| d.num_milliseconds()),
-            );
-        }
+            .arg(memory_ms)
+            .arg(&self.lock_table);
         let mut conn = self.conn.clone();
         let (admitted, ms): (i64, i64) = call.invoke_async(&mut conn).await.map_err(down)?;
         let ms = TimeDelta::milliseconds(ms);

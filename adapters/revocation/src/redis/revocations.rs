@@ -199,8 +199,6 @@ impl RevocationList for RedisRevocationList {
             .follower
             .poll(inner.store.as_ref(), &inner.rules, now)
             .await
-            .map(|_| ())
-            .map_err(|e| RevocationError::Unavailable(e.into()))
     }
 
     async fn check_ready(&self) -> Result<(), RevocationError> {
