@@ -1,7 +1,7 @@
 //! What each instance does in the background while it serves: scheduled key
 //! maintenance, following what other processes wrote (revocations, key changes), the
-//! hourly purge of lapsed revocations and old audit events, and waiting for the signal
-//! to shut down.
+//! hourly purge of lapsed revocations, old audit events, expired mail tokens and old
+//! outbox rows, the outbox's sender, and waiting for the signal to shut down.
 
 use std::time::Duration;
 
@@ -42,6 +42,45 @@ pub async fn follow_other_processes(state: AppState, every: Duration) {
     }
 }
 
+/// The outbox's sender: a round whenever a request queued mail, and every `every`
+/// anyway (retries, mail queued by another process). Rounds continue while they find
+/// mail, then the outbox depth is refreshed for the gauge.
+pub async fn deliver_mail(state: AppState, every: Duration) {
+    let metrics = std::sync::Arc::clone(&state.telemetry.metrics);
+    loop {
+        tokio::select! {
+            () = state.mail.wake.notified() => {}
+            () = tokio::time::sleep(every) => {}
+        }
+        loop {
+            match state.mail.delivery.round().await {
+                Ok(round) => {
+                    metrics.mail_sent.add(round.sent, &[]);
+                    metrics.mail_failed.add(round.given_up, &[]);
+                    if round.given_up > 0 {
+                        tracing::warn!(
+                            given_up = round.given_up,
+                            "mail given up (see outbox.last_error)"
+                        );
+                    }
+                    if round.claimed() == 0 || round.sent + round.given_up == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox unavailable");
+                    break;
+                }
+            }
+        }
+        if let Ok(n) = state.mail.delivery.pending().await {
+            metrics
+                .outbox_depth
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Every hour: revocation rules no token can need any more, audit events past retention.
 pub async fn purge_lapsed(state: AppState, audit_retention: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -66,6 +105,15 @@ pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::
         .await?;
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
+    }
+    let n = state.auth.purge_mail_tokens(now).await?
+        + state
+            .mail
+            .delivery
+            .purge_finished(now - TimeDelta::from_std(state.mail.retention)?)
+            .await?;
+    if n > 0 {
+        tracing::debug!(purged = n, "expired mail tokens and old outbox rows purged");
     }
     Ok(())
 }

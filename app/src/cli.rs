@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tessera_domain::SystemClock;
 use tessera_domain::auth::{AccountError, RegisterError};
+use tessera_domain::email::Email;
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordHash, Role, Username};
 use tessera_keys::{KeyError, KeyEvent};
@@ -69,6 +70,13 @@ pub enum UsersCommand {
         /// Extra roles (repeatable).
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// The user's email address; a verification link is mailed to it (through the
+        /// outbox: a running server sends it).
+        #[arg(long)]
+        email: Option<String>,
+        /// The address is known to be the user's: mark it verified, mail nothing.
+        #[arg(long, requires = "email")]
+        email_verified: bool,
     },
     /// Disable a user: no more logins, and every token of theirs stops working.
     Disable { username: String },
@@ -187,9 +195,16 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
             username,
             admin,
             roles,
+            email,
+            email_verified,
         } => {
             let username =
                 Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+            let email = email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("email: {e}"))?;
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             let password = Password::parse(
@@ -205,8 +220,22 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
             if admin {
                 all.push(Role::admin());
             }
-            match state.auth.register(username, password, all, &cli).await {
-                Ok(user) => println!("created {} ({})", user.username, user.id),
+            let mailed = email.clone().filter(|_| !email_verified);
+            match state
+                .auth
+                .register(username, password, all, mailed, &cli)
+                .await
+            {
+                Ok(user) => {
+                    if let Some(email) = email.filter(|_| email_verified) {
+                        state
+                            .auth
+                            .mark_email_verified(user.id, Some(email), &cli)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("email: {e}"))?;
+                    }
+                    println!("created {} ({})", user.username, user.id);
+                }
                 Err(RegisterError::UsernameTaken) => anyhow::bail!("that username is taken"),
                 Err(e) => anyhow::bail!("{e}"),
             }

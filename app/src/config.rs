@@ -9,6 +9,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tessera_domain::email::{DeliveryPolicy, MailPolicy};
 use tessera_domain::password::Argon2Params;
 use tessera_domain::session::SessionPolicy;
 use tessera_domain::throttle::ThrottlePolicy;
@@ -26,6 +27,7 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
 }
@@ -327,6 +329,13 @@ pub struct LimitsConfig {
     /// Token revocations (RFC 7009) per client address per minute, and the burst.
     pub revoke_per_minute: u32,
     pub revoke_burst: u32,
+    /// Password-reset requests and link redemptions per client address per minute, and
+    /// the burst.
+    pub password_reset_per_minute: u32,
+    pub password_reset_burst: u32,
+    /// Mails to one address per minute, and the burst, whoever asks for them.
+    pub mail_per_address_per_minute: u32,
+    pub mail_per_address_burst: u32,
     /// IPv6 clients share their buckets per prefix of this many bits (a host usually
     /// holds a whole /64); IPv4 clients are counted per address.
     pub ipv6_prefix: u8,
@@ -356,12 +365,110 @@ impl Default for LimitsConfig {
             refresh_burst: 60,
             revoke_per_minute: 60,
             revoke_burst: 20,
+            password_reset_per_minute: 10,
+            password_reset_burst: 5,
+            mail_per_address_per_minute: 1,
+            mail_per_address_burst: 3,
             ipv6_prefix: 64,
             account_throttling: true,
             account_free_failures: throttle.free_failures,
             account_base_delay: std_duration(throttle.base_delay),
             account_max_delay: std_duration(throttle.max_delay),
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    /// Development: nothing is delivered; each link is logged at INFO.
+    #[default]
+    Log,
+    /// Delivery through `smtp_url`.
+    Smtp,
+}
+
+/// Outgoing mail: verification and password-reset links, through the outbox.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransportKind,
+    /// `smtps://user:pass@host:465` (implicit TLS), `smtp://host:587` (STARTTLS,
+    /// required) or `smtp://host:25?tls=none` (plain: a trusted local relay only).
+    pub smtp_url: Option<Secret>,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+    /// A PEM file of a CA to trust for the relay's certificate, besides the web PKI.
+    pub ca_file: Option<PathBuf>,
+    /// Link templates; `{token}` is replaced. Default: `<public URL>/verify-email?token=…`
+    /// and `<public URL>/reset-password?token=…`, Tessera's own pages.
+    pub verify_url: Option<String>,
+    pub reset_url: Option<String>,
+    pub verify_subject: String,
+    pub reset_subject: String,
+    /// How long a verification link works.
+    #[serde(with = "humantime_serde")]
+    pub verify_ttl: Duration,
+    /// How long a reset link works.
+    #[serde(with = "humantime_serde")]
+    pub reset_ttl: Duration,
+    /// The deadline of one whole SMTP conversation (connect to the end of DATA).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often the sender looks for due mail (it is also woken by each new mail).
+    #[serde(with = "humantime_serde")]
+    pub send_interval: Duration,
+    /// The wait after a failed attempt; it doubles up to `retry_max`.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// A mail still unsent this long after it was written is given up (and counted).
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
+    /// Sent and given-up mails are deleted this long after (their bodies are wiped at once).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for MailConfig {
+    /// Lifetimes and retries are the domain's defaults ([`MailPolicy`], [`DeliveryPolicy`]).
+    fn default() -> Self {
+        let (mail, delivery) = (MailPolicy::default(), DeliveryPolicy::default());
+        Self {
+            transport: MailTransportKind::Log,
+            smtp_url: None,
+            from: "Tessera <no-reply@localhost>".into(),
+            ca_file: None,
+            verify_url: None,
+            reset_url: None,
+            verify_subject: mail.verify_subject,
+            reset_subject: mail.reset_subject,
+            verify_ttl: std_duration(mail.verify_ttl),
+            reset_ttl: std_duration(mail.reset_ttl),
+            timeout: Duration::from_secs(10),
+            send_interval: Duration::from_secs(1),
+            retry_base: std_duration(delivery.retry_base),
+            retry_max: std_duration(delivery.retry_max),
+            give_up_after: std_duration(delivery.give_up_after),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_ref().map(|u| redact_url(u.expose())),
+            )
+            .field("from", &self.from)
+            .field("verify_url", &self.verify_url)
+            .field("reset_url", &self.reset_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -523,6 +630,24 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
             anyhow::bail!("telemetry.trace_sample_ratio must be between 0.0 and 1.0");
+        }
+        let m = &self.mail;
+        if m.transport == MailTransportKind::Smtp && m.smtp_url.is_none() {
+            anyhow::bail!("mail.transport = \"smtp\" needs mail.smtp_url");
+        }
+        for (key, template) in [
+            ("mail.verify_url", &m.verify_url),
+            ("mail.reset_url", &m.reset_url),
+        ] {
+            if template.as_ref().is_some_and(|t| !t.contains("{token}")) {
+                anyhow::bail!("{key} must contain {{token}}");
+            }
+        }
+        if m.verify_ttl.is_zero() || m.reset_ttl.is_zero() {
+            anyhow::bail!("mail.verify_ttl and mail.reset_ttl must be positive");
+        }
+        if m.timeout.is_zero() || m.send_interval.is_zero() || m.retry_base.is_zero() {
+            anyhow::bail!("mail.timeout, mail.send_interval and mail.retry_base must be positive");
         }
         if self.server.body_limit < 1024 {
             anyhow::bail!("server.body_limit must be at least 1024 bytes");

@@ -11,6 +11,7 @@ pub mod http;
 pub mod kek;
 pub mod keys_admin;
 pub mod observe;
+pub mod pages;
 pub mod problem;
 pub mod spec;
 pub mod startup;

@@ -14,7 +14,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use poem::PathPattern;
 use poem::http::{HeaderMap, HeaderValue};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use tessera_domain::ports::{AuditEvent, AuditSink};
+use tessera_domain::email::OutgoingMail;
+use tessera_domain::ports::{AuditEvent, AuditSink, MailError, MailTransport};
 use tessera_domain::revocation::{RevocationEntry, RevocationError, RevocationList};
 use tessera_domain::session::ClientInfo;
 use tessera_domain::token::{AccessTokenSigner, Claims, SignError};
@@ -34,6 +35,46 @@ impl<S: AccessTokenSigner> AccessTokenSigner for ObservedSigner<S> {
         let token = self.inner.sign(claims)?;
         self.metrics.tokens_issued.add(1, &[]);
         Ok(token)
+    }
+}
+
+/// Traces and counts each send, and logs failures (the outbox keeps the reason too).
+pub struct ObservedTransport {
+    pub inner: Arc<dyn MailTransport>,
+    /// `host:port` of the relay, or `log`.
+    pub relay: String,
+    pub metrics: Arc<Metrics>,
+    pub spans: Spans,
+}
+
+#[async_trait]
+impl MailTransport for ObservedTransport {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let started = Instant::now();
+        let result = self.inner.send(mail).await;
+        let outcome = match &result {
+            Ok(()) => "sent",
+            Err(MailError::Temporary(e)) => {
+                tracing::warn!(relay = %self.relay, error = %format!("{e:#}"), "mail attempt failed; will retry");
+                "temporary"
+            }
+            Err(MailError::Permanent(e)) => {
+                tracing::warn!(relay = %self.relay, error = %format!("{e:#}"), "mail refused for good");
+                "permanent"
+            }
+        };
+        self.metrics
+            .mail_attempts
+            .add(1, &[KeyValue::new("outcome", outcome)]);
+        self.spans.record_past(
+            "mail.send",
+            started.elapsed(),
+            vec![
+                KeyValue::new("server.address", self.relay.clone()),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
+        result
     }
 }
 

@@ -98,6 +98,22 @@ pub const CATALOG: &[(&str, &str)] = &[
         "No live session of the caller has this id.",
     ),
     ("user_not_found", "No user has this id."),
+    (
+        "invalid_email",
+        "The email address is not one: a local part, @ and a domain such as example.com, at most 254 characters (64 before the @).",
+    ),
+    (
+        "email_taken",
+        "Another account has verified this email address. Told only to a signed-in user changing their own address, or to the holder of a verification link.",
+    ),
+    (
+        "invalid_email_token",
+        "The link's token is unknown, malformed, already used, replaced by a newer one, or expired; or the address it was sent to is no longer the account's. Ask for a new link.",
+    ),
+    (
+        "no_email",
+        "The user has no email address to mark verified.",
+    ),
     ("key_not_found", "No published signing key has this kid."),
     (
         "keys_externally_managed",

@@ -141,6 +141,7 @@ fn new_password_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         ("Registration", "password", &password),
         ("Registration", "username", &username),
         ("PasswordChange", "new_password", &password),
+        ("PasswordResetConfirm", "new_password", &password),
     ] {
         // `pointer_mut`, not indexing: indexing a JSON value inserts what is missing.
         let target = doc

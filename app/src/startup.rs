@@ -15,14 +15,18 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
 use tessera_domain::auth::{AuthDeps, AuthService};
 use tessera_domain::clock::{Clock, SystemClock};
+use tessera_domain::delivery::MailDelivery;
+use tessera_domain::email::{DeliveryPolicy, MailPolicy};
 use tessera_domain::keys::RotationPolicy;
 use tessera_domain::password::{Argon2Params, Argon2id};
+use tessera_domain::ports::MailTransport;
 use tessera_domain::revocation::RevocationList;
 use tessera_domain::session::{RefreshTokenMint, SessionPolicy};
 use tessera_domain::throttle::{NoLimits, RateLimiter, ThrottlePolicy};
 use tessera_domain::token::TokenPolicy;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
+use tessera_mail::{LogTransport, SmtpSettings, SmtpTransport};
 use tessera_revocation::{
     ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
     RedisRevocationList,
@@ -30,13 +34,15 @@ use tessera_revocation::{
 use tessera_sql::{PoolOptions, SqlStore};
 
 use crate::api::AppState;
-use crate::background::{follow_other_processes, maintain_keys, purge_lapsed, shutdown_signal};
-use crate::config::{Config, KeySourceKind, RevocationBackend};
+use crate::background::{
+    deliver_mail, follow_other_processes, maintain_keys, purge_lapsed, shutdown_signal,
+};
+use crate::config::{Config, KeySourceKind, MailTransportKind, RevocationBackend};
 use crate::hashing::BlockingHasher;
 use crate::http::{metrics_endpoint, routes};
 use crate::kek::load_kek;
 use crate::keys_admin::KeyAdmin;
-use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner};
+use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner, ObservedTransport};
 use crate::telemetry::Telemetry;
 use tessera_domain::ports::AuditSink;
 
@@ -172,6 +178,16 @@ impl Application {
             self.state.clone(),
             self.config.keys.refresh_interval,
         ));
+        if self.config.mail.transport == MailTransportKind::Log {
+            tracing::warn!(
+                "mail.transport = \"log\": mail is NOT delivered; verification and reset \
+                 links are written to this log instead (set mail.transport = \"smtp\")"
+            );
+        }
+        let mail = tokio::spawn(deliver_mail(
+            self.state.clone(),
+            self.config.mail.send_interval,
+        ));
         let result = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.config.server.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(self.config.server.shutdown_grace))
@@ -179,6 +195,7 @@ impl Application {
         purge.abort();
         follow.abort();
         keys.abort();
+        mail.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }
@@ -263,6 +280,7 @@ pub async fn build_state(
     let hasher = build_hasher(config, &telemetry).await?;
     let limiter = build_limiter(config).await?;
 
+    let delivery = build_delivery(config, &store, &telemetry, Arc::clone(&clock))?;
     let sessions = SessionPolicy {
         idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
         max_ttl: delta(config.tokens.session_max_ttl)?,
@@ -292,11 +310,13 @@ pub async fn build_state(
             audit_log: Arc::new(store.clone()),
             limiter: limiter.clone(),
             clock: Arc::clone(&clock),
+            email_tokens: Arc::new(store.clone()),
         },
         tokens,
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
-    );
+    )
+    .with_mail(mail_policy(config)?);
     observe_keys(&telemetry, &keys, clock_for_gauges);
     let state = AppState {
         telemetry,
@@ -314,8 +334,109 @@ pub async fn build_state(
             max_chars: config.passwords.max_length,
         },
         jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
+        mail: crate::api::MailState {
+            delivery,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            retention: config.mail.retention,
+        },
     };
     Ok((state, store))
+}
+
+/// The base of links in mail: `server.public_url`, or the listen address.
+fn public_base(config: &Config) -> String {
+    config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.server.listen))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn mail_policy(config: &Config) -> anyhow::Result<MailPolicy> {
+    let m = &config.mail;
+    let base = public_base(config);
+    let product = config
+        .server
+        .public_url
+        .as_deref()
+        .and_then(|u| u.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("Tessera")
+        .to_owned();
+    Ok(MailPolicy {
+        verify_ttl: delta(m.verify_ttl)?,
+        reset_ttl: delta(m.reset_ttl)?,
+        verify_url: m
+            .verify_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/verify-email?token={{token}}")),
+        reset_url: m
+            .reset_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/reset-password?token={{token}}")),
+        verify_subject: m.verify_subject.clone(),
+        reset_subject: m.reset_subject.clone(),
+        product,
+    })
+}
+
+/// The outbox's sender with its transport: SMTP, or the log.
+fn build_delivery(
+    config: &Config,
+    store: &SqlStore,
+    telemetry: &Telemetry,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<MailDelivery> {
+    let m = &config.mail;
+    let (transport, relay): (Arc<dyn MailTransport>, String) = match m.transport {
+        MailTransportKind::Log => (Arc::new(LogTransport), "log".into()),
+        MailTransportKind::Smtp => {
+            let url = m
+                .smtp_url
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("mail.transport = \"smtp\" needs mail.smtp_url"))?;
+            let ca_pem = m
+                .ca_file
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p)
+                        .map_err(|e| anyhow::anyhow!("mail.ca_file {}: {e}", p.display()))
+                })
+                .transpose()?;
+            let smtp = SmtpTransport::new(&SmtpSettings {
+                url: url.expose().to_owned(),
+                from: m.from.clone(),
+                timeout: m.timeout,
+                ca_pem,
+            })?;
+            let relay = smtp.relay.clone();
+            (Arc::new(smtp), relay)
+        }
+    };
+    let transport = Arc::new(ObservedTransport {
+        inner: transport,
+        relay,
+        metrics: Arc::clone(&telemetry.metrics),
+        spans: telemetry.spans.clone(),
+    });
+    let policy = DeliveryPolicy {
+        retry_base: delta(m.retry_base)?,
+        retry_max: delta(m.retry_max)?,
+        give_up_after: delta(m.give_up_after)?,
+    };
+    // A claim outlives the longest send, so no other sender takes a mail mid-send.
+    let lease = delta(m.timeout * 2 + Duration::from_secs(5))?;
+    Ok(MailDelivery::new(
+        Arc::new(store.clone()),
+        transport,
+        clock,
+        policy,
+        uuid::Uuid::new_v4().to_string(),
+        lease,
+    ))
 }
 
 /// Connects to the configured database.
@@ -365,6 +486,8 @@ async fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> 
         register: quota(l.register_per_minute, l.register_burst),
         refresh: quota(l.refresh_per_minute, l.refresh_burst),
         revoke: quota(l.revoke_per_minute, l.revoke_burst),
+        password_reset: quota(l.password_reset_per_minute, l.password_reset_burst),
+        mail_to_address: quota(l.mail_per_address_per_minute, l.mail_per_address_burst),
     };
     let accounts = l
         .account_throttling

@@ -92,6 +92,14 @@ pub struct Metrics {
     pub hash_duration: Histogram<f64>,
     pub hashes_skipped: Counter<u64>,
     pub store_duration: Histogram<f64>,
+    /// Mails the relay accepted.
+    pub mail_sent: Counter<u64>,
+    /// Mails given up (too old, or refused for good).
+    pub mail_failed: Counter<u64>,
+    /// Send attempts by outcome (`sent`, `temporary`, `permanent`).
+    pub mail_attempts: Counter<u64>,
+    /// Mails in the outbox neither sent nor given up, as of the sender's last round.
+    pub outbox_depth: Arc<std::sync::atomic::AtomicU64>,
     meter: Meter,
 }
 
@@ -141,6 +149,19 @@ impl Metrics {
                 .with_unit("s")
                 .with_description("SQL statement latency")
                 .build(),
+            mail_sent: meter
+                .u64_counter("tessera.mail.sent")
+                .with_description("Mails the relay accepted")
+                .build(),
+            mail_failed: meter
+                .u64_counter("tessera.mail.failed")
+                .with_description("Mails given up: too old to retry, or refused for good")
+                .build(),
+            mail_attempts: meter
+                .u64_counter("tessera.mail.attempts")
+                .with_description("SMTP send attempts by outcome")
+                .build(),
+            outbox_depth: Arc::default(),
             meter,
         }
     }
@@ -223,6 +244,12 @@ impl Telemetry {
         }
         let meter_provider = meters.build();
         let metrics = Arc::new(Metrics::new(meter_provider.meter("tessera")));
+        let depth = Arc::clone(&metrics.outbox_depth);
+        metrics.gauge(
+            "tessera.mail.outbox.depth",
+            "Mails waiting in the outbox (as of this instance's last sender round)",
+            move || Some(depth.load(std::sync::atomic::Ordering::Relaxed) as f64),
+        );
         Ok(Self {
             spans: Spans(tracer_provider.as_ref().map(|p| p.tracer("tessera"))),
             metrics,

@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod clock;
+pub mod delivery;
+pub mod email;
 pub mod keys;
 pub mod password;
 pub mod ports;

@@ -12,6 +12,8 @@
 //! | [`PasswordHasher`] | argon2id off the async workers | `tessera` (`app/src/hashing.rs`) |
 //! | [`AccessTokenSigner`], [`AccessTokenVerifier`], [`SigningKeyStore`] | RS256 keys | `tessera-keys`, `tessera-sql` |
 //! | [`Clock`] | the time, which comes in | `SystemClock`, `ManualClock` |
+//! | [`EmailTokenStore`], [`Outbox`] | mailed tokens (hashed) and the mail that carries them | `tessera-sql` |
+//! | [`MailTransport`] | hands a message to SMTP, or to the log | `tessera-mail` |
 
 pub use crate::clock::Clock;
 pub use crate::keys::SigningKeyStore;
@@ -23,6 +25,7 @@ pub use crate::token::{AccessTokenSigner, AccessTokenVerifier};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
 use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId};
 use crate::user::{PasswordHash, User, UserId, Username};
 
@@ -41,16 +44,22 @@ pub enum StoreError {
 pub enum CreateUserError {
     #[error("username is taken")]
     UsernameTaken,
+    /// Only for a user created with an already verified address another user has.
+    #[error("email address is taken")]
+    EmailTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Users, unique by [`Username::canonical`].
+/// Users, unique by [`Username::canonical`], and by [`Email::canonical`] among verified
+/// addresses (an unverified address blocks nobody: whoever verifies it first has it).
 ///
 /// # Errors
 /// `create` MUST return [`CreateUserError::UsernameTaken`] when the canonical username
-/// exists (translating the driver's unique violation, on every dialect); every method MUST
-/// return [`StoreError::Unavailable`] when the store cannot be reached.
+/// exists and [`CreateUserError::EmailTaken`] when a verified address is another user's
+/// (translating the driver's unique violation, on every dialect); `set_verified_email`
+/// MUST return [`StoreError::Conflict`] for the latter; every method MUST return
+/// [`StoreError::Unavailable`] when the store cannot be reached.
 #[async_trait]
 pub trait UserRepository: Send + Sync + 'static {
     async fn create(&self, user: &User) -> Result<(), CreateUserError>;
@@ -62,6 +71,148 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError>;
     /// Marks the user disabled at `at`; returns whether it was enabled before.
     async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The user whose *verified* address is `email` (compared by its canonical key).
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Makes `email` the user's verified address; returns whether the user exists.
+    async fn set_verified_email(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Why a mailed token could not be redeemed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// Someone redeemed it (or it was withdrawn) since it was read.
+    #[error("the token was used")]
+    Used,
+    /// Another account verified this address first.
+    #[error("email address is taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Mailed single-use tokens, stored by hash, and the outbox their mail goes through.
+///
+/// # Errors
+/// Every method MUST return [`StoreError::Unavailable`] when the store cannot be reached.
+/// The `redeem_*` methods MUST return [`RedeemError::Used`] when the token's `used_at`
+/// was set by the time they write, so of concurrent redemptions exactly one succeeds.
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync + 'static {
+    /// Stores `token` and, in the same transaction, queues `mail` (none for a decoy).
+    async fn issue(
+        &self,
+        token: &EmailTokenRecord,
+        mail: Option<&OutgoingMail>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn find_token(
+        &self,
+        hash: &EmailTokenHash,
+    ) -> Result<Option<EmailTokenRecord>, StoreError>;
+    /// Uses a verification token and makes its address the user's verified one, in one
+    /// transaction; [`RedeemError::EmailTaken`] leaves the token unused.
+    async fn redeem_verification(
+        &self,
+        token: &EmailTokenRecord,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RedeemError>;
+    /// Uses a reset token, sets the new password hash and withdraws the user's other
+    /// reset tokens, in one transaction.
+    async fn redeem_reset(
+        &self,
+        token: &EmailTokenRecord,
+        user: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<(), RedeemError>;
+    /// Marks every unused token of `user` for `purpose` used (a newer one replaces them).
+    async fn withdraw(
+        &self,
+        user: UserId,
+        purpose: EmailTokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Deletes tokens that expired before `before`; returns how many.
+    async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// A mail in the outbox, claimed for sending.
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub mail: OutgoingMail,
+    pub created_at: DateTime<Utc>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// The outbox's delivery side. Every instance may run a sender: a claim is a lease, so a
+/// mail is handed to one sender at a time, and a sender that dies only delays its mail
+/// until the lease lapses.
+///
+/// # Errors
+/// Every method MUST return [`StoreError::Unavailable`] when the store cannot be reached.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    /// Atomically claims for `claimer`, until `now + lease`, up to `limit` mails that are
+    /// due at `now` and not claimed by anyone else.
+    async fn claim_due(
+        &self,
+        claimer: &str,
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
+        limit: u64,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+    /// The mail was accepted by the relay; its bodies (which hold a live link) are wiped.
+    async fn mark_sent(&self, id: i64, claimer: &str, now: DateTime<Utc>)
+    -> Result<(), StoreError>;
+    /// The attempt failed: due again at `at`.
+    async fn retry_at(
+        &self,
+        id: i64,
+        claimer: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// The mail will never be sent; its bodies are wiped, the reason kept.
+    async fn give_up(
+        &self,
+        id: i64,
+        claimer: &str,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Mails neither sent nor given up.
+    async fn pending(&self) -> Result<u64, StoreError>;
+    /// Deletes sent and given-up mails finished before `before`; returns how many.
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Why a transport did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth another try later: the relay is down, slow, or answered 4xx.
+    #[error("temporary mail failure: {0}")]
+    Temporary(#[source] anyhow::Error),
+    /// The relay refused the message for good (5xx): retrying cannot help.
+    #[error("permanent mail failure: {0}")]
+    Permanent(#[source] anyhow::Error),
+}
+
+/// Hands one message to the mail system, within a bounded time.
+///
+/// # Errors
+/// MUST return [`MailError::Temporary`] for anything that may pass on a retry, including
+/// a timeout, and [`MailError::Permanent`] only for a definite refusal.
+#[async_trait]
+pub trait MailTransport: Send + Sync + 'static {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
 }
 
 /// Sessions and their refresh-token chains.
@@ -117,20 +268,69 @@ pub trait SessionRepository: Send + Sync + 'static {
 /// A security event (DESIGN.md §2). Never carries a password or a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditEvent {
-    Registered { user: UserId },
-    LoginSucceeded { user: UserId, session: SessionId },
-    LoginFailed { username: String },
-    RefreshReuse { user: UserId, session: SessionId },
-    Logout { user: UserId, session: SessionId },
-    LogoutAll { user: UserId, sessions: usize },
-    SessionRevoked { user: UserId, session: SessionId },
-    PasswordChanged { user: UserId },
-    PasswordChangeFailed { user: UserId },
-    TokenRevoked { user: UserId },
-    UserDisabled { user: UserId },
-    KeyRotated { kid: String },
-    Lockout { username: String, seconds: u64 },
-    KeyRevoked { kid: String },
+    Registered {
+        user: UserId,
+    },
+    LoginSucceeded {
+        user: UserId,
+        session: SessionId,
+    },
+    LoginFailed {
+        username: String,
+    },
+    RefreshReuse {
+        user: UserId,
+        session: SessionId,
+    },
+    Logout {
+        user: UserId,
+        session: SessionId,
+    },
+    LogoutAll {
+        user: UserId,
+        sessions: usize,
+    },
+    SessionRevoked {
+        user: UserId,
+        session: SessionId,
+    },
+    PasswordChanged {
+        user: UserId,
+    },
+    PasswordChangeFailed {
+        user: UserId,
+    },
+    TokenRevoked {
+        user: UserId,
+    },
+    UserDisabled {
+        user: UserId,
+    },
+    KeyRotated {
+        kid: String,
+    },
+    Lockout {
+        username: String,
+        seconds: u64,
+    },
+    KeyRevoked {
+        kid: String,
+    },
+    EmailVerified {
+        user: UserId,
+    },
+    EmailChangeRequested {
+        user: UserId,
+    },
+    /// `user` is `None` for an address no verified account has (recorded all the same,
+    /// so both cases cost one write).
+    PasswordResetRequested {
+        user: Option<UserId>,
+    },
+    PasswordReset {
+        user: UserId,
+        sessions: usize,
+    },
 }
 
 impl AuditEvent {
@@ -146,7 +346,11 @@ impl AuditEvent {
             | Self::PasswordChanged { user }
             | Self::PasswordChangeFailed { user }
             | Self::TokenRevoked { user }
-            | Self::UserDisabled { user } => Some(*user),
+            | Self::UserDisabled { user }
+            | Self::EmailVerified { user }
+            | Self::EmailChangeRequested { user }
+            | Self::PasswordReset { user, .. } => Some(*user),
+            Self::PasswordResetRequested { user } => *user,
             Self::LoginFailed { .. }
             | Self::KeyRotated { .. }
             | Self::KeyRevoked { .. }
@@ -165,7 +369,9 @@ impl AuditEvent {
             Self::Lockout { username, seconds } => {
                 serde_json::json!({ "username": username, "seconds": seconds })
             }
-            Self::LogoutAll { sessions, .. } => serde_json::json!({ "sessions": sessions }),
+            Self::LogoutAll { sessions, .. } | Self::PasswordReset { sessions, .. } => {
+                serde_json::json!({ "sessions": sessions })
+            }
             Self::KeyRotated { kid } | Self::KeyRevoked { kid } => {
                 serde_json::json!({ "kid": kid })
             }
@@ -190,6 +396,10 @@ impl AuditEvent {
             Self::KeyRotated { .. } => "key_rotated",
             Self::Lockout { .. } => "lockout",
             Self::KeyRevoked { .. } => "key_revoked",
+            Self::EmailVerified { .. } => "email_verified",
+            Self::EmailChangeRequested { .. } => "email_change_requested",
+            Self::PasswordResetRequested { .. } => "password_reset_requested",
+            Self::PasswordReset { .. } => "password_reset",
         }
     }
 }

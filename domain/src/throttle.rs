@@ -108,6 +108,11 @@ pub enum ClientAction {
     Refresh,
     /// RFC 7009 revocation: unauthenticated, so bounded like the other public writes.
     Revoke,
+    /// Password-reset requests and the redemption of mailed links, per client address.
+    PasswordReset,
+    /// Mail to one address (the key is the address's canonical form, not a client's):
+    /// however many clients ask, one inbox gets a bounded number of mails.
+    MailToAddress,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -287,6 +287,12 @@ pub struct User {
     pub roles: Vec<Role>,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// The account's address: the verified one, or (until one is verified) the address
+    /// given at registration.
+    pub email: Option<crate::email::Email>,
+    /// Whether `email` was proven to be the user's; only verified addresses get mail
+    /// other than a verification, and only they are unique.
+    pub email_verified: bool,
 }
 
 impl User {

@@ -32,6 +32,8 @@ fn jsonish() -> impl Strategy<Value = String> {
                         Just("password".to_owned()),
                         Just("refresh_token".to_owned()),
                         Just("token".to_owned()),
+                        Just("email".to_owned()),
+                        Just("new_password".to_owned()),
                         "[a-z_]{1,12}"
                     ],
                     inner
@@ -116,6 +118,9 @@ async fn json_bodies_never_yield_a_server_error() {
         "/v1/auth/login",
         "/v1/auth/refresh",
         "/v1/oauth/revoke",
+        "/v1/auth/verify-email",
+        "/v1/auth/password-reset",
+        "/v1/auth/password-reset/confirm",
     ];
     tokio::task::block_in_place(|| {
         run((0..paths.len(), jsonish()), |(i, body)| {

@@ -390,6 +390,7 @@ impl TestApp {
                 username,
                 password,
                 vec![Role::parse(role).unwrap()],
+                None,
                 &ClientInfo::default(),
             )
             .await
@@ -462,4 +463,151 @@ pub fn claims_of(token: &str) -> Value {
 pub fn header_of(token: &str) -> Value {
     let header = token.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}
+
+/// A real SMTP server on loopback (aiosmtpd, `tests/smtp/sink.py`) that writes each
+/// message it accepts as JSON; killed when dropped. The Python comes from
+/// `TESSERA_TEST_SMTP_PYTHON` (CI: a venv with `tests/smtp/requirements.txt`), else
+/// `python3`.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl SmtpSink {
+    /// `None` (after a notice, or a failure where backends are required) when no Python
+    /// with aiosmtpd is at hand.
+    pub fn start() -> Option<Self> {
+        Self::start_on(0)
+    }
+
+    pub fn start_on(port: u16) -> Option<Self> {
+        use std::io::BufRead as _;
+        let python =
+            std::env::var("TESSERA_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp/sink.py");
+        let spawned = std::process::Command::new(&python)
+            .arg(script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            missing(&format!("an SMTP server ({python} not found)"));
+            return None;
+        };
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let Some(port) = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            missing(&format!("an SMTP server ({python} has no aiosmtpd)"));
+            return None;
+        };
+        Some(Self { child, port, dir })
+    }
+
+    /// The `mail.smtp_url` that reaches it.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Every message accepted so far.
+    pub fn messages(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push(serde_json::from_str(&text).unwrap());
+            }
+        }
+        out
+    }
+
+    /// The messages to `to` (ignoring case: the domain arrives lower-cased).
+    pub fn to(&self, to: &str) -> Vec<Value> {
+        let to = to.to_lowercase();
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m["rcpt_to"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.as_str().is_some_and(|r| r.to_lowercase() == to))
+            })
+            .collect()
+    }
+
+    /// Waits until `n` messages to `to` have arrived (at most 10 s) and returns them.
+    pub async fn wait_for(&self, to: &str, n: usize) -> Vec<Value> {
+        let limit = std::time::Duration::from_secs(10);
+        within(limit, async || self.to(to).len() >= n).await;
+        let got = self.to(to);
+        assert!(got.len() >= n, "{} of {n} mails to {to} arrived", got.len());
+        got
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The token of the first link in a mail's text part.
+pub fn token_in(mail: &Value) -> String {
+    let text = mail["text"].as_str().unwrap();
+    let at = text.find("token=").expect("a link with a token") + "token=".len();
+    text[at..at + 43].to_owned()
+}
+
+/// Configures `c` to deliver through `smtp`, quickly.
+pub fn deliver_to(c: &mut Config, smtp_url: &str) {
+    c.mail.transport = tessera::config::MailTransportKind::Smtp;
+    c.mail.smtp_url = Some(tessera::config::Secret::new(smtp_url));
+    c.mail.send_interval = std::time::Duration::from_millis(100);
+    c.mail.timeout = std::time::Duration::from_secs(5);
+    c.mail.from = "Tessera <no-reply@tessera.test>".into();
+}
+
+impl TestApp {
+    pub async fn register_with_email(&self, username: &str, email: &str) -> Response {
+        self.post_json(
+            "/v1/auth/register",
+            &json!({"username": username, "password": PASSWORD, "email": email}),
+            None,
+        )
+        .await
+    }
+
+    /// One counter or gauge of `/metrics`, summed over labels matching `label`.
+    pub async fn metric(&self, name: &str, label: Option<(&str, &str)>) -> f64 {
+        let text = self.get("/metrics", None).await.text().await.unwrap();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    }
 }

@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod backends;
 mod docs;
+mod email;
 mod errors;
 mod fuzz;
 mod hardening;

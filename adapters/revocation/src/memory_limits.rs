@@ -29,6 +29,9 @@ pub struct ClientQuotas {
     pub register: Option<ClientQuota>,
     pub refresh: Option<ClientQuota>,
     pub revoke: Option<ClientQuota>,
+    pub password_reset: Option<ClientQuota>,
+    /// Per recipient address, not per client.
+    pub mail_to_address: Option<ClientQuota>,
 }
 
 /// Distinct usernames remembered at most; beyond it the least recently seen are forgotten.
@@ -39,6 +42,8 @@ pub struct MemoryRateLimiter {
     register: Option<DefaultKeyedRateLimiter<String>>,
     refresh: Option<DefaultKeyedRateLimiter<String>>,
     revoke: Option<DefaultKeyedRateLimiter<String>>,
+    password_reset: Option<DefaultKeyedRateLimiter<String>>,
+    mail_to_address: Option<DefaultKeyedRateLimiter<String>>,
     accounts: Option<(ThrottlePolicy, Cache<String, AccountThrottle>)>,
     checks: AtomicU64,
 }
@@ -66,6 +71,8 @@ impl MemoryRateLimiter {
             register: bucket(clients.register),
             refresh: bucket(clients.refresh),
             revoke: bucket(clients.revoke),
+            password_reset: bucket(clients.password_reset),
+            mail_to_address: bucket(clients.mail_to_address),
             accounts: accounts.map(|p| {
                 let idle = p.memory().to_std().unwrap_or(Duration::from_secs(1800));
                 (
@@ -86,6 +93,8 @@ impl MemoryRateLimiter {
             ClientAction::Register => self.register.as_ref(),
             ClientAction::Refresh => self.refresh.as_ref(),
             ClientAction::Revoke => self.revoke.as_ref(),
+            ClientAction::PasswordReset => self.password_reset.as_ref(),
+            ClientAction::MailToAddress => self.mail_to_address.as_ref(),
         }
     }
 }
@@ -102,9 +111,16 @@ impl RateLimiter for MemoryRateLimiter {
         };
         // Forget idle clients now and then so the map stays as large as the active set.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            for b in [&self.login, &self.register, &self.refresh, &self.revoke]
-                .into_iter()
-                .flatten()
+            for b in [
+                &self.login,
+                &self.register,
+                &self.refresh,
+                &self.revoke,
+                &self.password_reset,
+                &self.mail_to_address,
+            ]
+            .into_iter()
+            .flatten()
             {
                 b.retain_recent();
                 b.shrink_to_fit();
@@ -167,11 +183,31 @@ mod tests {
                 register: None,
                 refresh: q,
                 revoke: None,
+                password_reset: None,
+                mail_to_address: q,
             },
             None,
         );
         assert!(l.check_client(ClientAction::Login, "1.1.1.1").await.is_ok());
         assert!(l.check_client(ClientAction::Login, "1.1.1.1").await.is_ok());
+        // Per recipient: one inbox, whatever client asks.
+        for _ in 0..2 {
+            assert!(
+                l.check_client(ClientAction::MailToAddress, "a@example.com")
+                    .await
+                    .is_ok()
+            );
+        }
+        assert!(
+            l.check_client(ClientAction::MailToAddress, "a@example.com")
+                .await
+                .is_err()
+        );
+        assert!(
+            l.check_client(ClientAction::MailToAddress, "b@example.com")
+                .await
+                .is_ok()
+        );
         let Err(LimitError::Throttled(wait)) = l.check_client(ClientAction::Login, "1.1.1.1").await
         else {
             panic!("third attempt allowed");

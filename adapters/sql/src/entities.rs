@@ -14,6 +14,9 @@ pub mod users {
         pub roles: String,
         pub created_at: i64,
         pub disabled_at: Option<i64>,
+        pub email: Option<String>,
+        pub email_key: Option<String>,
+        pub email_verified_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -153,6 +156,58 @@ pub mod audit_events {
         pub user_agent: Option<String>,
         #[sea_orm(column_type = "Text")]
         pub detail: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod email_tokens {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "email_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub purpose: String,
+        pub user_id: Option<String>,
+        pub email: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub recipient: String,
+        pub subject: String,
+        #[sea_orm(column_type = "Text")]
+        pub text_body: String,
+        #[sea_orm(column_type = "Text")]
+        pub html_body: String,
+        pub created_at: i64,
+        pub next_attempt_at: i64,
+        pub claimed_until: i64,
+        pub claimed_by: Option<String>,
+        pub attempts: i32,
+        pub sent_at: Option<i64>,
+        pub failed_at: Option<i64>,
+        pub last_error: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

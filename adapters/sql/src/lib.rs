@@ -6,6 +6,7 @@
 mod audit;
 mod entities;
 mod keys;
+mod mail;
 mod revocations;
 mod sessions;
 mod users;

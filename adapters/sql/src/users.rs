@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
+use tessera_domain::email::Email;
 use tessera_domain::ports::{CreateUserError, StoreError, UserRepository};
 use tessera_domain::user::{PasswordHash, Role, User, UserId, Username};
 use uuid::Uuid;
@@ -24,6 +25,13 @@ pub(crate) fn to_domain(m: users::Model) -> Result<User, StoreError> {
         roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
         created_at: instant(m.created_at),
         disabled_at: m.disabled_at.map(instant),
+        email: m
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|_| corrupt("user"))?,
+        email_verified: m.email_verified_at.is_some(),
     })
 }
 
@@ -41,13 +49,34 @@ impl UserRepository for SqlStore {
             ),
             created_at: Set(millis(user.created_at)),
             disabled_at: Set(user.disabled_at.map(millis)),
+            email: Set(user.email.as_ref().map(|e| e.as_str().to_owned())),
+            // Only a verified address is unique (see the migration).
+            email_key: Set(user
+                .email
+                .as_ref()
+                .filter(|_| user.email_verified)
+                .map(Email::canonical)),
+            email_verified_at: Set(user.email_verified.then(|| millis(user.created_at))),
         };
         match users::Entity::insert(model)
             .exec_without_returning(self.conn())
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(CreateUserError::UsernameTaken),
+            Err(e) if is_unique_violation(&e) => {
+                // Which index refused: ask, rather than parse each dialect's message.
+                let name_taken = users::Entity::find()
+                    .filter(users::Column::UsernameKey.eq(user.username.canonical()))
+                    .count(self.conn())
+                    .await
+                    .map_err(unavailable)?
+                    > 0;
+                Err(if name_taken {
+                    CreateUserError::UsernameTaken
+                } else {
+                    CreateUserError::EmailTaken
+                })
+            }
             Err(e) => Err(unavailable(e).into()),
         }
     }
@@ -113,5 +142,49 @@ impl UserRepository for SqlStore {
             .await
             .map_err(unavailable)?;
         Ok(res.rows_affected == 1)
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::EmailKey.eq(email.canonical()))
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn set_verified_email(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if set_verified_email(self.conn(), id, email, at).await? {
+            return Ok(true);
+        }
+        // MySQL counts changed rows only: an update to identical values is 0 rows.
+        Ok(self.find_by_id(id).await?.is_some())
+    }
+}
+
+/// Makes `email` the user's verified address (also inside a redemption's transaction).
+pub(crate) async fn set_verified_email(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: UserId,
+    email: &Email,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::Email, Expr::value(email.as_str()))
+        .col_expr(users::Column::EmailKey, Expr::value(email.canonical()))
+        .col_expr(users::Column::EmailVerifiedAt, Expr::value(millis(at)))
+        .filter(users::Column::Id.eq(id.to_string()))
+        .exec(conn)
+        .await;
+    match res {
+        Ok(r) => Ok(r.rows_affected == 1),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+        Err(e) => Err(unavailable(e)),
     }
 }

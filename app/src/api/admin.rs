@@ -76,6 +76,9 @@ pub struct AdminUserView {
     pub created_at: DateTime<Utc>,
     #[oai(skip_serializing_if_is_none)]
     pub disabled_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<String>,
+    pub email_verified: bool,
 }
 
 impl From<User> for AdminUserView {
@@ -86,6 +89,8 @@ impl From<User> for AdminUserView {
             roles: u.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             created_at: u.created_at,
             disabled_at: u.disabled_at,
+            email: u.email.map(|e| e.as_str().to_owned()),
+            email_verified: u.email_verified,
         }
     }
 }
@@ -212,6 +217,26 @@ admin_response! {
         /// No user has this id (`user_not_found`).
         #[oai(status = 404)]
         NotFound,
+    }
+}
+
+admin_response! {
+    /// The answer of `verifyUserEmail`.
+    #[oai(bad_request_handler = "bad_request")]
+    VerifyUserEmailResponse {
+        /// The account, its address now verified.
+        #[oai(status = 200)]
+        Ok(Json<AdminUserView>),
+        /// The id is not a UUID (`invalid_request`).
+        #[oai(status = 400)]
+        BadRequest,
+        /// No user has this id (`user_not_found`).
+        #[oai(status = 404)]
+        NotFound,
+        /// The user has no address (`no_email`), or another account has verified it
+        /// (`email_taken`).
+        #[oai(status = 409)]
+        Conflict,
     }
 }
 
@@ -386,6 +411,36 @@ impl AdminApi {
         }
     }
 
+    /// Mark a user's email verified
+    ///
+    /// For addresses an administrator has checked another way: the user's current
+    /// address becomes verified without a link.
+    #[oai(
+        path = "/users/:id/verify-email",
+        method = "post",
+        operation_id = "verifyUserEmail"
+    )]
+    async fn verify_user_email(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The user's id.
+        id: Path<Uuid>,
+    ) -> poem::Result<VerifyUserEmailResponse> {
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
+        }
+        match state
+            .auth
+            .mark_email_verified(UserId(id.0), None, &client_info(req))
+            .await
+        {
+            Ok(user) => Ok(VerifyUserEmailResponse::Ok(Json(user.into()))),
+            Err(e) => answer(e),
+        }
+    }
+
     /// Disable a user
     ///
     /// The account can no longer log in or refresh, and every token it holds stops
@@ -429,7 +484,8 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// `login_succeeded`, `login_failed`, `lockout`, `refresh_reuse`, `logout`,
     /// `logout_all`, `session_revoked`, `password_changed`, `token_revoked`,
-    /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`.
+    /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`, `email_verified`,
+    /// `email_change_requested`, `password_reset_requested`, `password_reset`.
     pub event: String,
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,

@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tessera_domain::auth::{LoginError, RefreshError, TokenPair};
+use tessera_domain::email::Email;
 use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
@@ -28,6 +29,9 @@ pub struct Registration {
     /// 8–128 characters after NFKC (configurable), not containing the username, and
     /// not among the million easiest guesses.
     pub password: Text,
+    /// Optional. A verification link is mailed to it; it becomes the account's verified
+    /// address when redeemed (`POST /v1/auth/verify-email`).
+    pub email: Option<Text>,
 }
 
 impl poem_openapi::types::Example for Registration {
@@ -35,11 +39,12 @@ impl poem_openapi::types::Example for Registration {
         Self {
             username: "alice".into(),
             password: "correct horse battery staple".into(),
+            email: Some("alice@example.com".into()),
         }
     }
 }
 
-debug_redacted!(Registration { username; password });
+debug_redacted!(Registration { username, email; password });
 
 /// A username and password to log in with.
 #[derive(Object)]
@@ -115,8 +120,8 @@ pub enum RegisterResponse {
     /// The username is taken, ignoring case (`username_taken`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// The username or password breaks a rule (`invalid_username`, `weak_password`);
-    /// `detail` says which and how to fix it.
+    /// The username, password or email address breaks a rule (`invalid_username`,
+    /// `weak_password`, `invalid_email`); `detail` says which and how to fix it.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// Too many registrations from this address (`rate_limited`).
@@ -193,7 +198,8 @@ impl AuthApi {
     /// Register a user
     ///
     /// Creates an account. The password is hashed with argon2id; the username keeps
-    /// its spelling but is unique ignoring case.
+    /// its spelling but is unique ignoring case. With an email address, a verification
+    /// link is mailed to it.
     #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -212,11 +218,18 @@ impl AuthApi {
             Ok(p) => p,
             Err(e) => return answer(e),
         };
-        match state
+        let email = match body.email.as_deref().map(Email::parse).transpose() {
+            Ok(e) => e,
+            Err(e) => return answer(e),
+        };
+        let result = state
             .auth
-            .register(username, password, Vec::new(), &client_info(req))
-            .await
-        {
+            .register(username, password, Vec::new(), email, &client_info(req))
+            .await;
+        if matches!(&result, Ok(user) if user.email.is_some()) {
+            state.mail.wake();
+        }
+        match result {
             Ok(user) => Ok(RegisterResponse::Created(Json(user.into()))),
             Err(e) => answer(e),
         }

@@ -10,6 +10,9 @@ use super::UserView;
 use super::account::{Dashboard, DashboardData, PasswordChange, SessionView};
 use super::admin::{AdminUserView, AuditEntry, AuditPage, KeyStateView, KeyView, UserPage};
 use super::auth::{RefreshRequest, TokenPairView};
+use super::email::{
+    EmailChange, EmailTokenRequest, MailAccepted, PasswordResetConfirm, PasswordResetRequest,
+};
 use super::health::{Health, Readiness};
 use super::oauth::{IntrospectionView, TokenForm, TokenJson, TokenTypeHint};
 use super::wellknown::{Jwk, Jwks};
@@ -20,6 +23,8 @@ const KID: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
 const ACCESS_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ik56YkxzWGg4dURDY2QtNk1Od1hGNFdfN25vV1hGWkFmSGt4WnNSR0M5WHMifQ.eyJzdWIiOiIwMTkzNmYwZS01YjFhLTdjM2QtOWUyZi00YTZiOGMwZDFlMmYifQ.c2lnbmF0dXJl";
 /// 256 random bits, base64url without padding: the shape the server issues.
 const REFRESH_TOKEN: &str = "4q1Yk8mZ0f3VtC2pXw9LhR7sNbE5uJ6aQdGiK_oHyTc";
+/// The token of a mailed link: 256 random bits, base64url, like a refresh token.
+const MAIL_TOKEN: &str = "Jd3kQ0vWc9mZ2xYtB7nLpR4sHfA6uE1oKiG8yNqTzXw";
 const ISSUED_AT: i64 = 1_764_115_200; // 2025-11-26T00:00:00Z
 
 fn at(offset_secs: i64) -> DateTime<Utc> {
@@ -53,6 +58,49 @@ impl Example for UserView {
             username: "alice".into(),
             roles: vec![],
             created_at: at(0),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
+        }
+    }
+}
+
+impl Example for EmailChange {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.org".into(),
+        }
+    }
+}
+
+impl Example for EmailTokenRequest {
+    fn example() -> Self {
+        Self {
+            token: MAIL_TOKEN.into(),
+        }
+    }
+}
+
+impl Example for PasswordResetRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+        }
+    }
+}
+
+impl Example for PasswordResetConfirm {
+    fn example() -> Self {
+        Self {
+            token: MAIL_TOKEN.into(),
+            new_password: "plaid tortoise juggles quietly".into(),
+        }
+    }
+}
+
+impl Example for MailAccepted {
+    fn example() -> Self {
+        Self {
+            detail: super::email::RESET_ACCEPTED.into(),
         }
     }
 }
@@ -109,6 +157,8 @@ impl Example for AdminUserView {
             roles: vec![],
             created_at: at(0),
             disabled_at: None,
+            email: Some("alice@example.com".into()),
+            email_verified: true,
         }
     }
 }

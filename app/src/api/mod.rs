@@ -22,6 +22,7 @@ pub mod text;
 mod account;
 mod admin;
 mod auth;
+mod email;
 mod examples;
 mod health;
 mod oauth;
@@ -68,6 +69,25 @@ pub struct AppState {
     /// IPv6 clients share buckets per prefix of this many bits.
     pub ipv6_prefix: u8,
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    pub mail: MailState,
+}
+
+/// The outbox's sender, and how a request that queued mail wakes it.
+#[derive(Clone)]
+pub struct MailState {
+    pub delivery: tessera_domain::delivery::MailDelivery,
+    /// Notified after a request may have queued mail, so it goes out now rather than at
+    /// the next `mail.send_interval`.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// How long sent and given-up mails are kept.
+    pub retention: std::time::Duration,
+}
+
+impl MailState {
+    /// Wakes the sender (cheap, never blocks).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
 }
 
 #[derive(Tags)]
@@ -221,6 +241,12 @@ pub struct UserView {
     pub username: String,
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The account's address: the verified one, or until one is verified, the address
+    /// given at registration. Absent when there is none.
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<String>,
+    /// Whether `email` has been verified.
+    pub email_verified: bool,
 }
 
 impl From<tessera_domain::user::User> for UserView {
@@ -230,13 +256,17 @@ impl From<tessera_domain::user::User> for UserView {
             username: u.username.as_str().to_owned(),
             roles: u.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             created_at: u.created_at,
+            email: u.email.map(|e| e.as_str().to_owned()),
+            email_verified: u.email_verified,
         }
     }
 }
 
 pub type Apis = (
     auth::AuthApi,
+    email::MailAuthApi,
     account::AccountApi,
+    email::MailAccountApi,
     oauth::OAuthApi,
     wellknown::KeysApi,
     admin::AdminApi,
@@ -249,7 +279,9 @@ pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            email::MailAuthApi,
             account::AccountApi,
+            email::MailAccountApi,
             oauth::OAuthApi,
             wellknown::KeysApi,
             admin::AdminApi,

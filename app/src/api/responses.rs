@@ -16,8 +16,10 @@
 
 use poem::http::StatusCode;
 use tessera_domain::auth::{
-    AccountError, AuthError, LoginError, RefreshError, RegisterError, Unavailable,
+    AccountError, AuthError, EmailChangeError, LoginError, MarkVerifiedError, RefreshError,
+    RegisterError, ResetError, ResetRequestError, Unavailable, VerifyEmailError,
 };
+use tessera_domain::email::EmailError;
 use tessera_domain::throttle::LimitError;
 use tessera_domain::user::{PasswordError, UsernameError};
 use tessera_keys::KeyError;
@@ -299,6 +301,95 @@ impl From<KeyError> for ApiError {
                     RETRY_AFTER_SECS,
                 )
             }
+        }
+    }
+}
+
+impl From<EmailError> for ApiError {
+    fn from(e: EmailError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            e.to_string(),
+        )
+    }
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "email_taken",
+        "another account has verified this email address",
+    )
+}
+
+fn invalid_email_token() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_email_token",
+        "the link is invalid, already used or expired: ask for a new one",
+    )
+}
+
+impl From<EmailChangeError> for ApiError {
+    fn from(e: EmailChangeError) -> Self {
+        match e {
+            EmailChangeError::AccountGone => account_gone(),
+            EmailChangeError::EmailTaken => email_taken(),
+            EmailChangeError::Throttled(secs) => rate_limited(secs),
+            EmailChangeError::Unavailable(e) => e.into(),
+            EmailChangeError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<VerifyEmailError> for ApiError {
+    fn from(e: VerifyEmailError) -> Self {
+        match e {
+            VerifyEmailError::InvalidToken => invalid_email_token(),
+            VerifyEmailError::EmailTaken => email_taken(),
+            VerifyEmailError::Unavailable(e) => e.into(),
+            VerifyEmailError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<ResetRequestError> for ApiError {
+    fn from(e: ResetRequestError) -> Self {
+        match e {
+            ResetRequestError::Throttled(secs) => rate_limited(secs),
+            ResetRequestError::Unavailable(e) => e.into(),
+            ResetRequestError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidToken => invalid_email_token(),
+            ResetError::WeakPassword(e) => e.into(),
+            ResetError::Unavailable(e) => e.into(),
+            ResetError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<MarkVerifiedError> for ApiError {
+    fn from(e: MarkVerifiedError) -> Self {
+        match e {
+            MarkVerifiedError::UserNotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "user_not_found",
+                "no user has this id",
+            ),
+            MarkVerifiedError::NoEmail => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_email",
+                "the user has no email address",
+            ),
+            MarkVerifiedError::EmailTaken => email_taken(),
+            MarkVerifiedError::Unavailable(e) => e.into(),
         }
     }
 }

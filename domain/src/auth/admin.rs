@@ -31,6 +31,14 @@ impl AuthService {
         Ok(())
     }
 
+    /// Deletes mailed tokens that expired before `now` (used or not, they open nothing).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be written.
+    pub async fn purge_mail_tokens(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
+        Ok(self.deps.email_tokens.purge_tokens(now).await?)
+    }
+
     /// A page of accounts, for administrators.
     ///
     /// # Errors

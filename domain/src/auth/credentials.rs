@@ -1,6 +1,7 @@
 //! Who may have an account and prove it: registration, import of foreign hashes, login
 //! (with the failure budget counted before the password is checked), hash upgrades.
 
+use crate::email::Email;
 use crate::password::Verification;
 use crate::ports::CreateUserError;
 use crate::throttle::LimitError;
@@ -14,7 +15,8 @@ use crate::user::Username;
 use super::*;
 
 impl AuthService {
-    /// Creates an account with the given roles.
+    /// Creates an account with the given roles and, optionally, an email address, which
+    /// is mailed a verification link (it is the account's, unverified, until redeemed).
     ///
     /// # Errors
     /// [`RegisterError::UsernameTaken`] when the (case-insensitive) name exists.
@@ -23,10 +25,15 @@ impl AuthService {
         username: Username,
         password: Password,
         roles: Vec<Role>,
+        email: Option<Email>,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
         let hash = self.deps.hasher.hash(&password).await?;
-        self.create_user(username, hash, roles, client).await
+        let user = self
+            .create_user(username, hash, roles, email, client)
+            .await?;
+        self.welcome(&user).await;
+        Ok(user)
     }
 
     /// Stores a new account and records its registration.
@@ -35,6 +42,7 @@ impl AuthService {
         username: Username,
         password_hash: PasswordHash,
         roles: Vec<Role>,
+        email: Option<Email>,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
         let user = User {
@@ -44,10 +52,15 @@ impl AuthService {
             roles,
             created_at: self.now(),
             disabled_at: None,
+            email,
+            email_verified: false,
         };
         match self.deps.users.create(&user).await {
             Ok(()) => {}
             Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
+            Err(CreateUserError::EmailTaken) => {
+                return Err(anyhow::anyhow!("an unverified address conflicted").into());
+            }
             Err(CreateUserError::Store(e)) => return Err(e.into()),
         }
         self.audit(AuditEvent::Registered { user: user.id }, client)
@@ -180,7 +193,8 @@ impl AuthService {
         hash: PasswordHash,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        self.create_user(username, hash, Vec::new(), client).await
+        self.create_user(username, hash, Vec::new(), None, client)
+            .await
     }
 
     /// Upgrades a hash made under older parameters; a failure only costs the upgrade.

@@ -85,6 +85,78 @@ pub enum AccountError {
     Unknown(#[from] anyhow::Error),
 }
 
+/// Asking for a verification mail to a new address.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    #[error("the account is not available")]
+    AccountGone,
+    /// Another account has verified this address (told only to the signed-in owner).
+    #[error("email address is taken")]
+    EmailTaken,
+    /// Too many mails to this address: retry after this many seconds.
+    #[error("too many mails to this address")]
+    Throttled(u64),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Redeeming a verification link.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyEmailError {
+    /// Unknown, malformed, used, withdrawn or expired token, or its account is gone.
+    #[error("the link is invalid, used or expired")]
+    InvalidToken,
+    /// Another account verified the address first.
+    #[error("email address is taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Asking for a reset link: the answer never says whether the address is known.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetRequestError {
+    /// Too many requests for this address: retry after this many seconds.
+    #[error("too many requests for this address")]
+    Throttled(u64),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Choosing a new password with a reset link.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Unknown, malformed, used or expired token; the address is no longer the
+    /// account's; or the account is gone.
+    #[error("the link is invalid, used or expired")]
+    InvalidToken,
+    #[error(transparent)]
+    WeakPassword(#[from] crate::user::PasswordError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// An administrator marking a user's address verified.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkVerifiedError {
+    #[error("no such user")]
+    UserNotFound,
+    #[error("the user has no email address")]
+    NoEmail,
+    #[error("email address is taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
 impl From<StoreError> for Unavailable {
     fn from(e: StoreError) -> Self {
         match e {
@@ -134,7 +206,25 @@ macro_rules! impl_from_lower {
         }
     )*};
 }
-impl_from_lower!(RegisterError, LoginError, RefreshError, AccountError);
+impl_from_lower!(
+    RegisterError,
+    LoginError,
+    RefreshError,
+    AccountError,
+    EmailChangeError,
+    VerifyEmailError,
+    ResetRequestError,
+    ResetError
+);
+
+impl From<StoreError> for MarkVerifiedError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::EmailTaken,
+            e => Self::Unavailable(e.into()),
+        }
+    }
+}
 
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {

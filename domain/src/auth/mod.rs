@@ -9,21 +9,28 @@
 mod account;
 mod admin;
 mod credentials;
+mod email;
 mod errors;
 mod oauth;
 mod refresh;
 #[cfg(test)]
 mod tests;
 
-pub use errors::{AccountError, AuthError, LoginError, RefreshError, RegisterError, Unavailable};
+pub use errors::{
+    AccountError, AuthError, EmailChangeError, LoginError, MarkVerifiedError, RefreshError,
+    RegisterError, ResetError, ResetRequestError, Unavailable, VerifyEmailError,
+};
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
+use crate::email::MailPolicy;
 use crate::password::PasswordHasher;
-use crate::ports::{AuditEvent, AuditLog, AuditSink, SessionRepository, UserRepository};
+use crate::ports::{
+    AuditEvent, AuditLog, AuditSink, EmailTokenStore, SessionRepository, UserRepository,
+};
 use crate::revocation::{Revocation, RevocationEntry, RevocationList};
 use crate::session::{
     ClientInfo, RefreshToken, RefreshTokenMint, Session, SessionId, SessionPolicy,
@@ -63,6 +70,8 @@ pub struct AuthDeps {
     pub audit_log: Arc<dyn AuditLog>,
     pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
+    /// Mailed tokens and, in the same transaction, the outbox.
+    pub email_tokens: Arc<dyn EmailTokenStore>,
 }
 
 /// The authentication service.
@@ -72,6 +81,7 @@ pub struct AuthService {
     tokens: TokenPolicy,
     sessions: SessionPolicy,
     mint: RefreshTokenMint,
+    mail: MailPolicy,
 }
 
 impl AuthService {
@@ -86,7 +96,15 @@ impl AuthService {
             tokens,
             sessions,
             mint,
+            mail: MailPolicy::default(),
         }
+    }
+
+    /// Mailed links and their lifetimes ([`MailPolicy::default`] until set).
+    #[must_use]
+    pub fn with_mail(mut self, mail: MailPolicy) -> Self {
+        self.mail = mail;
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -11,8 +11,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
 use crate::password::{HashError, PasswordHasher, Verification};
-use crate::ports::{AuditLog, AuditRecord, CreateUserError, StoreError};
+use crate::ports::{AuditLog, AuditRecord, CreateUserError, RedeemError, StoreError};
 use crate::revocation::{RevocationEntry, RevocationError};
 use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome};
 use crate::throttle::NoLimits;
@@ -75,6 +76,126 @@ impl UserRepository for Users {
         let mut users = self.0.lock().unwrap();
         let user = users.iter_mut().find(|u| u.id == id);
         Ok(user.is_some_and(|u| u.disabled_at.replace(at).is_none()))
+    }
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let users = self.0.lock().unwrap();
+        Ok(users
+            .iter()
+            .find(|u| {
+                u.email_verified
+                    && u.email.as_ref().map(Email::canonical) == Some(email.canonical())
+            })
+            .cloned())
+    }
+    async fn set_verified_email(
+        &self,
+        id: UserId,
+        email: &Email,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut users = self.0.lock().unwrap();
+        let taken = users.iter().any(|u| {
+            u.id != id
+                && u.email_verified
+                && u.email.as_ref().map(Email::canonical) == Some(email.canonical())
+        });
+        if taken {
+            return Err(StoreError::Conflict);
+        }
+        let user = users.iter_mut().find(|u| u.id == id);
+        Ok(user.is_some_and(|u| {
+            u.email = Some(email.clone());
+            u.email_verified = true;
+            true
+        }))
+    }
+}
+
+/// Tokens and the outbox in memory; the mails are kept so tests can read their links.
+struct Mails {
+    tokens: Mutex<Vec<EmailTokenRecord>>,
+    outbox: Mutex<Vec<OutgoingMail>>,
+    users: Arc<Users>,
+}
+
+#[async_trait]
+impl EmailTokenStore for Mails {
+    async fn issue(
+        &self,
+        token: &EmailTokenRecord,
+        mail: Option<&OutgoingMail>,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tokens.lock().unwrap().push(token.clone());
+        self.outbox.lock().unwrap().extend(mail.cloned());
+        Ok(())
+    }
+    async fn find_token(
+        &self,
+        hash: &EmailTokenHash,
+    ) -> Result<Option<EmailTokenRecord>, StoreError> {
+        let tokens = self.tokens.lock().unwrap();
+        Ok(tokens.iter().find(|t| &t.hash == hash).cloned())
+    }
+    async fn redeem_verification(
+        &self,
+        token: &EmailTokenRecord,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RedeemError> {
+        self.claim(token, now)?;
+        match self.users.set_verified_email(user, &token.email, now).await {
+            Err(StoreError::Conflict) => Err(RedeemError::EmailTaken),
+            other => other.map(|_| ()).map_err(RedeemError::Store),
+        }
+    }
+    async fn redeem_reset(
+        &self,
+        token: &EmailTokenRecord,
+        user: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<(), RedeemError> {
+        self.claim(token, now)?;
+        self.users.update_password_hash(user, hash).await?;
+        self.withdraw(user, EmailTokenPurpose::Reset, now).await?;
+        Ok(())
+    }
+    async fn withdraw(
+        &self,
+        user: UserId,
+        purpose: EmailTokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for t in self.tokens.lock().unwrap().iter_mut() {
+            if t.user == Some(user) && t.purpose == purpose && t.used_at.is_none() {
+                t.used_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+    async fn purge_tokens(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+impl Mails {
+    fn claim(&self, token: &EmailTokenRecord, now: DateTime<Utc>) -> Result<(), RedeemError> {
+        let mut tokens = self.tokens.lock().unwrap();
+        let t = tokens
+            .iter_mut()
+            .find(|t| t.hash == token.hash && t.used_at.is_none())
+            .ok_or(RedeemError::Used)?;
+        t.used_at = Some(now);
+        Ok(())
+    }
+
+    /// The token in the last mail to `to`.
+    fn last_token_to(&self, to: &str) -> String {
+        let outbox = self.outbox.lock().unwrap();
+        let mail = outbox.iter().rev().find(|m| m.to.as_str() == to).unwrap();
+        let at = mail.text.find("token=").unwrap() + "token=".len();
+        mail.text[at..at + 43].to_owned()
     }
 }
 
@@ -307,6 +428,7 @@ struct World {
     rules: Arc<Rules>,
     audit: Arc<Audit>,
     journal: Journal,
+    mails: Arc<Mails>,
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -322,7 +444,13 @@ fn world() -> World {
     });
     let audit = Arc::new(Audit::default());
     let users = Arc::new(Users::default());
+    let mails = Arc::new(Mails {
+        tokens: Mutex::default(),
+        outbox: Mutex::default(),
+        users: users.clone(),
+    });
     let deps = AuthDeps {
+        email_tokens: mails.clone(),
         users: users.clone(),
         sessions: Arc::new(Sessions {
             sessions: Mutex::default(),
@@ -358,6 +486,7 @@ fn world() -> World {
         rules,
         audit,
         journal,
+        mails,
     }
 }
 
@@ -367,7 +496,7 @@ impl World {
         let password = Password::parse(PASSWORD, &name, &PasswordPolicy::default()).unwrap();
         let client = ClientInfo::default();
         self.auth
-            .register(name, password, Vec::new(), &client)
+            .register(name, password, Vec::new(), None, &client)
             .await
             .unwrap()
     }
@@ -547,4 +676,143 @@ async fn disabling_a_user_revokes_every_token_and_ends_every_session() {
         .login("alice", &attempt, &ClientInfo::default())
         .await;
     assert!(matches!(r, Err(LoginError::InvalidCredentials)));
+}
+
+impl World {
+    /// Registers `name` with `email` and returns the verification link's token.
+    async fn user_with_email(&self, name: &str, email: &str) -> (User, String) {
+        let username = Username::parse(name).unwrap();
+        let password = Password::parse(PASSWORD, &username, &PasswordPolicy::default()).unwrap();
+        let email = Email::parse(email).unwrap();
+        let user = self
+            .auth
+            .register(
+                username,
+                password,
+                Vec::new(),
+                Some(email.clone()),
+                &ClientInfo::default(),
+            )
+            .await
+            .unwrap();
+        (user, self.mails.last_token_to(email.as_str()))
+    }
+}
+
+#[tokio::test]
+async fn verification_links_work_once_for_the_address_they_were_sent_to() {
+    let w = world();
+    let (alice, token) = w.user_with_email("alice", "alice@example.com").await;
+    assert!(!alice.email_verified);
+    let client = ClientInfo::default();
+    w.auth.verify_email(&token, &client).await.unwrap();
+    assert!(matches!(
+        w.auth.verify_email(&token, &client).await,
+        Err(VerifyEmailError::InvalidToken)
+    ));
+    let pair = w.login("alice").await;
+    let me = w.auth.me(&w.claims(&pair).await).await.unwrap();
+    assert!(me.email_verified);
+    // Bob may hold the address unverified, but cannot verify it: alice has it.
+    let (_, bobs) = w.user_with_email("bob", "ALICE@example.com").await;
+    assert!(matches!(
+        w.auth.verify_email(&bobs, &client).await,
+        Err(VerifyEmailError::EmailTaken)
+    ));
+    assert!(matches!(
+        w.auth.verify_email("not-a-token", &client).await,
+        Err(VerifyEmailError::InvalidToken)
+    ));
+}
+
+#[tokio::test]
+async fn an_unknown_address_costs_a_decoy_token_and_gets_no_mail() {
+    let w = world();
+    let (_, token) = w.user_with_email("alice", "alice@example.com").await;
+    let client = ClientInfo::default();
+    let unverified = Email::parse("alice@example.com").unwrap();
+    w.auth
+        .request_password_reset(&unverified, &client)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.mails.outbox.lock().unwrap().len(),
+        1,
+        "unverified: no reset mail"
+    );
+    w.auth.verify_email(&token, &client).await.unwrap();
+    let unknown = Email::parse("nobody@example.com").unwrap();
+    w.auth
+        .request_password_reset(&unknown, &client)
+        .await
+        .unwrap();
+    let decoys = w
+        .mails
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.user.is_none())
+        .count();
+    assert_eq!(decoys, 2, "both unanswerable requests wrote a token");
+    assert_eq!(w.mails.outbox.lock().unwrap().len(), 1);
+    w.auth
+        .request_password_reset(&unverified, &client)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.mails.outbox.lock().unwrap().len(),
+        2,
+        "verified: a reset mail"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_ends_every_session_and_its_link_works_once() {
+    let w = world();
+    let (_, token) = w.user_with_email("alice", "alice@example.com").await;
+    let client = ClientInfo::default();
+    w.auth.verify_email(&token, &client).await.unwrap();
+    let pair = w.login("alice").await;
+    let email = Email::parse("alice@example.com").unwrap();
+    w.auth
+        .request_password_reset(&email, &client)
+        .await
+        .unwrap();
+    let reset = w.mails.last_token_to("alice@example.com");
+    let policy = PasswordPolicy::default();
+    assert!(matches!(
+        w.auth
+            .reset_password(&reset, "password", &policy, &client)
+            .await,
+        Err(ResetError::WeakPassword(_))
+    ));
+    let new = "plaid tortoise juggles quietly";
+    w.auth
+        .reset_password(&reset, new, &policy, &client)
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.auth.authenticate(&pair.access_token).await,
+        Err(AuthError::Revoked)
+    ));
+    assert!(matches!(
+        w.auth.reset_password(&reset, new, &policy, &client).await,
+        Err(ResetError::InvalidToken)
+    ));
+    let attempt = PasswordAttempt::new(new).unwrap();
+    assert!(w.auth.login("alice", &attempt, &client).await.is_ok());
+    // Expired links are refused.
+    w.auth
+        .request_password_reset(&email, &client)
+        .await
+        .unwrap();
+    let late = w.mails.last_token_to("alice@example.com");
+    w.clock.advance(TimeDelta::minutes(31));
+    assert!(matches!(
+        w.auth
+            .reset_password(&late, PASSWORD, &policy, &client)
+            .await,
+        Err(ResetError::InvalidToken)
+    ));
 }

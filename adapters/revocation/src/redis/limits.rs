@@ -122,6 +122,8 @@ impl RateLimiter for RedisRateLimiter {
             ClientAction::Register => self.quotas.register,
             ClientAction::Refresh => self.quotas.refresh,
             ClientAction::Revoke => self.quotas.revoke,
+            ClientAction::PasswordReset => self.quotas.password_reset,
+            ClientAction::MailToAddress => self.quotas.mail_to_address,
         };
         let Some(q) = quota.filter(|q| q.per_minute > 0) else {
             return Ok(());

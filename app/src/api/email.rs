@@ -1,0 +1,323 @@
+//! The email lifecycle over HTTP: a change of address (`/v1/me/email`), redeeming a
+//! verification link, and self-service password reset (`/v1/auth/verify-email`,
+//! `/v1/auth/password-reset[/confirm]`). Every operation that queues mail wakes the
+//! outbox's sender and answers at once; none waits on SMTP.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_domain::email::Email;
+use tessera_domain::throttle::ClientAction;
+
+use super::responses::{answer, bad_request, refusals};
+use super::text::Text;
+use super::{ApiTags, AppState, BearerAuth, check_client, client_info, note_rate_limited};
+use crate::problem::Problem;
+
+/// A new address for the signed-in user.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct EmailChange {
+    /// At most 254 characters; internationalised domains are stored in their ASCII form.
+    pub email: Text,
+}
+
+/// The token of a mailed link.
+#[derive(Object)]
+#[oai(example)]
+pub struct EmailTokenRequest {
+    /// The `token` parameter of the link: 43 base64url characters.
+    pub token: Text,
+}
+
+/// The address to send a reset link to.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct PasswordResetRequest {
+    pub email: Text,
+}
+
+/// A new password, with the token of a reset link.
+#[derive(Object)]
+#[oai(example)]
+pub struct PasswordResetConfirm {
+    /// The `token` parameter of the reset link.
+    pub token: Text,
+    /// Must satisfy the password rules of registration.
+    pub new_password: Text,
+}
+
+debug_redacted!(EmailTokenRequest { ; token });
+debug_redacted!(PasswordResetConfirm { ; token, new_password });
+
+/// Mail was queued (or, for a reset, may have been: the answer never says).
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct MailAccepted {
+    pub detail: String,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum EmailChangeResponse {
+    /// A verification link is on its way to the new address. The current address stays
+    /// until the link is redeemed.
+    #[oai(status = 202)]
+    Accepted(Json<MailAccepted>),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token, or the account is gone
+    /// (`invalid_token`, `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Another account has verified this address (`email_taken`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Not an email address (`invalid_email`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many mails to this address lately (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down; nothing was queued (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum VerifyEmailResponse {
+    /// The address is now the account's verified address.
+    #[oai(status = 204)]
+    Verified,
+    /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
+    /// or expired (`invalid_email_token`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Another account verified this address first (`email_taken`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Too many attempts from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ResetRequestResponse {
+    /// The same answer whether or not the address belongs to an account: a reset link
+    /// is mailed only when it is an account's verified address.
+    #[oai(status = 202)]
+    Accepted(Json<MailAccepted>),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Not an email address (`invalid_email`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many requests from this client, or for this address, known or not
+    /// (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down; nothing was queued (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ResetConfirmResponse {
+    /// The password is changed; every session of the account has ended and its lockout
+    /// is cleared.
+    #[oai(status = 204)]
+    Done,
+    /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
+    /// or expired (`invalid_email_token`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The new password breaks a rule (`weak_password`); the link still works.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many attempts from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+refusals!(EmailChangeResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    409 => Conflict,
+    422 => Unprocessable,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(VerifyEmailResponse {
+    400 => BadRequest,
+    409 => Conflict,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(ResetRequestResponse {
+    400 => BadRequest,
+    422 => Unprocessable,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(ResetConfirmResponse {
+    400 => BadRequest,
+    422 => Unprocessable,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+
+/// The one answer to every reset request that was not refused.
+pub const RESET_ACCEPTED: &str =
+    "If this is the verified address of an account, a link to choose a new password is on its way.";
+
+pub struct MailAccountApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]
+impl MailAccountApi {
+    /// Change email address
+    ///
+    /// Mails a verification link to the new address. The account keeps its current
+    /// address until the link is redeemed (`POST /v1/auth/verify-email`); earlier links
+    /// stop working.
+    #[oai(path = "/me/email", method = "post", operation_id = "changeEmail")]
+    async fn change_email(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<EmailChange>,
+    ) -> poem::Result<EmailChangeResponse> {
+        let email = match Email::parse(&body.email) {
+            Ok(e) => e,
+            Err(e) => return answer(e),
+        };
+        let result = state
+            .auth
+            .request_email_change(&auth.0, &email, &client_info(req))
+            .await;
+        state.mail.wake();
+        match result {
+            Ok(()) => Ok(EmailChangeResponse::Accepted(Json(MailAccepted {
+                detail: format!(
+                    "A verification link is on its way to {email}; your current address stays until it is redeemed."
+                ),
+            }))),
+            Err(e) => answer(e),
+        }
+    }
+}
+
+pub struct MailAuthApi;
+
+#[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
+impl MailAuthApi {
+    /// Verify email address
+    ///
+    /// Redeems the token of a verification link: its address becomes the account's
+    /// verified address. A link works once, for 24 hours (configurable).
+    #[oai(path = "/verify-email", method = "post", operation_id = "verifyEmail")]
+    async fn verify_email(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<EmailTokenRequest>,
+    ) -> poem::Result<VerifyEmailResponse> {
+        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
+            return answer(e);
+        }
+        match state
+            .auth
+            .verify_email(&body.token, &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(VerifyEmailResponse::Verified),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Request a password reset
+    ///
+    /// Mails a reset link to the address if it is an account's verified address. The
+    /// answer, its body and its timing are the same whether or not it is.
+    #[oai(
+        path = "/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
+    async fn request_reset(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<PasswordResetRequest>,
+    ) -> poem::Result<ResetRequestResponse> {
+        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
+            return answer(e);
+        }
+        let email = match Email::parse(&body.email) {
+            Ok(e) => e,
+            Err(e) => return answer(e),
+        };
+        let result = state
+            .auth
+            .request_password_reset(&email, &client_info(req))
+            .await;
+        state.mail.wake();
+        match result {
+            Ok(()) => Ok(ResetRequestResponse::Accepted(Json(MailAccepted {
+                detail: RESET_ACCEPTED.into(),
+            }))),
+            Err(e) => {
+                if let tessera_domain::auth::ResetRequestError::Throttled(_) = e {
+                    note_rate_limited(&state, "mail_to_address");
+                }
+                answer(e)
+            }
+        }
+    }
+
+    /// Reset the password
+    ///
+    /// Sets a new password with the token of a reset link. Every session of the account
+    /// ends (its refresh and access tokens stop working), and failed-login delays on the
+    /// account are cleared. A link works once, for 30 minutes (configurable).
+    #[oai(
+        path = "/password-reset/confirm",
+        method = "post",
+        operation_id = "confirmPasswordReset"
+    )]
+    async fn confirm_reset(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<PasswordResetConfirm>,
+    ) -> poem::Result<ResetConfirmResponse> {
+        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
+            return answer(e);
+        }
+        match state
+            .auth
+            .reset_password(
+                &body.token,
+                &body.new_password,
+                &state.password_policy,
+                &client_info(req),
+            )
+            .await
+        {
+            Ok(()) => Ok(ResetConfirmResponse::Done),
+            Err(e) => answer(e),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The email lifecycle: verification mails (at registration and for a change of
+//! address), redeeming them, self-service password reset, and an administrator's
+//! "verified". Every mail is written to the outbox in the transaction that stores its
+//! token; nothing here waits on SMTP.
+
+use crate::email::{Email, EmailToken, EmailTokenPurpose, EmailTokenRecord};
+use crate::ports::RedeemError;
+use crate::throttle::{ClientAction, LimitError};
+use crate::user::{Password, PasswordPolicy};
+
+use super::*;
+
+impl AuthService {
+    /// Withdraws the user's outstanding verification links and mails a new one for
+    /// `email`, bound to that address.
+    async fn send_verification(&self, user: &User, email: &Email) -> Result<(), Unavailable> {
+        let now = self.now();
+        self.deps
+            .email_tokens
+            .withdraw(user.id, EmailTokenPurpose::Verify, now)
+            .await?;
+        self.issue(EmailTokenPurpose::Verify, Some(user), email, now)
+            .await
+    }
+
+    /// Stores a new token for `email` and queues its mail, in one transaction. Without a
+    /// user it is a decoy: the same work, no mail, and it can never be redeemed.
+    async fn issue(
+        &self,
+        purpose: EmailTokenPurpose,
+        user: Option<&User>,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        let token = EmailToken::generate().map_err(|e| Unavailable::Store(e.context("token")))?;
+        let username = user.map_or("", |u| u.username.as_str());
+        let mail = self.mail.compose(purpose, email, username, &token);
+        let record = EmailTokenRecord {
+            hash: token.hash(),
+            purpose,
+            user: user.map(|u| u.id),
+            email: email.clone(),
+            created_at: now,
+            expires_at: now + self.mail.ttl(purpose),
+            used_at: None,
+        };
+        let mail = user.is_some().then_some(&mail);
+        Ok(self.deps.email_tokens.issue(&record, mail, now).await?)
+    }
+
+    /// Whether another mail may go to `email` now (a per-address bucket, whoever asks).
+    async fn mail_allowed(&self, email: &Email) -> Result<(), LimitError> {
+        self.deps
+            .limiter
+            .check_client(ClientAction::MailToAddress, &email.canonical())
+            .await
+    }
+
+    /// After registering `user` with an address: its verification mail. Best effort — the
+    /// account exists either way, and the owner can ask again with `POST /v1/me/email`.
+    pub(super) async fn welcome(&self, user: &User) {
+        if let Some(email) = &user.email
+            && self.mail_allowed(email).await.is_ok()
+        {
+            let _ = self.send_verification(user, email).await;
+        }
+    }
+
+    /// Mails a verification link to a new address for the signed-in user. Their current
+    /// address (verified or not) stays until the new one is verified.
+    ///
+    /// # Errors
+    /// [`EmailChangeError::EmailTaken`] when another account has verified the address;
+    /// [`EmailChangeError::Throttled`] when this address got too many mails lately.
+    pub async fn request_email_change(
+        &self,
+        claims: &Claims,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<(), EmailChangeError> {
+        let user = self
+            .deps
+            .users
+            .find_by_id(claims.sub)
+            .await?
+            .filter(|u| !u.is_disabled())
+            .ok_or(EmailChangeError::AccountGone)?;
+        if let Some(owner) = self.deps.users.find_by_email(email).await?
+            && owner.id != user.id
+        {
+            return Err(EmailChangeError::EmailTaken);
+        }
+        match self.mail_allowed(email).await {
+            Ok(()) => {}
+            Err(LimitError::Throttled(secs)) => return Err(EmailChangeError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        }
+        self.send_verification(&user, email).await?;
+        self.audit(AuditEvent::EmailChangeRequested { user: user.id }, client)
+            .await;
+        Ok(())
+    }
+
+    /// Redeems a verification link: its address becomes the user's verified one.
+    ///
+    /// # Errors
+    /// [`VerifyEmailError::InvalidToken`] for every kind of bad link;
+    /// [`VerifyEmailError::EmailTaken`] when another account verified the address first.
+    pub async fn verify_email(
+        &self,
+        raw_token: &str,
+        client: &ClientInfo,
+    ) -> Result<(), VerifyEmailError> {
+        let now = self.now();
+        let token = EmailToken::from_client(raw_token).ok_or(VerifyEmailError::InvalidToken)?;
+        let record = self
+            .deps
+            .email_tokens
+            .find_token(&token.hash())
+            .await?
+            .filter(|r| r.is_redeemable(EmailTokenPurpose::Verify, now))
+            .ok_or(VerifyEmailError::InvalidToken)?;
+        let user = match record.user {
+            Some(id) => self.deps.users.find_by_id(id).await?,
+            None => None,
+        }
+        .filter(|u| !u.is_disabled())
+        .ok_or(VerifyEmailError::InvalidToken)?;
+        match self
+            .deps
+            .email_tokens
+            .redeem_verification(&record, user.id, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(RedeemError::Used) => return Err(VerifyEmailError::InvalidToken),
+            Err(RedeemError::EmailTaken) => return Err(VerifyEmailError::EmailTaken),
+            Err(RedeemError::Store(e)) => return Err(e.into()),
+        }
+        self.audit(AuditEvent::EmailVerified { user: user.id }, client)
+            .await;
+        Ok(())
+    }
+
+    /// Mails a reset link if `email` is the verified address of an enabled account. The
+    /// caller cannot tell: an unknown address costs the same lookup, token and write (a
+    /// decoy token that no link carries) and is audited the same way.
+    ///
+    /// # Errors
+    /// [`ResetRequestError::Throttled`] when this address was asked for too often,
+    /// known or not.
+    pub async fn request_password_reset(
+        &self,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<(), ResetRequestError> {
+        match self.mail_allowed(email).await {
+            Ok(()) => {}
+            Err(LimitError::Throttled(secs)) => return Err(ResetRequestError::Throttled(secs)),
+            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
+        }
+        let now = self.now();
+        let user = self
+            .deps
+            .users
+            .find_by_email(email)
+            .await?
+            .filter(|u| !u.is_disabled() && u.email_verified);
+        self.issue(EmailTokenPurpose::Reset, user.as_ref(), email, now)
+            .await?;
+        self.audit(
+            AuditEvent::PasswordResetRequested {
+                user: user.map(|u| u.id),
+            },
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link: every session of the user ends (refresh
+    /// and access tokens, like logout-all) and the account's lockout is cleared.
+    ///
+    /// # Errors
+    /// [`ResetError::InvalidToken`] for every kind of bad link (and when the address it
+    /// was sent to is no longer the account's verified one); [`ResetError::WeakPassword`]
+    /// when the new password breaks `policy` — the link stays good for another try.
+    pub async fn reset_password(
+        &self,
+        raw_token: &str,
+        new_password: &str,
+        policy: &PasswordPolicy,
+        client: &ClientInfo,
+    ) -> Result<(), ResetError> {
+        let now = self.now();
+        let token = EmailToken::from_client(raw_token).ok_or(ResetError::InvalidToken)?;
+        let record = self
+            .deps
+            .email_tokens
+            .find_token(&token.hash())
+            .await?
+            .filter(|r| r.is_redeemable(EmailTokenPurpose::Reset, now))
+            .ok_or(ResetError::InvalidToken)?;
+        let user = match record.user {
+            Some(id) => self.deps.users.find_by_id(id).await?,
+            None => None,
+        }
+        .filter(|u| {
+            !u.is_disabled()
+                && u.email_verified
+                && u.email.as_ref().map(Email::canonical) == Some(record.email.canonical())
+        })
+        .ok_or(ResetError::InvalidToken)?;
+        let password = Password::parse(new_password, &user.username, policy)?;
+        let hash = self.deps.hasher.hash(&password).await?;
+        match self
+            .deps
+            .email_tokens
+            .redeem_reset(&record, user.id, &hash, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(RedeemError::Used | RedeemError::EmailTaken) => {
+                return Err(ResetError::InvalidToken);
+            }
+            Err(RedeemError::Store(e)) => return Err(e.into()),
+        }
+        let sessions = self.end_sessions_of(user.id, None).await?;
+        // Whoever was guessing the old password has nothing left to guess: the owner
+        // proved control of the address, so the lock goes.
+        let _ = self
+            .deps
+            .limiter
+            .record_success(&user.username.canonical())
+            .await;
+        self.audit(
+            AuditEvent::PasswordReset {
+                user: user.id,
+                sessions,
+            },
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// An administrator vouches for an address: `email`, or the user's current one.
+    ///
+    /// # Errors
+    /// [`MarkVerifiedError::UserNotFound`], [`MarkVerifiedError::NoEmail`], or
+    /// [`MarkVerifiedError::EmailTaken`] when another account has it verified.
+    pub async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: Option<Email>,
+        client: &ClientInfo,
+    ) -> Result<User, MarkVerifiedError> {
+        let user = self
+            .deps
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(MarkVerifiedError::UserNotFound)?;
+        let email = email
+            .or_else(|| user.email.clone())
+            .ok_or(MarkVerifiedError::NoEmail)?;
+        if !self
+            .deps
+            .users
+            .set_verified_email(id, &email, self.now())
+            .await?
+        {
+            return Err(MarkVerifiedError::UserNotFound);
+        }
+        self.audit(AuditEvent::EmailVerified { user: id }, client)
+            .await;
+        Ok(User {
+            email: Some(email),
+            email_verified: true,
+            ..user
+        })
+    }
+}

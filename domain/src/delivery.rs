@@ -1,0 +1,130 @@
+//! The outbox's sender: one round claims the mails that are due, hands each to the
+//! transport, and records what became of it (sent, due again later, or given up). The
+//! caller runs rounds in the background, on every instance if it likes: claims keep two
+//! senders off the same mail.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+use crate::clock::Clock;
+use crate::email::{AfterFailure, DeliveryPolicy};
+use crate::ports::{MailError, MailTransport, Outbox, StoreError};
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryRound {
+    pub sent: u64,
+    pub retried: u64,
+    pub given_up: u64,
+}
+
+impl DeliveryRound {
+    pub fn claimed(&self) -> u64 {
+        self.sent + self.retried + self.given_up
+    }
+}
+
+#[derive(Clone)]
+pub struct MailDelivery {
+    outbox: Arc<dyn Outbox>,
+    transport: Arc<dyn MailTransport>,
+    clock: Arc<dyn Clock>,
+    policy: DeliveryPolicy,
+    /// This sender's name in claims.
+    claimer: String,
+    /// How long a claim holds: longer than one send may take (the transport's timeout).
+    lease: TimeDelta,
+    batch: u64,
+}
+
+impl MailDelivery {
+    pub fn new(
+        outbox: Arc<dyn Outbox>,
+        transport: Arc<dyn MailTransport>,
+        clock: Arc<dyn Clock>,
+        policy: DeliveryPolicy,
+        claimer: String,
+        lease: TimeDelta,
+    ) -> Self {
+        Self {
+            outbox,
+            transport,
+            clock,
+            policy,
+            claimer,
+            lease,
+            batch: 16,
+        }
+    }
+
+    /// Sends what is due now.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the outbox cannot be read or written; a mail whose outcome
+    /// could not be recorded is claimed again once its lease lapses.
+    pub async fn round(&self) -> Result<DeliveryRound, StoreError> {
+        let now = self.clock.now();
+        let due = self
+            .outbox
+            .claim_due(&self.claimer, now, self.lease, self.batch)
+            .await?;
+        let mut round = DeliveryRound::default();
+        for queued in due {
+            let result = self.transport.send(&queued.mail).await;
+            let now = self.clock.now();
+            match result {
+                Ok(()) => {
+                    self.outbox.mark_sent(queued.id, &self.claimer, now).await?;
+                    round.sent += 1;
+                }
+                Err(MailError::Permanent(e)) => {
+                    self.outbox
+                        .give_up(queued.id, &self.claimer, now, &format!("{e:#}"))
+                        .await?;
+                    round.given_up += 1;
+                }
+                Err(MailError::Temporary(e)) => {
+                    let why = format!("{e:#}");
+                    match self
+                        .policy
+                        .after_failure(queued.attempts, queued.created_at, now)
+                    {
+                        AfterFailure::RetryAt(at) => {
+                            self.outbox
+                                .retry_at(queued.id, &self.claimer, at, &why)
+                                .await?;
+                            round.retried += 1;
+                        }
+                        AfterFailure::GiveUp => {
+                            self.outbox
+                                .give_up(queued.id, &self.claimer, now, &why)
+                                .await?;
+                            round.given_up += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Mails waiting to be sent.
+    ///
+    /// # Errors
+    /// When the outbox cannot be read.
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        self.outbox.pending().await
+    }
+
+    /// Deletes sent and given-up mails finished before `before`.
+    ///
+    /// # Errors
+    /// When the outbox cannot be written.
+    pub async fn purge_finished(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.outbox.purge_finished(before).await
+    }
+}

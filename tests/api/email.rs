@@ -1,0 +1,665 @@
+//! The email lifecycle against a real SMTP server process (aiosmtpd): verification at
+//! registration and on a change of address, password reset, single use, expiry by the
+//! test clock, no enumeration, and the outbox through an outage, a hanging relay and two
+//! instances.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tessera_domain::email::Email;
+use tessera_domain::session::ClientInfo;
+
+use crate::helpers::{
+    PASSWORD, SmtpSink, TestApp, TestEnv, assert_problem, deliver_to, spawn_limited, token_in,
+    unique_name, within,
+};
+
+const NEW_PASSWORD: &str = "plaid tortoise juggles quietly";
+
+async fn mailing_app(smtp: &SmtpSink) -> TestApp {
+    let url = smtp.url();
+    TestApp::spawn_configured(|c| deliver_to(c, &url)).await
+}
+
+fn address(name: &str) -> String {
+    format!("{name}@example.test")
+}
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    let r = app.get("/v1/me", Some(token)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// A user with a verified address, through the mailed link.
+async fn verified_user(app: &TestApp, smtp: &SmtpSink) -> (String, String) {
+    let name = unique_name();
+    let email = address(&name);
+    let r = app.register_with_email(&name, &email).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mail = smtp.wait_for(&email, 1).await;
+    let r = app
+        .post_json(
+            "/v1/auth/verify-email",
+            &json!({"token": token_in(&mail[0])}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    (name, email)
+}
+
+async fn verify(app: &TestApp, token: impl AsRef<str>) -> reqwest::Response {
+    app.post_json(
+        "/v1/auth/verify-email",
+        &json!({ "token": token.as_ref() }),
+        None,
+    )
+    .await
+}
+
+async fn confirm(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
+    let body = json!({"token": token, "new_password": new_password});
+    app.post_json("/v1/auth/password-reset/confirm", &body, None)
+        .await
+}
+
+async fn request_reset(app: &TestApp, email: &str) -> reqwest::Response {
+    app.post_json("/v1/auth/password-reset", &json!({ "email": email }), None)
+        .await
+}
+
+#[tokio::test]
+async fn register_verify_forget_and_reset_through_a_real_smtp_server() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let name = unique_name();
+    let email = address(&name);
+
+    let r = app.register_with_email(&name, &email.to_uppercase()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["email_verified"], false);
+    let mails = smtp.wait_for(&email.to_uppercase(), 1).await;
+    let mail = &mails[0];
+    assert_eq!(mail["subject"], "Confirm your email address");
+    assert_eq!(mail["from"], "Tessera <no-reply@tessera.test>");
+    assert_eq!(mail["content_type"], "multipart/alternative");
+    let token = token_in(mail);
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/verify-email?token={token}"))
+    );
+    assert!(
+        mail["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("?token={token}\""))
+    );
+    assert!(mail["text"].as_str().unwrap().contains(&name));
+
+    let pair = app.login_ok(&name, PASSWORD).await;
+    let before = me(&app, &pair.access_token).await;
+    assert_eq!(before["email_verified"], false);
+    assert_eq!(
+        verify(&app, token.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let after = me(&app, &pair.access_token).await;
+    assert_eq!(after["email_verified"], true);
+    assert_eq!(
+        after["email"],
+        email.to_uppercase().replace("EXAMPLE.TEST", "example.test")
+    );
+    assert_problem(
+        verify(&app, token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_email_token",
+    )
+    .await;
+
+    // Forgotten: two devices are signed in, one of them an attacker's.
+    let other = app.login_ok(&name, PASSWORD).await;
+    let r = request_reset(&app, &email).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mails = smtp.wait_for(&email.to_uppercase(), 2).await;
+    let reset = mails
+        .iter()
+        .find(|m| m["subject"] == "Reset your password")
+        .expect("the reset mail");
+    let reset_token = token_in(reset);
+    assert!(
+        reset["text"]
+            .as_str()
+            .unwrap()
+            .contains("/reset-password?token=")
+    );
+    assert_problem(
+        confirm(&app, &reset_token, "password").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak_password",
+    )
+    .await;
+    assert_eq!(
+        confirm(&app, &reset_token, NEW_PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for session in [&pair, &other] {
+        assert_eq!(
+            app.dashboard_status(&session.access_token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_problem(
+            app.refresh(&session.refresh_token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+        )
+        .await;
+    }
+    assert_problem(
+        confirm(&app, &reset_token, "another fine passphrase").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_email_token",
+    )
+    .await;
+    assert_eq!(
+        app.login(&name, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok(&name, NEW_PASSWORD).await;
+
+    let admin = app.signed_in_with_role("admin").await;
+    let audit: Value = app
+        .get(
+            "/v1/admin/audit?event=password_reset",
+            Some(&admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["total"], 1);
+    assert_eq!(audit["items"][0]["detail"]["sessions"], 2);
+    let users: Value = app
+        .get("/v1/admin/users?per_page=200", Some(&admin.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == name.as_str())
+        .unwrap();
+    assert_eq!(listed["email_verified"], true);
+}
+
+#[tokio::test]
+async fn an_unknown_or_unverified_address_gets_the_same_answer_and_no_mail() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let (_, verified) = verified_user(&app, &smtp).await;
+    let unverified_name = unique_name();
+    let unverified = address(&unverified_name);
+    app.register_with_email(&unverified_name, &unverified).await;
+    smtp.wait_for(&unverified, 1).await;
+    let unknown = address("nobody-at-all");
+
+    let mut answers = Vec::new();
+    for email in [&unknown, &unverified, &verified] {
+        let r = request_reset(&app, email).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        answers.push((status, body));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    // The known, verified address's mail arrives; by then the others would have too.
+    smtp.wait_for(&verified, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(smtp.to(&unknown).is_empty());
+    assert_eq!(smtp.to(&unverified).len(), 1, "only its verification mail");
+    assert_eq!(app.metric("tessera_mail_outbox_depth", None).await, 0.0);
+}
+
+#[tokio::test]
+async fn links_expire_by_the_clock_and_newer_links_replace_older_ones() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let name = unique_name();
+    let email = address(&name);
+    app.register_with_email(&name, &email).await;
+    let first = token_in(&smtp.wait_for(&email, 1).await[0]);
+    let pair = app.login_ok(&name, PASSWORD).await;
+
+    // A change request mails a new link; the first stops working, the address stays.
+    let changed = address(&format!("{name}-new"));
+    let r = app
+        .post_json(
+            "/v1/me/email",
+            &json!({ "email": changed }),
+            Some(&pair.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(me(&app, &pair.access_token).await["email"], email.as_str());
+    let second = token_in(&smtp.wait_for(&changed, 1).await[0]);
+    let second_copy = second.clone();
+    assert_problem(
+        verify(&app, first).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_email_token",
+    )
+    .await;
+
+    app.advance(TimeDelta::hours(24) + TimeDelta::minutes(1));
+    assert_problem(
+        verify(&app, second).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_email_token",
+    )
+    .await;
+    let pair = app.login_ok(&name, PASSWORD).await;
+    let r = app
+        .post_json(
+            "/v1/me/email",
+            &json!({ "email": changed }),
+            Some(&pair.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mails = smtp.wait_for(&changed, 2).await;
+    let third = mails
+        .iter()
+        .map(token_in)
+        .find(|t| *t != second_copy)
+        .unwrap();
+    assert_eq!(verify(&app, third).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(&app, &pair.access_token).await["email"],
+        changed.as_str()
+    );
+    assert_eq!(me(&app, &pair.access_token).await["email_verified"], true);
+
+    // Reset links live 30 minutes.
+    request_reset(&app, &changed).await;
+    let mails = smtp.wait_for(&changed, 3).await;
+    let reset = mails
+        .iter()
+        .find(|m| m["subject"] == "Reset your password")
+        .unwrap();
+    app.advance(TimeDelta::minutes(31));
+    let r = app
+        .post_json(
+            "/v1/auth/password-reset/confirm",
+            &json!({"token": token_in(reset), "new_password": NEW_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_email_token").await;
+}
+
+#[tokio::test]
+async fn a_reset_clears_the_lockout() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let url = smtp.url();
+    let app = spawn_limited(|c| deliver_to(c, &url)).await;
+    let (name, email) = verified_user(&app, &smtp).await;
+    for _ in 0..6 {
+        app.login(&name, "wrong password, sorry").await;
+    }
+    assert_problem(
+        app.login(&name, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    request_reset(&app, &email).await;
+    let mails = smtp.wait_for(&email, 2).await;
+    let reset = mails
+        .iter()
+        .find(|m| m["subject"] == "Reset your password")
+        .unwrap();
+    let r = app
+        .post_json(
+            "/v1/auth/password-reset/confirm",
+            &json!({"token": token_in(reset), "new_password": NEW_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.login_ok(&name, NEW_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn addresses_are_checked_and_taken_ones_are_told_only_to_their_owner() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let (_, alices) = verified_user(&app, &smtp).await;
+    for bad in [
+        "not an address",
+        "a@b",
+        "alice@",
+        &format!("{}@example.test", "x".repeat(250)),
+    ] {
+        let r = app.register_with_email(&unique_name(), bad).await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_email").await;
+        assert_problem(
+            request_reset(&app, bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        )
+        .await;
+    }
+    // International domains are stored in their ASCII form.
+    let name = unique_name();
+    let r = app
+        .register_with_email(&name, &format!("{name}@bücher.example"))
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["email"], format!("{name}@xn--bcher-kva.example"));
+
+    // Bob may give alice's address at registration (it is not verified for him, and he
+    // learns nothing), but cannot make it his.
+    let bob = unique_name();
+    assert_eq!(
+        app.register_with_email(&bob, &alices.to_uppercase())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let pair = app.login_ok(&bob, PASSWORD).await;
+    let r = app
+        .post_json(
+            "/v1/me/email",
+            &json!({ "email": alices }),
+            Some(&pair.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "email_taken").await;
+    let mails = smtp.wait_for(&alices, 2).await;
+    let bobs = mails
+        .iter()
+        .find(|m| m["text"].as_str().unwrap().contains(&bob))
+        .expect("bob's verification mail");
+    let r = verify(&app, token_in(bobs)).await;
+    assert_problem(r, StatusCode::CONFLICT, "email_taken").await;
+    for token in [
+        "",
+        "short",
+        &"!".repeat(43),
+        &"A".repeat(43),
+        &"A".repeat(10_000),
+    ] {
+        let r = app
+            .post_json("/v1/auth/verify-email", &json!({ "token": token }), None)
+            .await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_email_token").await;
+        let r = app
+            .post_json(
+                "/v1/auth/password-reset/confirm",
+                &json!({"token": token, "new_password": NEW_PASSWORD}),
+                None,
+            )
+            .await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_email_token").await;
+    }
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_client_and_per_address() {
+    let app = spawn_limited(|c| {
+        c.limits.password_reset_per_minute = 1;
+        c.limits.password_reset_burst = 3;
+        c.limits.mail_per_address_per_minute = 1;
+        c.limits.mail_per_address_burst = 2;
+    })
+    .await;
+    let one = address(&unique_name());
+    assert_eq!(
+        request_reset(&app, &one).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        request_reset(&app, &one).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let r = request_reset(&app, &one).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The client's own bucket: a fourth request, to a fresh address, is refused too.
+    let r = request_reset(&app, &address(&unique_name())).await;
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn the_outbox_delivers_after_an_smtp_outage_and_gives_up_on_old_mail() {
+    // A port nothing listens on yet: the relay is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+    let name = unique_name();
+    let email = address(&name);
+    let r = app.register_with_email(&name, &email).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "SMTP being down delays no answer"
+    );
+    let failed = within(Duration::from_secs(5), async || {
+        app.metric(
+            "tessera_mail_attempts_total",
+            Some(("outcome", "temporary")),
+        )
+        .await
+            >= 1.0
+    })
+    .await;
+    assert!(failed.is_some(), "the first attempt failed");
+    assert_eq!(app.metric("tessera_mail_outbox_depth", None).await, 1.0);
+
+    let Some(smtp) = SmtpSink::start_on(port) else {
+        return;
+    };
+    app.advance(TimeDelta::seconds(6)); // past the first retry's backoff
+    let mails = smtp.wait_for(&email, 1).await;
+    app.advance(TimeDelta::minutes(20));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.to(&email).len(), 1, "delivered once");
+    assert!(token_in(&mails[0]).len() == 43);
+    drop(smtp);
+
+    // Down again, for longer than mail.give_up_after: the mail is given up and counted.
+    let other = address(&unique_name());
+    app.register_with_email(&other.replace("@example.test", ""), &other)
+        .await;
+    app.advance(TimeDelta::hours(25));
+    let gave_up = within(Duration::from_secs(10), async || {
+        app.metric("tessera_mail_failed_total", None).await >= 1.0
+    })
+    .await;
+    assert!(gave_up.is_some(), "the old mail was given up");
+    within(Duration::from_secs(3), async || {
+        app.metric("tessera_mail_outbox_depth", None).await == 0.0
+    })
+    .await;
+    assert_eq!(app.metric("tessera_mail_outbox_depth", None).await, 0.0);
+}
+
+#[tokio::test]
+async fn a_hanging_smtp_server_never_delays_an_answer() {
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let app = TestApp::spawn_configured(|c| {
+        deliver_to(c, &url);
+        c.mail.timeout = Duration::from_secs(1);
+    })
+    .await;
+    for _ in 0..3 {
+        let name = unique_name();
+        let started = std::time::Instant::now();
+        let r = app.register_with_email(&name, &address(&name)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        // Not a performance figure: an answer that waited on the relay would take at
+        // least mail.timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let timed_out = within(Duration::from_secs(8), async || {
+        app.metric(
+            "tessera_mail_attempts_total",
+            Some(("outcome", "temporary")),
+        )
+        .await
+            >= 3.0
+    })
+    .await;
+    assert!(
+        timed_out.is_some(),
+        "each stalled send ended at the deadline and will be retried"
+    );
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    held.abort();
+}
+
+#[tokio::test]
+async fn two_instances_deliver_each_mail_once() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let url = smtp.url();
+    let env = TestEnv::new().await;
+    let clock = std::sync::Arc::new(tessera_domain::ManualClock::new(chrono::Utc::now()));
+    let a = TestApp::spawn_with(env.clone(), clock.clone(), |c| deliver_to(c, &url)).await;
+    let b = TestApp::spawn_with(env, clock, |c| deliver_to(c, &url)).await;
+    let mut addresses = Vec::new();
+    for i in 0..12 {
+        let name = unique_name();
+        let email = address(&name);
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.register_with_email(&name, &email).await;
+        addresses.push(email);
+    }
+    for email in &addresses {
+        smtp.wait_for(email, 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for email in &addresses {
+        assert_eq!(smtp.to(email).len(), 1, "{email}");
+    }
+    assert_eq!(smtp.messages().len(), addresses.len());
+    let sent = a.metric("tessera_mail_sent_total", None).await
+        + b.metric("tessera_mail_sent_total", None).await;
+    assert_eq!(sent, addresses.len() as f64);
+}
+
+#[tokio::test]
+async fn admins_mark_addresses_verified() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let admin = app.signed_in_with_role("admin").await;
+    let name = unique_name();
+    let email = address(&name);
+    let created: Value = app
+        .register_with_email(&name, &email)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let r = app
+        .post_json(
+            &format!("/v1/admin/users/{id}/verify-email"),
+            &json!({}),
+            Some(&admin.access_token),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let user: Value = r.json().await.unwrap();
+    assert_eq!(user["email_verified"], true);
+    let user_token = app.login_ok(&name, PASSWORD).await;
+    let r = app
+        .post_json(
+            &format!("/v1/admin/users/{id}/verify-email"),
+            &json!({}),
+            Some(&user_token.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "insufficient_role").await;
+    let plain = app.signed_in_user().await;
+    let plain_id = me(&app, &plain.1.access_token).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post_json(
+            &format!("/v1/admin/users/{plain_id}/verify-email"),
+            &json!({}),
+            Some(&admin.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "no_email").await;
+    let r = app
+        .post_json(
+            &format!("/v1/admin/users/{}/verify-email", uuid::Uuid::new_v4()),
+            &json!({}),
+            Some(&admin.access_token),
+        )
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "user_not_found").await;
+
+    // Verified by the admin: the reset mail goes out.
+    request_reset(&app, &email).await;
+    let mails = smtp.wait_for(&email, 2).await;
+    assert!(mails.iter().any(|m| m["subject"] == "Reset your password"));
+
+    // What `tessera users create NAME --email … --email-verified` does.
+    let cli_user = tessera_domain::user::Username::parse(&unique_name()).unwrap();
+    let password =
+        tessera_domain::user::Password::parse(PASSWORD, &cli_user, &Default::default()).unwrap();
+    let created = app
+        .auth
+        .register(cli_user, password, Vec::new(), None, &ClientInfo::default())
+        .await
+        .unwrap();
+    let cli_email = Email::parse(&address("cli-user")).unwrap();
+    let user = app
+        .auth
+        .mark_email_verified(created.id, Some(cli_email.clone()), &ClientInfo::default())
+        .await
+        .unwrap();
+    assert!(user.email_verified);
+    assert_eq!(user.email, Some(cli_email));
+}
