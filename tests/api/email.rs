@@ -663,3 +663,102 @@ async fn admins_mark_addresses_verified() {
     assert!(user.email_verified);
     assert_eq!(user.email, Some(cli_email));
 }
+
+#[tokio::test]
+async fn the_mailed_links_open_pages_that_work_without_javascript() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let name = unique_name();
+    let email = address(&name);
+    app.register_with_email(&name, &email).await;
+    let mail = &smtp.wait_for(&email, 1).await[0];
+    let text = mail["text"].as_str().unwrap();
+    let link = text.lines().find(|l| l.starts_with("http")).unwrap();
+    let path = &link[link.find("/verify-email").unwrap()..];
+
+    // Opening the link changes nothing (mail scanners open links): it shows a form.
+    let r = app.get(path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\" action=\"/verify-email\">")
+            && !html.contains("<script")
+    );
+    let pair = app.login_ok(&name, PASSWORD).await;
+    assert_eq!(me(&app, &pair.access_token).await["email_verified"], false);
+    let submit = |path: &'static str, form: Vec<(&'static str, String)>| {
+        app.client.post(app.url(path)).form(&form).send()
+    };
+    let r = submit("/verify-email", vec![("token", token_in(mail))])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("verified"));
+    assert_eq!(me(&app, &pair.access_token).await["email_verified"], true);
+    let r = submit("/verify-email", vec![("token", token_in(mail))])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/verify-email?token=<script>", None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    request_reset(&app, &email).await;
+    let mails = smtp.wait_for(&email, 2).await;
+    let reset = mails
+        .iter()
+        .find(|m| m["subject"] == "Reset your password")
+        .unwrap();
+    let token = token_in(reset);
+    let r = app
+        .get(&format!("/reset-password?token={token}"), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("type=\"password\""));
+    let form = |p: &str, q: &str| {
+        vec![
+            ("token", token.clone()),
+            ("new_password", p.to_owned()),
+            ("confirm_password", q.to_owned()),
+        ]
+    };
+    let r = submit("/reset-password", form(NEW_PASSWORD, "something else"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = submit("/reset-password", form("password", "password"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak: the form again"
+    );
+    assert!(r.text().await.unwrap().contains("class=\"error\""));
+    let r = submit("/reset-password", form(NEW_PASSWORD, NEW_PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.dashboard_status(&pair.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok(&name, NEW_PASSWORD).await;
+    let r = submit("/reset-password", form(NEW_PASSWORD, NEW_PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

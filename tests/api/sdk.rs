@@ -7,7 +7,7 @@ use tessera_client::types::{Credentials, RefreshRequest, Registration};
 use tessera_client::{Client, Error, with_bearer};
 use tessera_verifier_example::{Verifier, VerifyError};
 
-use crate::helpers::{PASSWORD, TestApp, unique_name};
+use crate::helpers::{PASSWORD, SmtpSink, TestApp, deliver_to, token_in, unique_name};
 
 /// The status and stable `code` of a typed problem answer.
 fn problem<T: std::fmt::Debug>(
@@ -31,6 +31,7 @@ async fn the_generated_rust_client_runs_the_whole_flow() {
     let registration = Registration {
         username: credentials.username.parse().unwrap(),
         password: credentials.password.parse().unwrap(),
+        email: None,
     };
 
     let user = anonymous.register(&registration).await.unwrap();
@@ -153,9 +154,21 @@ fn kid(token: &str) -> String {
 #[tokio::test]
 async fn the_generated_rust_client_calls_every_operation() {
     use std::collections::BTreeSet;
-    use tessera_client::types::{PasswordChange, TokenRequest, TokenTypeHint};
+    use tessera_client::types::{
+        EmailChange, EmailTokenRequest, PasswordChange, PasswordResetConfirm, PasswordResetRequest,
+        TokenRequest, TokenTypeHint,
+    };
 
-    let app = TestApp::spawn().await;
+    // With a real SMTP server the mailed links are redeemed too; without one (a machine
+    // without aiosmtpd), every email operation is still called, for its typed problems.
+    let smtp = SmtpSink::start();
+    let app = match &smtp {
+        Some(smtp) => {
+            let url = smtp.url();
+            TestApp::spawn_configured(|c| deliver_to(c, &url)).await
+        }
+        None => TestApp::spawn().await,
+    };
     let mut called = BTreeSet::new();
     let mut call = |id: &str| {
         called.insert(id.to_owned());
@@ -164,6 +177,7 @@ async fn the_generated_rust_client_calls_every_operation() {
     let reg = |name: &str| Registration {
         username: name.parse().unwrap(),
         password: PASSWORD.parse().unwrap(),
+        email: Some(format!("{name}@example.test")),
     };
     let creds = |name: &str| Credentials {
         username: name.into(),
@@ -235,6 +249,72 @@ async fn the_generated_rust_client_calls_every_operation() {
             .data
             .username,
         name
+    );
+    assert_eq!(
+        alice.get_me().await.unwrap().into_inner().email_verified,
+        false
+    );
+    call("changeEmail");
+    let email = format!("{name}-new@example.test");
+    let change_to = |email: &str| EmailChange {
+        email: email.into(),
+    };
+    assert_eq!(
+        alice
+            .change_email(&change_to(&email))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        problem(alice.change_email(&change_to("not an address")).await),
+        (422, "invalid_email".into())
+    );
+    call("verifyEmail");
+    let link = |token: String| EmailTokenRequest { token };
+    assert_eq!(
+        problem(anonymous.verify_email(&link("A".repeat(43))).await),
+        (400, "invalid_email_token".into())
+    );
+    if let Some(smtp) = &smtp {
+        let mail = smtp.wait_for(&email, 1).await;
+        let r = anonymous
+            .verify_email(&link(token_in(&mail[0])))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let me = alice.get_me().await.unwrap().into_inner();
+        assert_eq!(
+            (me.email.as_deref(), me.email_verified),
+            (Some(email.as_str()), true)
+        );
+    }
+    call("requestPasswordReset");
+    let reset_for = |email: &str| PasswordResetRequest {
+        email: email.into(),
+    };
+    let accepted = anonymous
+        .request_password_reset(&reset_for(&email))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(
+        problem(anonymous.request_password_reset(&reset_for("@")).await),
+        (422, "invalid_email".into())
+    );
+    call("confirmPasswordReset");
+    let reset = |token: String| PasswordResetConfirm {
+        token,
+        new_password: "a brand new pass phrase 9".parse().unwrap(),
+    };
+    assert_eq!(
+        problem(
+            anonymous
+                .confirm_password_reset(&reset("A".repeat(43)))
+                .await
+        ),
+        (400, "invalid_email_token".into())
     );
     call("listSessions");
     let sessions = alice.list_sessions().await.unwrap().into_inner();
@@ -340,6 +420,17 @@ async fn the_generated_rust_client_calls_every_operation() {
         .find(|k| k.state.to_string() == "pending")
         .unwrap();
     assert_eq!(admin.revoke_key(&pending.kid).await.unwrap().status(), 204);
+    call("verifyUserEmail");
+    let verified = admin
+        .verify_user_email(&user.id)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.email_verified);
+    assert_eq!(
+        problem(admin.verify_user_email(&uuid::Uuid::new_v4()).await),
+        (404, "user_not_found".into())
+    );
     call("disableUser");
     assert_eq!(
         problem(admin.disable_user(&uuid::Uuid::new_v4()).await),
@@ -385,6 +476,20 @@ async fn the_generated_rust_client_calls_every_operation() {
         problem(bob_client.get_me().await),
         (401, "token_revoked".into())
     );
+    // The reset link, last: it ends every session of alice's.
+    if let Some(smtp) = &smtp {
+        let mails = smtp.wait_for(&email, 2).await;
+        let mail = mails
+            .iter()
+            .find(|m| m["subject"] == "Reset your password")
+            .unwrap();
+        let r = anonymous
+            .confirm_password_reset(&reset(token_in(mail)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(problem(alice.get_me().await), (401, "token_revoked".into()));
+    }
     assert_eq!(admin.disable_user(&user.id).await.unwrap().status(), 204);
 
     let spec = crate::spec::operation_ids();
