@@ -1,30 +1,76 @@
 """The SDK flow with the Python client that openapi-python-client generates from
-openapi/openapi.json (no hand edits): register, log in, read /v1/me, refresh, log out,
-and see the old access token refused with a typed problem+json answer.
+openapi/openapi.json (no hand edits): register with an email address, log in, read
+/v1/me, refresh, log out, and see the old access token refused with a typed
+problem+json answer; then verify the address from the mailed link, forget the
+password, reset it from the next mailed link, and see every old session gone.
 
-    python openapi/clients/python/flow.py http://127.0.0.1:8080
+    python openapi/clients/python/flow.py http://127.0.0.1:8080 MAIL_DIR
+
+MAIL_DIR is where the SMTP server the server delivers to writes each message as JSON
+(tests/smtp/sink.py, which .ci/clients runs).
 
 The generated package must be importable as `tessera_client` (.ci/clients generates it
 into target/ci-clients/python and puts that on PYTHONPATH).
 """
 
+import glob
+import json
+import os
+import re
 import secrets
 import sys
+import time
 
 from tessera_client import AuthenticatedClient, Client
 from tessera_client.api.account import get_me
-from tessera_client.api.auth import login, logout, refresh, register
-from tessera_client.models import Credentials, Problem, RefreshRequest, Registration, TokenPair, User
+from tessera_client.api.auth import (
+    confirm_password_reset,
+    login,
+    logout,
+    refresh,
+    register,
+    request_password_reset,
+    verify_email,
+)
+from tessera_client.models import (
+    Credentials,
+    EmailTokenRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    Problem,
+    RefreshRequest,
+    Registration,
+    TokenPair,
+    User,
+)
 
 
-def main(base_url: str) -> None:
+def mailed_token(mail_dir: str, to: str, subject: str) -> str:
+    """The token in the link of the mail to `to` with this subject, once it arrives."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for path in glob.glob(os.path.join(mail_dir, "*.json")):
+            with open(path, encoding="utf-8") as f:
+                mail = json.load(f)
+            if to in mail["rcpt_to"] and mail["subject"] == subject:
+                found = re.search(r"token=([A-Za-z0-9_-]{43})", mail["text"])
+                assert found and found.group(0) in mail["html"], mail
+                return found.group(1)
+        time.sleep(0.1)
+    raise SystemExit(f"no mail {subject!r} to {to} arrived in {mail_dir}")
+
+
+def main(base_url: str, mail_dir: str) -> None:
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
     credentials = Credentials(
         username=f"py-{secrets.token_hex(4)}",
         password="correct horse battery staple",
     )
 
-    registration = Registration(username=credentials.username, password=credentials.password)
+    email = f"{credentials.username}@example.test"
+    registration = Registration(
+        username=credentials.username, password=credentials.password, email=email
+    )
     created = register.sync_detailed(client=anonymous, body=registration)
     assert created.status_code == 201, created
     user = created.parsed
@@ -59,8 +105,41 @@ def main(base_url: str) -> None:
     refused = get_me.sync(client=alice)
     assert isinstance(refused, Problem), refused
     assert (refused.status, refused.code) == (401, "token_revoked"), refused
-    print(f"python client flow passed for {me.username} ({me.id})")
+
+    # The address, verified from the mailed link.
+    assert me.email == email and me.email_verified is False, me
+    token = mailed_token(mail_dir, email, "Confirm your email address")
+    verified = verify_email.sync_detailed(client=anonymous, body=EmailTokenRequest(token=token))
+    assert verified.status_code == 204, verified
+    again = verify_email.sync(client=anonymous, body=EmailTokenRequest(token=token))
+    assert isinstance(again, Problem) and again.code == "invalid_email_token", again
+
+    # Forgotten: a reset link, a new password, and every old session gone.
+    signed_in = login.sync(client=anonymous, body=credentials)
+    assert isinstance(signed_in, TokenPair), signed_in
+    asked = request_password_reset.sync_detailed(
+        client=anonymous, body=PasswordResetRequest(email=email)
+    )
+    assert asked.status_code == 202, asked
+    token = mailed_token(mail_dir, email, "Reset your password")
+    new_password = "plaid tortoise juggles quietly"
+    done = confirm_password_reset.sync_detailed(
+        client=anonymous, body=PasswordResetConfirm(token=token, new_password=new_password)
+    )
+    assert done.status_code == 204, done
+    gone = get_me.sync(client=AuthenticatedClient(base_url=base_url, token=signed_in.access_token))
+    assert isinstance(gone, Problem) and gone.code == "token_revoked", gone
+    old = login.sync(client=anonymous, body=credentials)
+    assert isinstance(old, Problem) and old.code == "invalid_credentials", old
+    fresh = login.sync(
+        client=anonymous,
+        body=Credentials(username=credentials.username, password=new_password),
+    )
+    assert isinstance(fresh, TokenPair), fresh
+    print(f"python client flow passed for {me.username} ({me.id}), email verified and reset")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080")
+    if len(sys.argv) != 3:
+        raise SystemExit(f"usage: {sys.argv[0]} BASE_URL MAIL_DIR")
+    main(sys.argv[1], sys.argv[2])

@@ -427,13 +427,43 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
   check(changed.total === 1 && changed.items.every((e) => e.user_id === alice.id), "one password change");
   expectProblem(await audit({ per_page: 0 }, asAdmin), 400, "invalid_request", "per_page=0");
 
+  // Email: a change of address, the links' problems (flow.ts redeems mailed links), a
+  // reset request whose answer never says whether the address is known, and an
+  // administrator's "verified".
+  const changeEmail = (email: string, headers: { Authorization: string }) =>
+    api.POST("/v1/me/email", { body: { email }, headers });
+  const accepted = expectData(await changeEmail(`${aliceName}@example.test`, asAlice), 202, "change email");
+  check(accepted.detail.includes(aliceName), "the answer names the new address");
+  expectProblem(await changeEmail("no address", asAlice), 422, "invalid_email", "a bad address");
+  expectProblem(await changeEmail("a@example.test", nobody), 401, "invalid_token", "change email");
+  const badLink = await api.POST("/v1/auth/verify-email", { body: { token: "A".repeat(43) } });
+  expectProblem(badLink, 400, "invalid_email_token", "an unknown verification link");
+  const reset = (email: string) => api.POST("/v1/auth/password-reset", { body: { email } });
+  const unknownReset = expectData(await reset(`nobody-${freshName()}@example.test`), 202, "reset");
+  const knownReset = expectData(await reset(`${aliceName}@example.test`), 202, "reset");
+  check(unknownReset.detail === knownReset.detail, "known and unknown addresses get one answer");
+  expectProblem(await reset("@"), 422, "invalid_email", "reset for no address");
+  const confirm = await api.POST("/v1/auth/password-reset/confirm", {
+    body: { token: "A".repeat(43), new_password: NEW_PASSWORD },
+  });
+  expectProblem(confirm, 400, "invalid_email_token", "an unknown reset link");
+
   // Disabling an account: its tokens die at once and it can no longer log in.
   const bobName = freshName();
   const bob = expectData(
-    await api.POST("/v1/auth/register", { body: { username: bobName, password: PASSWORD } }),
+    await api.POST("/v1/auth/register", {
+      body: { username: bobName, password: PASSWORD, email: `${bobName}@example.test` },
+    }),
     201,
     "register",
   );
+  check(bob.email === `${bobName}@example.test` && !bob.email_verified, "an unverified address");
+  const verifyUser = (id: string, headers: { Authorization: string }) =>
+    api.POST("/v1/admin/users/{id}/verify-email", { params: { path: { id } }, headers });
+  expectProblem(await verifyUser(bob.id, asAlice), 403, "insufficient_role", "verify-email");
+  check(expectData(await verifyUser(bob.id, asAdmin), 200, "verify-email").email_verified, "verified");
+  expectProblem(await verifyUser(admin.id, asAdmin), 409, "no_email", "an admin without an address");
+  expectProblem(await verifyUser(randomUUID(), asAdmin), 404, "user_not_found", "verify nobody");
   const asBob = bearer((await login(bobName, PASSWORD)).access_token);
   const disable = (id: string, headers: { Authorization: string }) =>
     api.POST("/v1/admin/users/{id}/disable", { params: { path: { id } }, headers });

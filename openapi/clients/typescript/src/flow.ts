@@ -1,11 +1,18 @@
 // The SDK flow in TypeScript: types generated from openapi/openapi.json by
 // openapi-typescript (src/generated, never edited), requests through openapi-fetch.
-// register → login → /v1/me → refresh → logout → the old token refused, with the
-// problem+json answer typed as the spec's Problem.
+// register with an email address → login → /v1/me → refresh → logout → the old token
+// refused, with the problem+json answer typed as the spec's Problem; then verify the
+// address from the mailed link, forget the password, reset it from the next mailed link,
+// and see every old session gone.
 //
-//   npm run generate && npm run build && node dist/flow.js http://127.0.0.1:8080
+//   npm run generate && npm run build && node dist/flow.js http://127.0.0.1:8080 MAIL_DIR
+//
+// MAIL_DIR is where the SMTP server the server delivers to writes each message as JSON
+// (tests/smtp/sink.py, which .ci/clients runs).
 
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/tessera.js";
 
@@ -21,14 +28,39 @@ function expectProblem(error: Problem | undefined, status: number, code: string)
   return error;
 }
 
-async function main(baseUrl: string): Promise<void> {
+interface Mail {
+  rcpt_to: string[];
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** The token in the link of the mail to `to` with this subject, once it arrives. */
+async function mailedToken(mailDir: string, to: string, subject: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    for (const name of readdirSync(mailDir).filter((n) => n.endsWith(".json"))) {
+      const mail = JSON.parse(readFileSync(join(mailDir, name), "utf8")) as Mail;
+      if (mail.rcpt_to.includes(to) && mail.subject === subject) {
+        const found = /token=([A-Za-z0-9_-]{43})/.exec(mail.text);
+        check(found !== null && mail.html.includes(found[0]), "the link is in both parts");
+        return found[1] ?? "";
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no mail "${subject}" to ${to} arrived in ${mailDir}`);
+}
+
+async function main(baseUrl: string, mailDir: string): Promise<void> {
   const api = createClient<paths>({ baseUrl });
   const credentials = {
     username: `ts-${randomBytes(4).toString("hex")}`,
     password: "correct horse battery staple",
   };
+  const email = `${credentials.username}@example.test`;
 
-  const created = await api.POST("/v1/auth/register", { body: credentials });
+  const created = await api.POST("/v1/auth/register", { body: { ...credentials, email } });
   check(created.response.status === 201 && created.data !== undefined, "registered");
   const user = created.data;
   check(user.username === credentials.username, "the username comes back");
@@ -61,10 +93,34 @@ async function main(baseUrl: string): Promise<void> {
     (after.response.headers.get("content-type") ?? "").startsWith("application/problem+json"),
     "errors are problem+json",
   );
-  console.log(`typescript client flow passed for ${user.username} (${user.id}): ${problem.detail}`);
+
+  // The address, verified from the mailed link.
+  check(user.email === email && !user.email_verified, "an unverified address");
+  const verifyToken = await mailedToken(mailDir, email, "Confirm your email address");
+  const verified = await api.POST("/v1/auth/verify-email", { body: { token: verifyToken } });
+  check(verified.response.status === 204, "verified");
+  const again = await api.POST("/v1/auth/verify-email", { body: { token: verifyToken } });
+  expectProblem(again.error, 400, "invalid_email_token");
+
+  // Forgotten: a reset link, a new password, and every old session gone.
+  const signedIn = await api.POST("/v1/auth/login", { body: credentials });
+  check(signedIn.data !== undefined, "logged in again");
+  const asked = await api.POST("/v1/auth/password-reset", { body: { email } });
+  check(asked.response.status === 202, "reset requested");
+  const resetToken = await mailedToken(mailDir, email, "Reset your password");
+  const newPassword = "plaid tortoise juggles quietly";
+  const done = await api.POST("/v1/auth/password-reset/confirm", {
+    body: { token: resetToken, new_password: newPassword },
+  });
+  check(done.response.status === 204, "password reset");
+  const gone = await api.GET("/v1/me", { headers: bearer(signedIn.data.access_token) });
+  expectProblem(gone.error, 401, "token_revoked");
+  const fresh = await api.POST("/v1/auth/login", { body: { ...credentials, password: newPassword } });
+  check(fresh.data !== undefined, "the new password logs in");
+  console.log(`typescript client flow passed for ${user.username} (${user.id}): ${problem.detail}; email verified and reset`);
 }
 
-main(process.argv[2] ?? "http://127.0.0.1:8080").catch((e: unknown) => {
+main(process.argv[2] ?? "http://127.0.0.1:8080", process.argv[3] ?? "").catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });
