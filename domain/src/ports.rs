@@ -67,6 +67,14 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn update_password_hash(&self, id: UserId, hash: &PasswordHash)
     -> Result<(), StoreError>;
+    /// Replaces the hash only if it is still `expected` (an upgrade must never write
+    /// over a password changed meanwhile); returns whether it did.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError>;
     /// One page of users ordered by creation, and the total count.
     async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError>;
     /// Marks the user disabled at `at`; returns whether it was enabled before.

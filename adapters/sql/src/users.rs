@@ -114,6 +114,22 @@ impl UserRepository for SqlStore {
         Ok(())
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
+            .filter(users::Column::Id.eq(id.to_string()))
+            .filter(users::Column::PasswordHash.eq(expected.as_str()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(res.rows_affected == 1)
+    }
+
     async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError> {
         let total = users::Entity::find()
             .count(self.conn())

@@ -113,12 +113,14 @@ impl AuthService {
                 Verification::Mismatch
             }
         };
-        let user = match (verdict, found) {
+        let (user, verified_hash) = match (verdict, found) {
             (Verification::Match { needs_rehash }, Some(user)) => {
-                if needs_rehash {
-                    self.rehash(&user, attempt).await;
-                }
-                user
+                let hash = if needs_rehash {
+                    self.rehash(&user, attempt).await
+                } else {
+                    user.password_hash.clone()
+                };
+                (user, hash)
             }
             _ => {
                 let event = AuditEvent::LoginFailed {
@@ -138,6 +140,16 @@ impl AuthService {
             .sessions
             .create(&session, &RefreshTokenMint::hash(&refresh))
             .await?;
+        // The password was checked against a hash read before the session existed. A
+        // password change, reset or disable that landed since ended every session it
+        // could see — not this one, if it was created after. Reading the account again
+        // now closes the gap: whatever wrote after this read sees the session and ends
+        // it; whatever wrote before it, this read sees.
+        let still = self.deps.users.find_by_id(user.id).await?;
+        if !still.is_some_and(|u| !u.is_disabled() && u.password_hash == verified_hash) {
+            self.deps.sessions.revoke(session.id, now).await?;
+            return Err(LoginError::InvalidCredentials);
+        }
         self.audit(
             AuditEvent::LoginSucceeded {
                 user: user.id,
@@ -197,11 +209,20 @@ impl AuthService {
             .await
     }
 
-    /// Upgrades a hash made under older parameters; a failure only costs the upgrade.
-    async fn rehash(&self, user: &User, attempt: &PasswordAttempt) {
+    /// Upgrades a hash made under older parameters, unless the password changed since it
+    /// was read; returns the hash now stored as far as this login knows. A failure only
+    /// costs the upgrade.
+    async fn rehash(&self, user: &User, attempt: &PasswordAttempt) -> PasswordHash {
         let password = Password::verified(attempt);
-        if let Ok(hash) = self.deps.hasher.hash(&password).await {
-            let _ = self.deps.users.update_password_hash(user.id, &hash).await;
+        if let Ok(hash) = self.deps.hasher.hash(&password).await
+            && let Ok(true) = self
+                .deps
+                .users
+                .replace_password_hash(user.id, &user.password_hash, &hash)
+                .await
+        {
+            return hash;
         }
+        user.password_hash.clone()
     }
 }

@@ -26,8 +26,10 @@ fn note(journal: &Journal, what: impl Into<String>) {
     journal.lock().unwrap().push(what.into());
 }
 
+/// The users; `.1`, when set, is a hash written right after the next lookup by name —
+/// a password change landing while a login checks the old password.
 #[derive(Default)]
-struct Users(Mutex<Vec<User>>);
+struct Users(Mutex<Vec<User>>, Mutex<Option<PasswordHash>>);
 
 #[async_trait]
 impl UserRepository for Users {
@@ -43,11 +45,30 @@ impl UserRepository for Users {
         Ok(())
     }
     async fn find_by_username(&self, name: &Username) -> Result<Option<User>, StoreError> {
-        let users = self.0.lock().unwrap();
-        Ok(users
-            .iter()
-            .find(|u| u.username.canonical() == name.canonical())
-            .cloned())
+        let mut users = self.0.lock().unwrap();
+        let found = users
+            .iter_mut()
+            .find(|u| u.username.canonical() == name.canonical());
+        let seen = found.as_ref().map(|u| (*u).clone());
+        if let (Some(user), Some(changed)) = (found, self.1.lock().unwrap().take()) {
+            user.password_hash = changed;
+        }
+        Ok(seen)
+    }
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let mut users = self.0.lock().unwrap();
+        let user = users
+            .iter_mut()
+            .find(|u| u.id == id && &u.password_hash == expected);
+        Ok(user.is_some_and(|u| {
+            u.password_hash = new.clone();
+            true
+        }))
     }
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
@@ -429,6 +450,7 @@ struct World {
     audit: Arc<Audit>,
     journal: Journal,
     mails: Arc<Mails>,
+    users: Arc<Users>,
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -444,6 +466,7 @@ fn world() -> World {
     });
     let audit = Arc::new(Audit::default());
     let users = Arc::new(Users::default());
+    let users_handle = users.clone();
     let mails = Arc::new(Mails {
         tokens: Mutex::default(),
         outbox: Mutex::default(),
@@ -487,6 +510,7 @@ fn world() -> World {
         audit,
         journal,
         mails,
+        users: users_handle,
     }
 }
 
@@ -815,4 +839,21 @@ async fn a_reset_ends_every_session_and_its_link_works_once() {
             .await,
         Err(ResetError::InvalidToken)
     ));
+}
+
+#[tokio::test]
+async fn a_login_that_checked_the_old_password_does_not_survive_the_change() {
+    let w = world();
+    let alice = w.user("alice").await;
+    // The change lands while the login's password check is running.
+    *w.users.1.lock().unwrap() = Some(PasswordHash::new("plain:a new password".into()));
+    let attempt = PasswordAttempt::new(PASSWORD).unwrap();
+    let r = w
+        .auth
+        .login("alice", &attempt, &ClientInfo::default())
+        .await;
+    assert!(matches!(r, Err(LoginError::InvalidCredentials)), "{r:?}");
+    let now = w.clock.now();
+    let live = w.auth.deps.sessions.list_live(alice.id, now).await.unwrap();
+    assert!(live.is_empty(), "the login's session was ended: {live:?}");
 }
