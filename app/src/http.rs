@@ -95,6 +95,10 @@ pub fn routes(
             poem::get(crate::pages::verify_email_page).post(crate::pages::verify_email_submit),
         )
         .at(
+            crate::pages::STYLESHEET_PATH,
+            poem::get(crate::pages::stylesheet),
+        )
+        .at(
             "/reset-password",
             poem::get(crate::pages::reset_password_page).post(crate::pages::reset_password_submit),
         );

@@ -97,7 +97,7 @@ pub fn raw(settings: &SpecSettings) -> String {
 fn finish(raw: String, settings: &SpecSettings) -> Value {
     let mut doc: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
     order_tags(&mut doc);
-    new_password_rules(&mut doc, &settings.passwords);
+    request_field_rules(&mut doc, &settings.passwords);
     optional_request_fields_accept_null(&mut doc);
     problem_examples(&mut doc, &settings.public_url);
     doc
@@ -120,11 +120,12 @@ fn order_tags(doc: &mut Value) {
     }
 }
 
-/// Usernames and new passwords are checked by the domain (after NFKC, so a few
-/// compatibility forms count differently) and refused with 422, not by the framework's
-/// validators (which would answer 400): the schema states the same rules for clients and
-/// documentation, with the password lengths of the running configuration.
-fn new_password_rules(doc: &mut Value, passwords: &PasswordPolicy) {
+/// Usernames, new passwords, addresses and mailed tokens are checked by the domain (after
+/// NFKC, so a few compatibility forms count differently) and refused with their own codes,
+/// not by the framework's validators (which would answer 400 `invalid_request`): the
+/// schema states the same rules for clients and documentation, with the password lengths
+/// of the running configuration.
+fn request_field_rules(doc: &mut Value, passwords: &PasswordPolicy) {
     let password = json!({
         "minLength": passwords.min_chars,
         "maxLength": passwords.max_chars,
@@ -137,11 +138,26 @@ fn new_password_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         "minLength": Username::MIN_CHARS,
         "maxLength": Username::MAX_CHARS,
     });
+    // Mailed tokens are 256 bits in base64url; anything else is refused as
+    // `invalid_email_token` (400), the same answer as a token that is not live. Addresses
+    // are bounded by RFC 5321; their shape is the server's to judge (422 `invalid_email`:
+    // JSON Schema's `format: email` would refuse internationalised domains).
+    let token = json!({
+        "minLength": 43,
+        "maxLength": 43,
+        "pattern": "^[A-Za-z0-9_-]{43}$",
+    });
+    let email = json!({ "maxLength": tessera_domain::email::Email::MAX_CHARS });
     for (schema, field, rules) in [
         ("Registration", "password", &password),
         ("Registration", "username", &username),
+        ("Registration", "email", &email),
         ("PasswordChange", "new_password", &password),
         ("PasswordResetConfirm", "new_password", &password),
+        ("PasswordResetConfirm", "token", &token),
+        ("EmailTokenRequest", "token", &token),
+        ("EmailChange", "email", &email),
+        ("PasswordResetRequest", "email", &email),
     ] {
         // `pointer_mut`, not indexing: indexing a JSON value inserts what is missing.
         let target = doc

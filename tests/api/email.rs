@@ -762,3 +762,46 @@ async fn the_mailed_links_open_pages_that_work_without_javascript() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_relay() {
+    for (mode, scheme) in [("starttls", "smtp"), ("implicit", "smtps")] {
+        let Some(smtp) = SmtpSink::start_tls(mode) else {
+            return;
+        };
+        let url = format!("{scheme}://127.0.0.1:{}", smtp.port);
+        let ca = smtp.ca_pem_path();
+        let app = TestApp::spawn_configured(|c| {
+            deliver_to(c, &url);
+            c.mail.ca_file = Some(ca);
+        })
+        .await;
+        let name = unique_name();
+        let email = address(&name);
+        app.register_with_email(&name, &email).await;
+        let mail = &smtp.wait_for(&email, 1).await[0];
+        assert_eq!(mail["subject"], "Confirm your email address", "{mode}");
+
+        // Without the relay's CA the certificate is refused: nothing is sent in clear.
+        let untrusting = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+        let other = address(&unique_name());
+        untrusting
+            .register_with_email(&other.replace("@example.test", ""), &other)
+            .await;
+        let refused = within(Duration::from_secs(5), async || {
+            untrusting
+                .metric(
+                    "tessera_mail_attempts_total",
+                    Some(("outcome", "temporary")),
+                )
+                .await
+                >= 1.0
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "{mode}: an untrusted certificate fails the attempt"
+        );
+        assert!(smtp.to(&other).is_empty(), "{mode}");
+    }
+}

@@ -483,6 +483,20 @@ impl SmtpSink {
     }
 
     pub fn start_on(port: u16) -> Option<Self> {
+        Self::spawn(port, None)
+    }
+
+    /// Speaking TLS: `"starttls"` (required before MAIL) or `"implicit"` (SMTPS), with a
+    /// certificate from a throwaway CA whose PEM is [`Self::ca_pem_path`].
+    pub fn start_tls(mode: &str) -> Option<Self> {
+        Self::spawn(0, Some(mode))
+    }
+
+    pub fn ca_pem_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn spawn(port: u16, tls: Option<&str>) -> Option<Self> {
         use std::io::BufRead as _;
         let python =
             std::env::var("TESSERA_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -492,6 +506,7 @@ impl SmtpSink {
             .arg(script)
             .arg(dir.path())
             .arg(port.to_string())
+            .args(tls)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -177,7 +177,7 @@ async fn the_generated_rust_client_calls_every_operation() {
     let reg = |name: &str| Registration {
         username: name.parse().unwrap(),
         password: PASSWORD.parse().unwrap(),
-        email: Some(format!("{name}@example.test")),
+        email: Some(format!("{name}@example.test").parse().unwrap()),
     };
     let creds = |name: &str| Credentials {
         username: name.into(),
@@ -254,7 +254,7 @@ async fn the_generated_rust_client_calls_every_operation() {
     call("changeEmail");
     let email = format!("{name}-new@example.test");
     let change_to = |email: &str| EmailChange {
-        email: email.into(),
+        email: email.parse().unwrap(),
     };
     assert_eq!(
         alice
@@ -269,7 +269,9 @@ async fn the_generated_rust_client_calls_every_operation() {
         (422, "invalid_email".into())
     );
     call("verifyEmail");
-    let link = |token: String| EmailTokenRequest { token };
+    let link = |token: String| EmailTokenRequest {
+        token: token.parse().unwrap(),
+    };
     assert_eq!(
         problem(anonymous.verify_email(&link("A".repeat(43))).await),
         (400, "invalid_email_token".into())
@@ -289,7 +291,7 @@ async fn the_generated_rust_client_calls_every_operation() {
     }
     call("requestPasswordReset");
     let reset_for = |email: &str| PasswordResetRequest {
-        email: email.into(),
+        email: email.parse().unwrap(),
     };
     let accepted = anonymous
         .request_password_reset(&reset_for(&email))
@@ -302,7 +304,7 @@ async fn the_generated_rust_client_calls_every_operation() {
     );
     call("confirmPasswordReset");
     let reset = |token: String| PasswordResetConfirm {
-        token,
+        token: token.parse().unwrap(),
         new_password: "a brand new pass phrase 9".parse().unwrap(),
     };
     assert_eq!(

@@ -2,10 +2,13 @@
 message it accepts to DIR as JSON (envelope, headers, text and HTML parts as decoded by
 Python's email package), one file per message, written atomically.
 
-    python sink.py DIR [PORT]
+    python sink.py DIR [PORT [starttls|implicit]]
 
 Prints "READY <port>" once it accepts connections (PORT 0 or absent: a free one), and
-runs until killed.
+runs until killed. With `starttls` it requires STARTTLS before MAIL; with `implicit` it
+speaks TLS from the first byte (SMTPS). Either way its certificate, for 127.0.0.1 and
+localhost, is issued by a throwaway CA (trustme) whose certificate it writes to
+DIR/ca.pem before it is ready.
 """
 
 import email
@@ -60,7 +63,24 @@ def main():
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port)
+    tls = sys.argv[3] if len(sys.argv) > 3 else None
+    options = {}
+    if tls is not None:
+        import ssl
+
+        import trustme
+
+        ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        ca.cert_pem.write_to_path(os.path.join(directory, "ca.pem"))
+        if tls == "starttls":
+            options = {"tls_context": context, "require_starttls": True}
+        elif tls == "implicit":
+            options = {"ssl_context": context}
+        else:
+            raise SystemExit(f"unknown TLS mode {tls!r}")
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print(f"READY {port}", flush=True)
     try:
