@@ -33,7 +33,8 @@ pub struct MailDelivery {
     policy: DeliveryPolicy,
     /// This sender's name in claims.
     claimer: String,
-    /// How long a claim holds: longer than one send may take (the transport's timeout).
+    /// How long a claim holds: longer than one send may take (the transport's timeout);
+    /// the mails of a round are sent concurrently, so that bounds the round too.
     lease: TimeDelta,
     batch: u64,
 }
@@ -69,10 +70,16 @@ impl MailDelivery {
             .outbox
             .claim_due(&self.claimer, now, self.lease, self.batch)
             .await?;
+        // The claimed mails go out together: each send is bounded by the transport's
+        // deadline, so the whole round is, and the claims' lease (longer than one
+        // deadline) holds for all of them — sent one after another, a slow relay would let
+        // the lease of the last ones lapse and another sender claim them mid-round.
+        let results =
+            futures_util::future::join_all(due.iter().map(|q| self.transport.send(&q.mail)))
+                .await;
+        let now = self.clock.now();
         let mut round = DeliveryRound::default();
-        for queued in due {
-            let result = self.transport.send(&queued.mail).await;
-            let now = self.clock.now();
+        for (queued, result) in due.into_iter().zip(results) {
             match result {
                 Ok(()) => {
                     self.outbox.mark_sent(queued.id, &self.claimer, now).await?;

@@ -111,11 +111,14 @@ pub enum RedeemError {
 /// was set by the time they write, so of concurrent redemptions exactly one succeeds.
 #[async_trait]
 pub trait EmailTokenStore: Send + Sync + 'static {
-    /// Stores `token` and, in the same transaction, queues `mail` (none for a decoy).
+    /// Stores `token` and, in the same transaction, writes `mail` to the outbox: queued
+    /// when `deliver`, else (a decoy's) recorded as finished at once with its bodies
+    /// empty — the same statements either way, so the two cost the same.
     async fn issue(
         &self,
         token: &EmailTokenRecord,
-        mail: Option<&OutgoingMail>,
+        mail: &OutgoingMail,
+        deliver: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn find_token(

@@ -1,7 +1,9 @@
 //! `EmailTokenStore` and `Outbox` on SQL.
 //!
 //! A token and its mail are inserted in one transaction, so a mail is never queued for a
-//! token that was not stored, nor a token stored whose mail was lost. Redemption is one
+//! token that was not stored, nor a token stored whose mail was lost. A decoy (a reset
+//! for an address no verified account has) writes the same two rows, its outbox row
+//! finished at once and empty, so that both answers cost the same. Redemption is one
 //! conditional `UPDATE email_tokens SET used_at = :now WHERE hash = :h AND used_at IS
 //! NULL` inside the transaction that applies it: of concurrent redemptions exactly one
 //! sees one affected row. Outbox claims work the same way: `UPDATE outbox SET
@@ -67,7 +69,8 @@ impl EmailTokenStore for SqlStore {
     async fn issue(
         &self,
         token: &EmailTokenRecord,
-        mail: Option<&OutgoingMail>,
+        mail: &OutgoingMail,
+        deliver: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
@@ -83,26 +86,31 @@ impl EmailTokenStore for SqlStore {
         .exec_without_returning(&txn)
         .await
         .map_err(unavailable)?;
-        if let Some(mail) = mail {
-            outbox::Entity::insert(outbox::ActiveModel {
-                recipient: Set(mail.to.as_str().to_owned()),
-                subject: Set(clip(&mail.subject, 512)),
-                text_body: Set(mail.text.clone()),
-                html_body: Set(mail.html.clone()),
-                created_at: Set(millis(now)),
-                next_attempt_at: Set(millis(now)),
-                claimed_until: Set(0),
-                claimed_by: Set(None),
-                attempts: Set(0),
-                sent_at: Set(None),
-                failed_at: Set(None),
-                last_error: Set(None),
-                ..Default::default()
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(unavailable)?;
-        }
+        // A decoy's row is finished at once: never claimed, purged with the others.
+        let (text, html, failed_at, last_error) = if deliver {
+            (mail.text.clone(), mail.html.clone(), None, None)
+        } else {
+            let why = "suppressed: no verified account has this address";
+            (String::new(), String::new(), Some(millis(now)), Some(why.to_owned()))
+        };
+        outbox::Entity::insert(outbox::ActiveModel {
+            recipient: Set(mail.to.as_str().to_owned()),
+            subject: Set(clip(&mail.subject, 512)),
+            text_body: Set(text),
+            html_body: Set(html),
+            created_at: Set(millis(now)),
+            next_attempt_at: Set(millis(now)),
+            claimed_until: Set(0),
+            claimed_by: Set(None),
+            attempts: Set(0),
+            sent_at: Set(None),
+            failed_at: Set(failed_at),
+            last_error: Set(last_error),
+            ..Default::default()
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)
     }
 

@@ -24,7 +24,8 @@ impl AuthService {
     }
 
     /// Stores a new token for `email` and queues its mail, in one transaction. Without a
-    /// user it is a decoy: the same work, no mail, and it can never be redeemed.
+    /// user it is a decoy: the same statements, no mail sent, and a token that can never
+    /// be redeemed.
     async fn issue(
         &self,
         purpose: EmailTokenPurpose,
@@ -44,8 +45,11 @@ impl AuthService {
             expires_at: now + self.mail.ttl(purpose),
             used_at: None,
         };
-        let mail = user.is_some().then_some(&mail);
-        Ok(self.deps.email_tokens.issue(&record, mail, now).await?)
+        Ok(self
+            .deps
+            .email_tokens
+            .issue(&record, &mail, user.is_some(), now)
+            .await?)
     }
 
     /// Whether another mail may go to `email` now (a per-address bucket, whoever asks).

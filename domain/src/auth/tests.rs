@@ -144,11 +144,14 @@ impl EmailTokenStore for Mails {
     async fn issue(
         &self,
         token: &EmailTokenRecord,
-        mail: Option<&OutgoingMail>,
+        mail: &OutgoingMail,
+        deliver: bool,
         _: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.tokens.lock().unwrap().push(token.clone());
-        self.outbox.lock().unwrap().extend(mail.cloned());
+        if deliver {
+            self.outbox.lock().unwrap().push(mail.clone());
+        }
         Ok(())
     }
     async fn find_token(
