@@ -75,8 +75,7 @@ impl MailDelivery {
         // deadline) holds for all of them — sent one after another, a slow relay would let
         // the lease of the last ones lapse and another sender claim them mid-round.
         let results =
-            futures_util::future::join_all(due.iter().map(|q| self.transport.send(&q.mail)))
-                .await;
+            futures_util::future::join_all(due.iter().map(|q| self.transport.send(&q.mail))).await;
         let now = self.clock.now();
         let mut round = DeliveryRound::default();
         for (queued, result) in due.into_iter().zip(results) {

@@ -44,20 +44,26 @@ fn to_record(m: email_tokens::Model) -> Result<EmailTokenRecord, StoreError> {
     })
 }
 
-/// Marks the token used if nobody has: whether this caller did.
-async fn claim_token(
-    conn: &impl sea_orm::ConnectionTrait,
+/// Opens a redemption's transaction with the token marked used, if nobody has used it:
+/// [`RedeemError::Used`] otherwise.
+async fn begin_redemption(
+    store: &SqlStore,
     hash: &EmailTokenHash,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<sea_orm::DatabaseTransaction, RedeemError> {
+    let txn = store.db.begin().await.map_err(unavailable)?;
     let res = email_tokens::Entity::update_many()
         .col_expr(email_tokens::Column::UsedAt, Expr::value(millis(now)))
         .filter(email_tokens::Column::Hash.eq(hash.0.clone()))
         .filter(email_tokens::Column::UsedAt.is_null())
-        .exec(conn)
+        .exec(&txn)
         .await
         .map_err(unavailable)?;
-    Ok(res.rows_affected == 1)
+    if res.rows_affected != 1 {
+        txn.rollback().await.map_err(unavailable)?;
+        return Err(RedeemError::Used);
+    }
+    Ok(txn)
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -91,7 +97,12 @@ impl EmailTokenStore for SqlStore {
             (mail.text.clone(), mail.html.clone(), None, None)
         } else {
             let why = "suppressed: no verified account has this address";
-            (String::new(), String::new(), Some(millis(now)), Some(why.to_owned()))
+            (
+                String::new(),
+                String::new(),
+                Some(millis(now)),
+                Some(why.to_owned()),
+            )
         };
         outbox::Entity::insert(outbox::ActiveModel {
             recipient: Set(mail.to.as_str().to_owned()),
@@ -132,11 +143,7 @@ impl EmailTokenStore for SqlStore {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), RedeemError> {
-        let txn = self.db.begin().await.map_err(unavailable)?;
-        if !claim_token(&txn, &token.hash, now).await? {
-            txn.rollback().await.map_err(unavailable)?;
-            return Err(RedeemError::Used);
-        }
+        let txn = begin_redemption(self, &token.hash, now).await?;
         match crate::users::set_verified_email(&txn, user, &token.email, now).await {
             Ok(_) => {}
             Err(StoreError::Conflict) => {
@@ -156,11 +163,7 @@ impl EmailTokenStore for SqlStore {
         hash: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<(), RedeemError> {
-        let txn = self.db.begin().await.map_err(unavailable)?;
-        if !claim_token(&txn, &token.hash, now).await? {
-            txn.rollback().await.map_err(unavailable)?;
-            return Err(RedeemError::Used);
-        }
+        let txn = begin_redemption(self, &token.hash, now).await?;
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash.as_str()))
             .filter(users::Column::Id.eq(user.to_string()))

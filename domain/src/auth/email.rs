@@ -4,7 +4,7 @@
 //! token; nothing here waits on SMTP.
 
 use crate::email::{Email, EmailToken, EmailTokenPurpose, EmailTokenRecord};
-use crate::ports::RedeemError;
+use crate::ports::{RedeemError, StoreError};
 use crate::throttle::{ClientAction, LimitError};
 use crate::user::{Password, PasswordPolicy};
 
@@ -50,6 +50,29 @@ impl AuthService {
             .email_tokens
             .issue(&record, &mail, user.is_some(), now)
             .await?)
+    }
+
+    /// The token of a link, if it is live for `purpose` at `now`, with its enabled user.
+    async fn redeemable(
+        &self,
+        raw_token: &str,
+        purpose: EmailTokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(EmailTokenRecord, User)>, StoreError> {
+        let Some(token) = EmailToken::from_client(raw_token) else {
+            return Ok(None);
+        };
+        let record = self
+            .deps
+            .email_tokens
+            .find_token(&token.hash())
+            .await?
+            .filter(|r| r.is_redeemable(purpose, now));
+        let Some((record, Some(id))) = record.map(|r| (r.clone(), r.user)) else {
+            return Ok(None);
+        };
+        let user = self.deps.users.find_by_id(id).await?;
+        Ok(user.filter(|u| !u.is_disabled()).map(|u| (record, u)))
     }
 
     /// Whether another mail may go to `email` now (a per-address bucket, whoever asks).
@@ -116,20 +139,10 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), VerifyEmailError> {
         let now = self.now();
-        let token = EmailToken::from_client(raw_token).ok_or(VerifyEmailError::InvalidToken)?;
-        let record = self
-            .deps
-            .email_tokens
-            .find_token(&token.hash())
+        let (record, user) = self
+            .redeemable(raw_token, EmailTokenPurpose::Verify, now)
             .await?
-            .filter(|r| r.is_redeemable(EmailTokenPurpose::Verify, now))
             .ok_or(VerifyEmailError::InvalidToken)?;
-        let user = match record.user {
-            Some(id) => self.deps.users.find_by_id(id).await?,
-            None => None,
-        }
-        .filter(|u| !u.is_disabled())
-        .ok_or(VerifyEmailError::InvalidToken)?;
         match self
             .deps
             .email_tokens
@@ -197,24 +210,15 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), ResetError> {
         let now = self.now();
-        let token = EmailToken::from_client(raw_token).ok_or(ResetError::InvalidToken)?;
-        let record = self
-            .deps
-            .email_tokens
-            .find_token(&token.hash())
+        let (record, user) = self
+            .redeemable(raw_token, EmailTokenPurpose::Reset, now)
             .await?
-            .filter(|r| r.is_redeemable(EmailTokenPurpose::Reset, now))
+            .filter(|(record, user)| {
+                // Bound to the address: a reset link dies when the address changes.
+                user.email_verified
+                    && user.email.as_ref().map(Email::canonical) == Some(record.email.canonical())
+            })
             .ok_or(ResetError::InvalidToken)?;
-        let user = match record.user {
-            Some(id) => self.deps.users.find_by_id(id).await?,
-            None => None,
-        }
-        .filter(|u| {
-            !u.is_disabled()
-                && u.email_verified
-                && u.email.as_ref().map(Email::canonical) == Some(record.email.canonical())
-        })
-        .ok_or(ResetError::InvalidToken)?;
         let password = Password::parse(new_password, &user.username, policy)?;
         let hash = self.deps.hasher.hash(&password).await?;
         match self
