@@ -13,6 +13,7 @@ pub mod keys_admin;
 pub mod observe;
 pub mod pages;
 pub mod problem;
+pub mod sealed_mail;
 pub mod spec;
 pub mod startup;
 pub mod telemetry;

@@ -43,6 +43,7 @@ use crate::http::{metrics_endpoint, routes};
 use crate::kek::load_kek;
 use crate::keys_admin::KeyAdmin;
 use crate::observe::{ObservedAudit, ObservedRevocations, ObservedSigner, ObservedTransport};
+use crate::sealed_mail::SealedMail;
 use crate::telemetry::Telemetry;
 use tessera_domain::ports::AuditSink;
 
@@ -280,7 +281,11 @@ pub async fn build_state(
     let hasher = build_hasher(config, &telemetry).await?;
     let limiter = build_limiter(config).await?;
 
-    let delivery = build_delivery(config, &store, &telemetry, Arc::clone(&clock))?;
+    let sealed_mail = Arc::new(SealedMail {
+        inner: Arc::new(store.clone()),
+        kek: kek.clone(),
+    });
+    let delivery = build_delivery(config, sealed_mail.clone(), &telemetry, Arc::clone(&clock))?;
     let sessions = SessionPolicy {
         idle_ttl: delta(config.tokens.refresh_idle_ttl)?,
         max_ttl: delta(config.tokens.session_max_ttl)?,
@@ -310,7 +315,7 @@ pub async fn build_state(
             audit_log: Arc::new(store.clone()),
             limiter: limiter.clone(),
             clock: Arc::clone(&clock),
-            email_tokens: Arc::new(store.clone()),
+            email_tokens: sealed_mail,
         },
         tokens,
         sessions,
@@ -386,7 +391,7 @@ fn mail_policy(config: &Config) -> anyhow::Result<MailPolicy> {
 /// The outbox's sender with its transport: SMTP, or the log.
 fn build_delivery(
     config: &Config,
-    store: &SqlStore,
+    outbox: Arc<dyn tessera_domain::ports::Outbox>,
     telemetry: &Telemetry,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<MailDelivery> {
@@ -430,7 +435,7 @@ fn build_delivery(
     // A claim outlives the longest send, so no other sender takes a mail mid-send.
     let lease = delta(m.timeout * 2 + Duration::from_secs(5))?;
     Ok(MailDelivery::new(
-        Arc::new(store.clone()),
+        outbox,
         transport,
         clock,
         policy,

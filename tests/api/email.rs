@@ -788,3 +788,35 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
         assert!(smtp.to(&other).is_empty(), "{mode}");
     }
 }
+
+#[tokio::test]
+async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
+    use tessera_domain::ports::Outbox as _;
+    // The relay is down, so the mail stays queued.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+    let name = unique_name();
+    let email = address(&name);
+    assert_eq!(
+        app.register_with_email(&name, &email).await.status(),
+        StatusCode::CREATED
+    );
+    // What a database dump holds: the row as the store has it.
+    let dump = app.store().await;
+    let later = app.auth.now() + TimeDelta::hours(1);
+    let rows = dump
+        .claim_due("a-database-dump", later, TimeDelta::milliseconds(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for body in [&rows[0].mail.text, &rows[0].mail.html] {
+        assert!(body.starts_with("sealed:v1:"), "{body}");
+        assert!(!body.contains("token=") && !body.contains(&name), "{body}");
+    }
+    assert_eq!(rows[0].mail.to.as_str(), email);
+}
