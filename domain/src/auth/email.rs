@@ -33,6 +33,7 @@ impl AuthService {
         email: &Email,
         now: DateTime<Utc>,
     ) -> Result<(), Unavailable> {
+        // Without OS randomness nothing can be issued: answered like an outage (503).
         let token = EmailToken::generate().map_err(|e| Unavailable::Store(e.context("token")))?;
         let username = user.map_or("", |u| u.username.as_str());
         let mail = self.mail.compose(purpose, email, username, &token);
@@ -62,14 +63,12 @@ impl AuthService {
         let Some(token) = EmailToken::from_client(raw_token) else {
             return Ok(None);
         };
-        let record = self
-            .deps
-            .email_tokens
-            .find_token(&token.hash())
-            .await?
-            .filter(|r| r.is_redeemable(purpose, now));
-        let Some((record, Some(id))) = record.map(|r| (r.clone(), r.user)) else {
+        let found = self.deps.email_tokens.find_token(&token.hash()).await?;
+        let Some(record) = found.filter(|r| r.is_redeemable(purpose, now)) else {
             return Ok(None);
+        };
+        let Some(id) = record.user else {
+            return Ok(None); // a decoy
         };
         let user = self.deps.users.find_by_id(id).await?;
         Ok(user.filter(|u| !u.is_disabled()).map(|u| (record, u)))
