@@ -40,24 +40,14 @@ async fn verified_user(app: &TestApp, smtp: &SmtpSink) -> (String, String) {
     let r = app.register_with_email(&name, &email).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let mail = smtp.wait_for(&email, 1).await;
-    let r = app
-        .post_json(
-            "/v1/auth/verify-email",
-            &json!({"token": token_in(&mail[0])}),
-            None,
-        )
-        .await;
+    let r = verify(app, token_in(&mail[0])).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     (name, email)
 }
 
 async fn verify(app: &TestApp, token: impl AsRef<str>) -> reqwest::Response {
-    app.post_json(
-        "/v1/auth/verify-email",
-        &json!({ "token": token.as_ref() }),
-        None,
-    )
-    .await
+    let body = json!({ "token": token.as_ref() });
+    app.post_json("/v1/auth/verify-email", &body, None).await
 }
 
 async fn confirm(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
@@ -286,13 +276,7 @@ async fn links_expire_by_the_clock_and_newer_links_replace_older_ones() {
     request_reset(&app, &changed).await;
     let reset = reset_token(&smtp, &changed, 3).await;
     app.advance(TimeDelta::minutes(31));
-    let r = app
-        .post_json(
-            "/v1/auth/password-reset/confirm",
-            &json!({"token": reset, "new_password": NEW_PASSWORD}),
-            None,
-        )
-        .await;
+    let r = confirm(&app, &reset, NEW_PASSWORD).await;
     dead_link(r).await;
 }
 
@@ -315,13 +299,7 @@ async fn a_reset_clears_the_lockout() {
     .await;
     request_reset(&app, &email).await;
     let reset = reset_token(&smtp, &email, 2).await;
-    let r = app
-        .post_json(
-            "/v1/auth/password-reset/confirm",
-            &json!({"token": reset, "new_password": NEW_PASSWORD}),
-            None,
-        )
-        .await;
+    let r = confirm(&app, &reset, NEW_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     app.login_ok(&name, NEW_PASSWORD).await;
 }
@@ -388,17 +366,9 @@ async fn addresses_are_checked_and_taken_ones_are_told_only_to_their_owner() {
         &"A".repeat(43),
         &"A".repeat(10_000),
     ] {
-        let r = app
-            .post_json("/v1/auth/verify-email", &json!({ "token": token }), None)
-            .await;
+        let r = verify(&app, token).await;
         dead_link(r).await;
-        let r = app
-            .post_json(
-                "/v1/auth/password-reset/confirm",
-                &json!({"token": token, "new_password": NEW_PASSWORD}),
-                None,
-            )
-            .await;
+        let r = confirm(&app, token, NEW_PASSWORD).await;
         dead_link(r).await;
     }
 }
