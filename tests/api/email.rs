@@ -33,14 +33,20 @@ async fn me(app: &TestApp, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
-/// A user with a verified address, through the mailed link.
-async fn verified_user(app: &TestApp, smtp: &SmtpSink) -> (String, String) {
+/// A user registered with an address: the name, the address and its verification mail.
+async fn newcomer(app: &TestApp, smtp: &SmtpSink) -> (String, String, Value) {
     let name = unique_name();
     let email = address(&name);
     let r = app.register_with_email(&name, &email).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let mail = smtp.wait_for(&email, 1).await;
-    let r = verify(app, token_in(&mail[0])).await;
+    let mail = smtp.wait_for(&email, 1).await.remove(0);
+    (name, email, mail)
+}
+
+/// A user with a verified address, through the mailed link.
+async fn verified_user(app: &TestApp, smtp: &SmtpSink) -> (String, String) {
+    let (name, email, mail) = newcomer(app, smtp).await;
+    let r = verify(app, token_in(&mail)).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     (name, email)
 }
@@ -227,10 +233,8 @@ async fn links_expire_by_the_clock_and_newer_links_replace_older_ones() {
         return;
     };
     let app = mailing_app(&smtp).await;
-    let name = unique_name();
-    let email = address(&name);
-    app.register_with_email(&name, &email).await;
-    let first = token_in(&smtp.wait_for(&email, 1).await[0]);
+    let (name, email, mail) = newcomer(&app, &smtp).await;
+    let first = token_in(&mail);
     let pair = app.login_ok(&name, PASSWORD).await;
 
     // A change request mails a new link; the first stops working, the address stays.
@@ -627,10 +631,8 @@ async fn the_mailed_links_open_pages_that_work_without_javascript() {
         return;
     };
     let app = mailing_app(&smtp).await;
-    let name = unique_name();
-    let email = address(&name);
-    app.register_with_email(&name, &email).await;
-    let mail = &smtp.wait_for(&email, 1).await[0];
+    let (name, email, mail) = newcomer(&app, &smtp).await;
+    let mail = &mail;
     let text = mail["text"].as_str().unwrap();
     let link = text.lines().find(|l| l.starts_with("http")).unwrap();
     let path = &link[link.find("/verify-email").unwrap()..];
