@@ -166,6 +166,9 @@ impl RotationPolicy {
 pub trait SigningKeyStore: Send + Sync + 'static {
     /// Every key, retired ones included, oldest first.
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Every key's kid and state, without its material: what the poll for changes made
+    /// elsewhere compares, every `revocation.poll_interval`.
+    async fn states(&self) -> Result<Vec<(String, KeyState)>, StoreError>;
     async fn insert(&self, record: &SigningKeyRecord) -> Result<(), StoreError>;
     /// Atomically makes pending `next` active and active `previous` retiring at `at`.
     /// Returns `false`, changing nothing, if either is no longer in that state (another

@@ -287,9 +287,16 @@ impl KeyRingHandle {
         let Source::Database { store, .. } = &self.source else {
             return Ok(false);
         };
-        let records = store.list().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Only kid and state: the sealed private parts stay in the database unless
+        // something changed.
+        let mut stored: Vec<(String, &str)> = store
+            .states()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .into_iter()
+            .map(|(kid, state)| (kid, state.as_str()))
+            .collect();
         let shape = |r: &SigningKeyRecord| (r.kid.clone(), r.state.as_str());
-        let mut stored: Vec<_> = records.iter().map(shape).collect();
         let mut known: Vec<_> = self.snapshot().records().iter().map(shape).collect();
         stored.sort();
         known.sort();

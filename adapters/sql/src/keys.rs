@@ -10,7 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use tessera_domain::keys::{KeyState, SigningKeyRecord, SigningKeyStore};
 use tessera_domain::ports::StoreError;
@@ -47,6 +48,24 @@ impl SigningKeyStore for SqlStore {
             .map_err(unavailable)?
             .into_iter()
             .map(to_domain)
+            .collect()
+    }
+
+    async fn states(&self) -> Result<Vec<(String, KeyState)>, StoreError> {
+        let rows: Vec<(String, String)> = signing_keys::Entity::find()
+            .select_only()
+            .column(signing_keys::Column::Kid)
+            .column(signing_keys::Column::State)
+            .into_tuple()
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(kid, state)| {
+                KeyState::parse(&state)
+                    .map(|s| (kid, s))
+                    .ok_or_else(|| corrupt("signing key"))
+            })
             .collect()
     }
 
