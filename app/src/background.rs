@@ -71,7 +71,8 @@ pub async fn deliver_mail(state: AppState, every: Duration) {
                             "mail given up (see outbox.last_error)"
                         );
                     }
-                    if round.claimed() == 0 || round.sent + round.given_up == 0 {
+                    // Another round only while rounds finish mail; retries wait.
+                    if round.finished() == 0 {
                         break;
                     }
                 }

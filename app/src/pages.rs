@@ -8,7 +8,7 @@ use poem::web::{Data, Form, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tessera_domain::auth::{ResetError, VerifyEmailError};
-use tessera_domain::email::EmailToken;
+use tessera_domain::email::{EmailToken, escape_html};
 use tessera_domain::throttle::ClientAction;
 
 use crate::api::{AppState, check_client, client_info};
@@ -33,14 +33,6 @@ pub struct ResetForm {
     new_password: String,
     #[serde(default)]
     confirm_password: String,
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The pages' one stylesheet, served at [`STYLESHEET_PATH`] so the policy can forbid
@@ -71,7 +63,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\n\
          <body>\n<h1>{title}</h1>\n{body}\n</body></html>\n",
-        title = escape(title),
+        title = escape_html(title),
     );
     let mut resp = Response::builder()
         .status(status)
@@ -99,35 +91,36 @@ fn message(status: StatusCode, title: &str, class: &str, text: &str) -> Response
     page(
         status,
         title,
-        &format!("<p class=\"{class}\">{}</p>", escape(text)),
+        &format!("<p class=\"{class}\">{}</p>", escape_html(text)),
     )
 }
 
 const BAD_LINK: &str =
     "This link is invalid, already used or expired. Ask for a new one and use the latest mail.";
 
-fn refused(e: &crate::problem::ApiError) -> Response {
-    let status = StatusCode::from_u16(e.problem.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-    let mut resp = message(status, "Please wait", "error", &e.problem.detail);
-    if let Some(secs) = e.retry_after {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
+fn with_retry_after(mut resp: Response, secs: u64) -> Response {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
 }
 
+fn refused(e: &crate::problem::ApiError) -> Response {
+    let status = StatusCode::from_u16(e.problem.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let resp = message(status, "Please wait", "error", &e.problem.detail);
+    match e.retry_after {
+        Some(secs) => with_retry_after(resp, secs),
+        None => resp,
+    }
+}
+
 fn unavailable() -> Response {
-    let mut resp = message(
+    let resp = message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Try again shortly",
         "error",
         "The service is temporarily unavailable. Nothing was changed; please try again in a moment.",
     );
-    resp.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(crate::api::RETRY_AFTER_SECS),
-    );
-    resp
+    with_retry_after(resp, crate::api::RETRY_AFTER_SECS)
 }
 
 /// `GET /verify-email?token=…`: a button that confirms.
@@ -149,7 +142,7 @@ pub fn verify_email_page(Query(q): Query<TokenQuery>) -> Response {
              <input type=\"hidden\" name=\"token\" value=\"{}\">\
              <p>Confirm that this address is yours.</p>\
              <button type=\"submit\">Confirm my address</button></form>",
-            escape(&q.token)
+            escape_html(&q.token)
         ),
     )
 }
@@ -194,7 +187,7 @@ pub async fn verify_email_submit(
 
 fn reset_form(token: &str, error: Option<&str>, min: usize, max: usize) -> String {
     let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .map(|e| format!("<p class=\"error\">{}</p>", escape_html(e)))
         .unwrap_or_default();
     format!(
         "{error}<form method=\"post\" action=\"/reset-password\">\
@@ -205,7 +198,7 @@ fn reset_form(token: &str, error: Option<&str>, min: usize, max: usize) -> Strin
          <input type=\"password\" id=\"confirm_password\" name=\"confirm_password\" autocomplete=\"new-password\" required>\
          <button type=\"submit\">Set the new password</button></form>\
          <p>Every device signed in to your account will be signed out.</p>",
-        token = escape(token),
+        token = escape_html(token),
     )
 }
 

@@ -20,8 +20,9 @@ pub struct DeliveryRound {
 }
 
 impl DeliveryRound {
-    pub fn claimed(&self) -> u64 {
-        self.sent + self.retried + self.given_up
+    /// Mails this round took out of the outbox for good (sent or given up).
+    pub fn finished(&self) -> u64 {
+        self.sent + self.given_up
     }
 }
 

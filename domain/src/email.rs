@@ -232,8 +232,8 @@ impl Default for MailPolicy {
     }
 }
 
-/// `&`, `<`, `>`, `"` and `'` as HTML entities.
-fn escape_html(s: &str) -> String {
+/// `&`, `<`, `>`, `"` and `'` as HTML entities (the mails' HTML parts and the pages).
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

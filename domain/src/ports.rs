@@ -44,9 +44,6 @@ pub enum StoreError {
 pub enum CreateUserError {
     #[error("username is taken")]
     UsernameTaken,
-    /// Only for a user created with an already verified address another user has.
-    #[error("email address is taken")]
-    EmailTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,9 +52,9 @@ pub enum CreateUserError {
 /// addresses (an unverified address blocks nobody: whoever verifies it first has it).
 ///
 /// # Errors
-/// `create` MUST return [`CreateUserError::UsernameTaken`] when the canonical username
-/// exists and [`CreateUserError::EmailTaken`] when a verified address is another user's
-/// (translating the driver's unique violation, on every dialect); `set_verified_email`
+/// `create` stores the user's address unverified, and MUST return
+/// [`CreateUserError::UsernameTaken`] when the canonical username exists (translating the
+/// driver's unique violation, on every dialect); `set_verified_email`
 /// MUST return [`StoreError::Conflict`] for the latter; every method MUST return
 /// [`StoreError::Unavailable`] when the store cannot be reached.
 #[async_trait]

@@ -49,34 +49,18 @@ impl UserRepository for SqlStore {
             ),
             created_at: Set(millis(user.created_at)),
             disabled_at: Set(user.disabled_at.map(millis)),
+            // Stored unverified: a verified address, the only unique kind, is set by
+            // `set_verified_email` (see the migration).
             email: Set(user.email.as_ref().map(|e| e.as_str().to_owned())),
-            // Only a verified address is unique (see the migration).
-            email_key: Set(user
-                .email
-                .as_ref()
-                .filter(|_| user.email_verified)
-                .map(Email::canonical)),
-            email_verified_at: Set(user.email_verified.then(|| millis(user.created_at))),
+            email_key: Set(None),
+            email_verified_at: Set(None),
         };
         match users::Entity::insert(model)
             .exec_without_returning(self.conn())
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                // Which index refused: ask, rather than parse each dialect's message.
-                let name_taken = users::Entity::find()
-                    .filter(users::Column::UsernameKey.eq(user.username.canonical()))
-                    .count(self.conn())
-                    .await
-                    .map_err(unavailable)?
-                    > 0;
-                Err(if name_taken {
-                    CreateUserError::UsernameTaken
-                } else {
-                    CreateUserError::EmailTaken
-                })
-            }
+            Err(e) if is_unique_violation(&e) => Err(CreateUserError::UsernameTaken),
             Err(e) => Err(unavailable(e).into()),
         }
     }

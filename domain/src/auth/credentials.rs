@@ -58,9 +58,6 @@ impl AuthService {
         match self.deps.users.create(&user).await {
             Ok(()) => {}
             Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
-            Err(CreateUserError::EmailTaken) => {
-                return Err(anyhow::anyhow!("an unverified address conflicted").into());
-            }
             Err(CreateUserError::Store(e)) => return Err(e.into()),
         }
         self.audit(AuditEvent::Registered { user: user.id }, client)
