@@ -41,6 +41,8 @@ fn claims(now: DateTime<Utc>) -> Claims {
         sid: SessionId::new_random(),
         username: "alice".into(),
         roles: vec![],
+        amr: vec!["pwd".into()],
+        auth_time: now.timestamp(),
     }
 }
 

@@ -115,6 +115,10 @@ pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
     }
+    let n = state.auth.purge_challenges(now).await?;
+    if n > 0 {
+        tracing::debug!(purged = n, "expired sign-in challenges purged");
+    }
     let n = state.auth.purge_mail_tokens(now).await?
         + state
             .mail

@@ -28,6 +28,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
     pub mail: MailConfig,
+    pub webauthn: WebauthnConfig,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
 }
@@ -386,6 +387,32 @@ pub enum MailTransportKind {
     Log,
     /// Delivery through `smtp_url`.
     Smtp,
+}
+
+/// Passkeys (WebAuthn) and the name authenticator apps show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The domain passkeys are bound to. Default: the host of `server.public_url` (or
+    /// of `server.listen`); `localhost` when that host is an IP address, which WebAuthn
+    /// does not allow.
+    pub rp_id: Option<String>,
+    /// The service's name in passkey prompts and authenticator apps (the TOTP issuer).
+    pub rp_name: String,
+    /// Web origins allowed to run ceremonies (`https://app.example.com`), each on
+    /// `rp_id` or a subdomain. Default: `server.public_url` (`http://localhost:<port>`
+    /// for an IP address).
+    pub origins: Vec<String>,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            rp_name: "Tessera".into(),
+            origins: Vec::new(),
+        }
+    }
 }
 
 /// Outgoing mail: verification and password-reset links, through the outbox.

@@ -114,6 +114,51 @@ pub const CATALOG: &[(&str, &str)] = &[
         "no_email",
         "The user has no email address to mark verified.",
     ),
+    (
+        "mfa_required",
+        "The password was right and the account has a second factor: complete the login at POST /v1/auth/mfa with the mfa_token of this answer (5 minutes, 5 attempts) and one of its methods.",
+    ),
+    (
+        "invalid_mfa_token",
+        "The mfa_token is unknown, malformed, used, expired, out of attempts, or from another client, or the account changed since the password was checked. Log in again.",
+    ),
+    (
+        "invalid_code",
+        "The code, recovery code or passkey assertion is wrong, or the code was used already (each code works once).",
+    ),
+    (
+        "no_passkey",
+        "The account has no passkey to ask for: complete the second step with another of its methods.",
+    ),
+    (
+        "invalid_passkey",
+        "The passkey assertion was not accepted, or its ceremony is unknown, used or expired. Start again with new options.",
+    ),
+    (
+        "invalid_credential",
+        "The WebAuthn credential does not parse or verify (wrong origin or challenge, bad signature), or no registration is pending. Start the registration again.",
+    ),
+    (
+        "passkey_exists",
+        "This credential is registered already.",
+    ),
+    ("passkey_not_found", "No passkey of the caller has this id."),
+    (
+        "invalid_name",
+        "A passkey name is 1 to 64 characters without control characters.",
+    ),
+    (
+        "totp_already_enabled",
+        "An authenticator app is enrolled already: disable it before enrolling another.",
+    ),
+    (
+        "mfa_not_enrolled",
+        "No such second factor is enrolled (nothing pending to confirm, nothing to disable or recover).",
+    ),
+    (
+        "reauthentication_required",
+        "Removing the account's last second factor needs a recent sign-in (within 5 minutes): sign in again, then retry.",
+    ),
     ("key_not_found", "No published signing key has this kid."),
     (
         "keys_externally_managed",

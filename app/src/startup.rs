@@ -13,7 +13,10 @@ use chrono::TimeDelta;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
-use tessera_domain::auth::{AuthDeps, AuthService};
+use tessera_domain::auth::{AuthDeps, AuthService, SecondFactorDeps};
+use tessera_domain::mfa::{MfaPolicy, RecoveryCodeKey, SecretSealer};
+use tessera_mfa::{PasskeyParty, RelyingParty, Totp};
+use url::Url;
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::delivery::MailDelivery;
 use tessera_domain::email::{DeliveryPolicy, MailPolicy};
@@ -321,7 +324,17 @@ pub async fn build_state(
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     )
-    .with_mail(mail_policy(config)?);
+    .with_mail(mail_policy(config)?)
+    .with_second_factors(SecondFactorDeps {
+        factors: Arc::new(store.clone()),
+        challenges: Arc::new(store.clone()),
+        totp: Arc::new(Totp::new(config.webauthn.rp_name.clone())),
+        webauthn: Arc::new(PasskeyParty::new(&relying_party(config)?)?),
+        sealer: Arc::new(KekSealer(kek.clone())),
+        policy: MfaPolicy::new(RecoveryCodeKey::new(
+            kek.derive("tessera recovery codes v1"),
+        )),
+    });
     observe_keys(&telemetry, &keys, clock_for_gauges);
     let state = AppState {
         telemetry,
@@ -346,6 +359,57 @@ pub async fn build_state(
         },
     };
     Ok((state, store))
+}
+
+/// Seals TOTP secrets under the key-encryption key.
+struct KekSealer(tessera_keys::Kek);
+
+impl SecretSealer for KekSealer {
+    fn seal(&self, plaintext: &[u8], context: &str) -> anyhow::Result<Vec<u8>> {
+        self.0.seal(plaintext, context)
+    }
+
+    fn open(&self, sealed: &[u8], context: &str) -> anyhow::Result<Vec<u8>> {
+        self.0.open(sealed, context)
+    }
+}
+
+/// The WebAuthn relying party: `[webauthn]`, defaulting from the public URL. WebAuthn
+/// refuses IP addresses as relying parties, so an IP host (the default listen address)
+/// becomes `localhost` on the same port.
+fn relying_party(config: &Config) -> anyhow::Result<RelyingParty> {
+    let w = &config.webauthn;
+    let base = Url::parse(&public_base(config))
+        .map_err(|e| anyhow::anyhow!("server.public_url is not a URL: {e}"))?;
+    let mut default_origin = base.clone();
+    default_origin.set_path("");
+    let host_is_ip = matches!(
+        base.host(),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) | None
+    );
+    if host_is_ip {
+        default_origin
+            .set_host(Some("localhost"))
+            .map_err(|e| anyhow::anyhow!("webauthn origin: {e}"))?;
+    }
+    let rp_id = match &w.rp_id {
+        Some(id) => id.clone(),
+        None if host_is_ip => "localhost".into(),
+        None => base.host_str().unwrap_or("localhost").to_owned(),
+    };
+    let origins = if w.origins.is_empty() {
+        vec![default_origin]
+    } else {
+        w.origins
+            .iter()
+            .map(|o| Url::parse(o).map_err(|e| anyhow::anyhow!("webauthn.origins {o:?}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    Ok(RelyingParty {
+        id: rp_id,
+        name: w.rp_name.clone(),
+        origins,
+    })
 }
 
 /// The base of links in mail: `server.public_url`, or the listen address.

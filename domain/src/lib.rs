@@ -10,6 +10,7 @@ pub mod clock;
 pub mod delivery;
 pub mod email;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod ports;
 pub mod revocation;

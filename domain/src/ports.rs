@@ -14,9 +14,12 @@
 //! | [`Clock`] | the time, which comes in | `SystemClock`, `ManualClock` |
 //! | [`EmailTokenStore`], [`Outbox`] | mailed tokens (hashed) and the mail that carries them | `tessera-sql` |
 //! | [`MailTransport`] | hands a message to SMTP, or to the log | `tessera-mail` |
+//! | [`FactorStore`], [`ChallengeStore`] | second factors, and the challenges of the second step and WebAuthn ceremonies | `tessera-sql` |
+//! | [`TotpAlgorithm`], [`WebAuthn`] | RFC 6238 codes, WebAuthn ceremonies | `tessera-mfa` |
 
 pub use crate::clock::Clock;
 pub use crate::keys::SigningKeyStore;
+pub use crate::mfa::{ChallengeStore, FactorStore, TotpAlgorithm, WebAuthn};
 pub use crate::password::PasswordHasher;
 pub use crate::revocation::{RevocationList, RevocationStore};
 pub use crate::throttle::RateLimiter;
@@ -339,6 +342,39 @@ pub enum AuditEvent {
         user: UserId,
         sessions: usize,
     },
+    TotpEnabled {
+        user: UserId,
+    },
+    TotpDisabled {
+        user: UserId,
+    },
+    RecoveryCodesRegenerated {
+        user: UserId,
+    },
+    /// A recovery code completed a login; `left` remain.
+    RecoveryCodeUsed {
+        user: UserId,
+        left: u32,
+    },
+    /// A wrong second-step proof (`method`: `totp`, `recovery_code`, `webauthn`).
+    SecondFactorFailed {
+        user: UserId,
+        method: &'static str,
+    },
+    /// A wrong code or password where the account's owner had to prove it again.
+    ReauthenticationFailed {
+        user: UserId,
+    },
+    PasskeyAdded {
+        user: UserId,
+    },
+    PasskeyRemoved {
+        user: UserId,
+    },
+    /// An administrator removed every second factor of the user.
+    FactorsReset {
+        user: UserId,
+    },
 }
 
 impl AuditEvent {
@@ -357,7 +393,16 @@ impl AuditEvent {
             | Self::UserDisabled { user }
             | Self::EmailVerified { user }
             | Self::EmailChangeRequested { user }
-            | Self::PasswordReset { user, .. } => Some(*user),
+            | Self::PasswordReset { user, .. }
+            | Self::TotpEnabled { user }
+            | Self::TotpDisabled { user }
+            | Self::RecoveryCodesRegenerated { user }
+            | Self::RecoveryCodeUsed { user, .. }
+            | Self::SecondFactorFailed { user, .. }
+            | Self::ReauthenticationFailed { user }
+            | Self::PasskeyAdded { user }
+            | Self::PasskeyRemoved { user }
+            | Self::FactorsReset { user } => Some(*user),
             Self::PasswordResetRequested { user } => *user,
             Self::LoginFailed { .. }
             | Self::KeyRotated { .. }
@@ -383,6 +428,8 @@ impl AuditEvent {
             Self::KeyRotated { kid } | Self::KeyRevoked { kid } => {
                 serde_json::json!({ "kid": kid })
             }
+            Self::RecoveryCodeUsed { left, .. } => serde_json::json!({ "left": left }),
+            Self::SecondFactorFailed { method, .. } => serde_json::json!({ "method": method }),
             _ => serde_json::json!({}),
         };
         detail.to_string()
@@ -408,6 +455,15 @@ impl AuditEvent {
             Self::EmailChangeRequested { .. } => "email_change_requested",
             Self::PasswordResetRequested { .. } => "password_reset_requested",
             Self::PasswordReset { .. } => "password_reset",
+            Self::TotpEnabled { .. } => "totp_enabled",
+            Self::TotpDisabled { .. } => "totp_disabled",
+            Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::SecondFactorFailed { .. } => "second_factor_failed",
+            Self::ReauthenticationFailed { .. } => "reauthentication_failed",
+            Self::PasskeyAdded { .. } => "passkey_added",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
+            Self::FactorsReset { .. } => "factors_reset",
         }
     }
 }

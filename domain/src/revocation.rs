@@ -121,6 +121,8 @@ mod tests {
             sid: SessionId::new_random(),
             username: String::new(),
             roles: vec![],
+            amr: vec![],
+            auth_time: iat,
         };
         let rule = Revocation::UserBefore(user, cut);
         assert!(rule.covers(&claims(user, 999)));

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::mfa::AuthMethod;
 use crate::user::UserId;
 
 /// A session's identifier (the token's `sid`).
@@ -70,12 +71,15 @@ pub struct Session {
     pub absolute_expires_at: DateTime<Utc>,
     pub client: ClientInfo,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// How the user authenticated when the session started (RFC 8176 `amr`).
+    pub amr: Vec<AuthMethod>,
 }
 
 impl Session {
     pub fn start(
         user_id: UserId,
         client: ClientInfo,
+        amr: Vec<AuthMethod>,
         policy: &SessionPolicy,
         now: DateTime<Utc>,
     ) -> Self {
@@ -89,6 +93,7 @@ impl Session {
             absolute_expires_at: absolute,
             client,
             revoked_at: None,
+            amr,
         }
     }
 
@@ -230,7 +235,13 @@ mod tests {
     fn idle_expiry_never_passes_the_absolute_limit() {
         let policy = SessionPolicy::default();
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
-        let s = Session::start(UserId::new_random(), ClientInfo::default(), &policy, t0);
+        let s = Session::start(
+            UserId::new_random(),
+            ClientInfo::default(),
+            vec![AuthMethod::Pwd],
+            &policy,
+            t0,
+        );
         assert_eq!(s.idle_expires_at, t0 + TimeDelta::days(7));
         assert!(s.is_live(t0 + TimeDelta::days(6)));
         assert!(!s.is_live(t0 + TimeDelta::days(7)));

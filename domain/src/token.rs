@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::session::SessionId;
+use crate::session::{Session, SessionId};
 use crate::user::{User, UserId};
 
 /// What every access token says about its issuer, audience and lifetime.
@@ -26,8 +26,9 @@ impl TokenPolicy {
         issued_at + self.access_ttl + self.leeway
     }
 
-    /// Builds the claims of a new access token for `user` in session `sid`.
-    pub fn claims_for(&self, user: &User, sid: SessionId, now: DateTime<Utc>) -> Claims {
+    /// Builds the claims of a new access token for `user` in `session`: how and when the
+    /// user authenticated are the session's (a refresh does not authenticate anew).
+    pub fn claims_for(&self, user: &User, session: &Session, now: DateTime<Utc>) -> Claims {
         let iat = now.timestamp();
         Claims {
             iss: self.issuer.clone(),
@@ -37,9 +38,11 @@ impl TokenPolicy {
             iat,
             nbf: iat,
             jti: Uuid::new_v4(),
-            sid,
+            sid: session.id,
             username: user.username.as_str().to_owned(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            amr: session.amr.iter().map(|m| m.as_str().to_owned()).collect(),
+            auth_time: session.created_at.timestamp(),
         }
     }
 }
@@ -57,6 +60,13 @@ pub struct Claims {
     pub sid: SessionId,
     pub username: String,
     pub roles: Vec<String>,
+    /// How the user authenticated (RFC 8176): `pwd`, `otp`, `hwk`, `mfa`. Tokens signed
+    /// before second factors existed have none.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// When the user authenticated (OIDC Core §2): the session's start, in seconds.
+    #[serde(default)]
+    pub auth_time: i64,
 }
 
 impl Claims {

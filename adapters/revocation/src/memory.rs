@@ -151,6 +151,8 @@ mod tests {
             sid: SessionId::new_random(),
             username: "u".into(),
             roles: vec![],
+            amr: vec![],
+            auth_time: now.timestamp(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod entities;
+mod factors;
 mod keys;
 mod mail;
 mod revocations;

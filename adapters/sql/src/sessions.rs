@@ -13,6 +13,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
+use tessera_domain::mfa::AuthMethod;
 use tessera_domain::ports::{SessionRepository, StoreError};
 use tessera_domain::session::{
     ClientInfo, RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId,
@@ -36,6 +37,7 @@ fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
             user_agent: m.user_agent,
         },
         revoked_at: m.revoked_at.map(instant),
+        amr: AuthMethod::parse_list(&m.amr),
     })
 }
 
@@ -64,6 +66,7 @@ impl SessionRepository for SqlStore {
             user_agent: Set(truncate(&session.client.user_agent, 512)),
             client_ip: Set(truncate(&session.client.ip, 64)),
             revoked_at: Set(session.revoked_at.map(millis)),
+            amr: Set(AuthMethod::join(&session.amr)),
         })
         .exec_without_returning(&txn)
         .await

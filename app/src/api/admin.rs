@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use tessera_domain::auth::AccountError;
+use tessera_domain::auth::{AccountError, FactorError};
 use tessera_domain::keys::{KeyState, SigningKeyRecord};
 use tessera_domain::user::{Role, User, UserId};
 use tessera_keys::KeyError;
@@ -211,6 +211,22 @@ admin_response! {
         /// Disabled: the account's tokens stopped working.
         #[oai(status = 204)]
         Disabled,
+        /// The id is not a UUID (`invalid_request`).
+        #[oai(status = 400)]
+        BadRequest,
+        /// No user has this id (`user_not_found`).
+        #[oai(status = 404)]
+        NotFound,
+    }
+}
+
+admin_response! {
+    /// The answer of `resetUserMfa`.
+    #[oai(bad_request_handler = "bad_request")]
+    ResetMfaResponse {
+        /// Every second factor of the user is gone.
+        #[oai(status = 204)]
+        Reset,
         /// The id is not a UUID (`invalid_request`).
         #[oai(status = 400)]
         BadRequest,
@@ -475,6 +491,42 @@ impl AdminApi {
             Err(e) => answer(e),
         }
     }
+
+    /// Reset a user's second factors
+    ///
+    /// Removes the user's authenticator app, recovery codes and passkeys (a lost phone
+    /// and lost codes), so a password alone logs in again. Sessions stay. Audited as
+    /// `factors_reset`.
+    #[oai(
+        path = "/users/:id/mfa/reset",
+        method = "post",
+        operation_id = "resetUserMfa"
+    )]
+    async fn reset_user_mfa(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The user's id.
+        id: Path<Uuid>,
+    ) -> poem::Result<ResetMfaResponse> {
+        if let Some(e) = not_admin(&auth) {
+            return answer(e);
+        }
+        match state
+            .auth
+            .reset_factors(UserId(id.0), &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(ResetMfaResponse::Reset),
+            Err(FactorError::AccountGone) => answer(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "user_not_found",
+                "no user has this id",
+            )),
+            Err(e) => answer(e),
+        }
+    }
 }
 
 /// A recorded security event.
@@ -485,7 +537,10 @@ pub struct AuditEntry {
     /// `login_succeeded`, `login_failed`, `lockout`, `refresh_reuse`, `logout`,
     /// `logout_all`, `session_revoked`, `password_changed`, `token_revoked`,
     /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`, `email_verified`,
-    /// `email_change_requested`, `password_reset_requested`, `password_reset`.
+    /// `email_change_requested`, `password_reset_requested`, `password_reset`,
+    /// `totp_enabled`, `totp_disabled`, `recovery_codes_regenerated`,
+    /// `recovery_code_used`, `second_factor_failed`, `reauthentication_failed`,
+    /// `passkey_added`, `passkey_removed`, `factors_reset`.
     pub event: String,
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,

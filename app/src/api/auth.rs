@@ -4,7 +4,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tessera_domain::auth::{LoginError, RefreshError, TokenPair};
+use tessera_domain::auth::{LoginError, LoginOutcome, RefreshError, TokenPair};
 use tessera_domain::email::Email;
 use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
@@ -145,15 +145,14 @@ pub enum TokenResponse {
     /// The body is not valid JSON of the expected shape (`invalid_request`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// Login: wrong username or password (`invalid_credentials`). Refresh: the refresh
-    /// token is unknown, expired, revoked or was already used (`invalid_grant`).
+    /// The refresh token is unknown, expired, revoked or was already used
+    /// (`invalid_grant`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
-    /// Too many attempts from this address, or too many failed logins for this
-    /// username (`rate_limited`). Unknown usernames are throttled exactly like real ones.
+    /// Too many refreshes from this address (`rate_limited`).
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    /// A store is down (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
@@ -162,6 +161,89 @@ impl TokenResponse {
     fn ok(pair: TokenPair) -> Self {
         Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
     }
+}
+
+/// `403 mfa_required`: an RFC 9457 problem with the extension members that continue the
+/// login at `POST /v1/auth/mfa`.
+#[derive(Object)]
+#[oai(example)]
+pub struct MfaRequired {
+    /// A URI naming the problem type.
+    #[oai(rename = "type")]
+    pub ty: String,
+    pub title: String,
+    /// 403.
+    pub status: u16,
+    pub detail: String,
+    /// `mfa_required`.
+    pub code: String,
+    /// Send it to `POST /v1/auth/mfa` with one proof. Single use; 5 attempts.
+    pub mfa_token: String,
+    /// Seconds until `mfa_token` expires.
+    pub expires_in: i64,
+    /// The ways to complete the login: `totp`, `webauthn`, `recovery_code`.
+    pub methods: Vec<String>,
+}
+
+debug_redacted!(MfaRequired { code, methods; mfa_token });
+
+impl poem_openapi::types::Example for MfaRequired {
+    fn example() -> Self {
+        Self::new((
+            "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into(),
+            300,
+            vec!["totp".into(), "recovery_code".into()],
+        ))
+    }
+}
+
+impl MfaRequired {
+    fn new((mfa_token, expires_in, methods): (String, i64, Vec<String>)) -> Self {
+        let p = Problem::new(
+            poem::http::StatusCode::FORBIDDEN,
+            "mfa_required",
+            "a second factor is required to complete this login",
+        );
+        Self {
+            ty: p.ty,
+            title: p.title,
+            status: p.status,
+            detail: p.detail,
+            code: p.code,
+            mfa_token,
+            expires_in,
+            methods,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum LoginResponse {
+    /// A new token pair. Never cache it.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPairView>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Wrong username or password, or a disabled account (`invalid_credentials`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The password is right and the account has a second factor (`mfa_required`):
+    /// continue at `POST /v1/auth/mfa` with `mfa_token`. No token is issued yet.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    MfaRequired(Json<MfaRequired>, #[oai(header = "Cache-Control")] String),
+    /// Too many attempts from this address, or too many failed logins for this
+    /// username (`rate_limited`). Unknown usernames are throttled exactly like real ones.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -186,6 +268,12 @@ refusals!(RegisterResponse {
     503 => Unavailable,
 });
 refusals!(TokenResponse {
+    400 => BadRequest,
+    401 => Unauthorized plain,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(LoginResponse {
     400 => BadRequest,
     401 => Unauthorized plain,
     429 => TooManyRequests,
@@ -239,14 +327,15 @@ impl AuthApi {
     ///
     /// Exchanges a username and password for an access token and a refresh token, and
     /// starts a session. Unknown users and wrong passwords get the same answer in the
-    /// same time.
+    /// same time. With a second factor enrolled, a right password answers 403
+    /// `mfa_required` with an `mfa_token` for `POST /v1/auth/mfa` instead.
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
         req: &Request,
         body: Json<Credentials>,
-    ) -> poem::Result<TokenResponse> {
+    ) -> poem::Result<LoginResponse> {
         if let Err(e) = check_client(req, ClientAction::Login).await {
             return answer(e);
         }
@@ -258,7 +347,23 @@ impl AuthApi {
             .login(&body.username, &attempt, &client_info(req))
             .await
         {
-            Ok(pair) => Ok(TokenResponse::ok(pair)),
+            Ok(LoginOutcome::Tokens(pair)) => Ok(LoginResponse::Ok(
+                Json(pair.into()),
+                NO_STORE.into(),
+                "no-cache".into(),
+            )),
+            Ok(LoginOutcome::SecondStep(challenge)) => Ok(LoginResponse::MfaRequired(
+                Json(MfaRequired::new((
+                    challenge.token.expose().to_owned(),
+                    challenge.expires_in,
+                    challenge
+                        .methods
+                        .iter()
+                        .map(|m| m.as_str().to_owned())
+                        .collect(),
+                ))),
+                NO_STORE.into(),
+            )),
             Err(e) => {
                 if let LoginError::Throttled(_) = e {
                     note_rate_limited(&state, "login_account");

@@ -25,6 +25,7 @@ mod auth;
 mod email;
 mod examples;
 mod health;
+mod mfa;
 mod oauth;
 mod wellknown;
 
@@ -264,8 +265,10 @@ impl From<tessera_domain::user::User> for UserView {
 
 pub type Apis = (
     auth::AuthApi,
+    mfa::MfaAuthApi,
     email::MailAuthApi,
     account::AccountApi,
+    mfa::MfaAccountApi,
     email::MailAccountApi,
     oauth::OAuthApi,
     wellknown::KeysApi,
@@ -279,8 +282,10 @@ pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            mfa::MfaAuthApi,
             email::MailAuthApi,
             account::AccountApi,
+            mfa::MfaAccountApi,
             email::MailAccountApi,
             oauth::OAuthApi,
             wellknown::KeysApi,

@@ -16,8 +16,9 @@
 
 use poem::http::StatusCode;
 use tessera_domain::auth::{
-    AccountError, AuthError, EmailChangeError, LoginError, MarkVerifiedError, RefreshError,
-    RegisterError, ResetError, ResetRequestError, Unavailable, VerifyEmailError,
+    AccountError, AuthError, EmailChangeError, FactorError, LoginError, MarkVerifiedError,
+    RefreshError, RegisterError, ResetError, ResetRequestError, SecondStepError, Unavailable,
+    VerifyEmailError,
 };
 use tessera_domain::email::EmailError;
 use tessera_domain::throttle::LimitError;
@@ -214,6 +215,81 @@ impl From<LoginError> for ApiError {
             LoginError::Unavailable(e) => e.into(),
             LoginError::Unknown(e) => internal(&e),
         }
+    }
+}
+
+impl From<SecondStepError> for ApiError {
+    fn from(e: SecondStepError) -> Self {
+        match e {
+            SecondStepError::InvalidChallenge => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_token",
+                "the mfa_token is invalid, used or expired; log in again",
+            ),
+            SecondStepError::InvalidCode => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "the code is wrong",
+            ),
+            SecondStepError::NoPasskey => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_passkey",
+                "this account has no passkey; use another method",
+            ),
+            SecondStepError::Throttled(secs) => rate_limited(secs),
+            SecondStepError::Unavailable(e) => e.into(),
+            SecondStepError::Unknown(e) => internal(&e),
+        }
+    }
+}
+
+impl From<FactorError> for ApiError {
+    fn from(e: FactorError) -> Self {
+        let (status, code, detail) = match e {
+            FactorError::AccountGone => return account_gone(),
+            FactorError::Throttled(secs) => return rate_limited(secs),
+            FactorError::Unavailable(e) => return e.into(),
+            FactorError::Unknown(e) => return internal(&e),
+            FactorError::InvalidCode => {
+                (StatusCode::BAD_REQUEST, "invalid_code", "the code is wrong")
+            }
+            FactorError::WrongPassword => (
+                StatusCode::FORBIDDEN,
+                "invalid_credentials",
+                "the current password is wrong",
+            ),
+            FactorError::TotpAlreadyEnabled => (
+                StatusCode::CONFLICT,
+                "totp_already_enabled",
+                "an authenticator app is enrolled already; disable it first",
+            ),
+            FactorError::NotEnrolled => (
+                StatusCode::CONFLICT,
+                "mfa_not_enrolled",
+                "no such second factor is enrolled",
+            ),
+            FactorError::PasskeyNotFound => (
+                StatusCode::NOT_FOUND,
+                "passkey_not_found",
+                "no such passkey",
+            ),
+            FactorError::InvalidCredential => (
+                StatusCode::BAD_REQUEST,
+                "invalid_credential",
+                "the credential was not accepted; start the registration again",
+            ),
+            FactorError::PasskeyExists => (
+                StatusCode::CONFLICT,
+                "passkey_exists",
+                "this passkey is registered already",
+            ),
+            FactorError::ReauthenticationRequired => (
+                StatusCode::FORBIDDEN,
+                "reauthentication_required",
+                "this is your last second factor: sign in again, then remove it",
+            ),
+        };
+        ApiError::new(status, code, detail)
     }
 }
 

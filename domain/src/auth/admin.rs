@@ -39,6 +39,17 @@ impl AuthService {
         Ok(self.deps.email_tokens.purge_tokens(now).await?)
     }
 
+    /// Deletes second-step challenges and WebAuthn ceremonies that have expired.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be written.
+    pub async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
+        match &self.factors {
+            Some(f) => Ok(f.challenges.purge(now).await?),
+            None => Ok(0),
+        }
+    }
+
     /// A page of accounts, for administrators.
     ///
     /// # Errors

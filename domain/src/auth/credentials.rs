@@ -2,6 +2,7 @@
 //! (with the failure budget counted before the password is checked), hash upgrades.
 
 use crate::email::Email;
+use crate::mfa::AuthMethod;
 use crate::password::Verification;
 use crate::ports::CreateUserError;
 use crate::throttle::LimitError;
@@ -69,6 +70,9 @@ impl AuthService {
     ///
     /// An unknown or malformed username costs the same hashing work as a wrong password.
     ///
+    /// With a second factor enrolled, a right password opens a second step
+    /// ([`LoginOutcome::SecondStep`]) instead: no token is issued before it is completed.
+    ///
     /// # Errors
     /// [`LoginError::InvalidCredentials`] for every kind of wrong input.
     pub async fn login(
@@ -76,7 +80,7 @@ impl AuthService {
         username: &str,
         attempt: &PasswordAttempt,
         client: &ClientInfo,
-    ) -> Result<TokenPair, LoginError> {
+    ) -> Result<LoginOutcome, LoginError> {
         let parsed = Username::parse(username);
         // Throttled by the name as typed (canonicalised when valid), whether or not such
         // a user exists: a 429 must not reveal which accounts are real.
@@ -127,11 +131,40 @@ impl AuthService {
                 return Err(LoginError::InvalidCredentials);
             }
         };
+        if let Some(f) = &self.factors {
+            let summary = f.factors.summary(user.id).await?;
+            if summary.requires_second_step() {
+                // The password's reservation stays counted until the second step
+                // succeeds: the budget spans both steps.
+                let challenge = self
+                    .open_second_step(f, &user, &verified_hash, summary, client)
+                    .await?;
+                return Ok(LoginOutcome::SecondStep(challenge));
+            }
+        }
         // Forgetting past failures is bookkeeping: if the limiter cannot do it now, the
         // right password still logs in.
         let _ = self.deps.limiter.record_success(&account).await;
+        let pair = self
+            .start_session(&user, Some(&verified_hash), vec![AuthMethod::Pwd], client)
+            .await?;
+        Ok(LoginOutcome::Tokens(pair))
+    }
+
+    /// Starts a session for a user who just proved who they are, and hands out its first
+    /// pair. `checked_hash` is the password hash a password step checked, if one did.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] when the account changed under the login.
+    pub(super) async fn start_session(
+        &self,
+        user: &User,
+        checked_hash: Option<&PasswordHash>,
+        amr: Vec<AuthMethod>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, LoginError> {
         let now = self.now();
-        let session = Session::start(user.id, client.clone(), &self.sessions, now);
+        let session = Session::start(user.id, client.clone(), amr, &self.sessions, now);
         let refresh = self.mint.first()?;
         self.deps
             .sessions
@@ -143,7 +176,10 @@ impl AuthService {
         // now closes the gap: whatever wrote after this read sees the session and ends
         // it; whatever wrote before it, this read sees.
         let still = self.deps.users.find_by_id(user.id).await?;
-        if !still.is_some_and(|u| !u.is_disabled() && u.password_hash == verified_hash) {
+        let unchanged = still.is_some_and(|u| {
+            !u.is_disabled() && checked_hash.is_none_or(|h| &u.password_hash == h)
+        });
+        if !unchanged {
             self.deps.sessions.revoke(session.id, now).await?;
             return Err(LoginError::InvalidCredentials);
         }
@@ -155,7 +191,7 @@ impl AuthService {
             client,
         )
         .await;
-        Ok(self.pair(&user, &session, refresh, now)?)
+        Ok(self.pair(user, &session, refresh, now)?)
     }
 
     /// Admits one password check for `account`, counted as a failure until it succeeds

@@ -2,6 +2,7 @@
 //! revocation list or the limiter that cannot answer is [`Unavailable`] (the edge says
 //! 503); anything that should not happen is `Unknown`.
 
+use crate::mfa::WebAuthnError;
 use crate::password::HashError;
 use crate::ports::StoreError;
 use crate::revocation::RevocationError;
@@ -157,6 +158,93 @@ pub enum MarkVerifiedError {
     Unavailable(#[from] Unavailable),
 }
 
+/// Completing a login's second step, or signing in with a passkey alone.
+#[derive(Debug, thiserror::Error)]
+pub enum SecondStepError {
+    /// The `mfa_token` (or passkey `challenge_id`) is unknown, malformed, used, expired,
+    /// out of attempts, or from another client; or the account changed meanwhile. The
+    /// client starts over.
+    #[error("the sign-in challenge is invalid, used or expired")]
+    InvalidChallenge,
+    /// The code, recovery code or passkey assertion was wrong.
+    #[error("the code is wrong")]
+    InvalidCode,
+    /// The account's failure budget is spent: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
+    /// The account has no passkey to ask for.
+    #[error("the account has no passkey")]
+    NoPasskey,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Managing one's own second factors.
+#[derive(Debug, thiserror::Error)]
+pub enum FactorError {
+    #[error("the account is not available")]
+    AccountGone,
+    /// A TOTP code (or recovery code) that does not match.
+    #[error("the code is wrong")]
+    InvalidCode,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// Too many wrong proofs for this account: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
+    /// An authenticator app is enrolled already: disable it first.
+    #[error("an authenticator app is enrolled already")]
+    TotpAlreadyEnabled,
+    /// Nothing to confirm, disable or regenerate.
+    #[error("no such second factor is enrolled")]
+    NotEnrolled,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// The WebAuthn credential does not parse or verify, or no ceremony is pending.
+    #[error("the credential was refused")]
+    InvalidCredential,
+    #[error("this passkey is registered already")]
+    PasskeyExists,
+    /// Removing the last factor needs a recent sign-in (or a code or the password).
+    #[error("sign in again to remove your last second factor")]
+    ReauthenticationRequired,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl From<LoginError> for SecondStepError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::InvalidChallenge,
+            LoginError::Throttled(s) => Self::Throttled(s),
+            LoginError::Unavailable(e) => Self::Unavailable(e),
+            LoginError::Unknown(e) => Self::Unknown(e),
+        }
+    }
+}
+
+impl From<WebAuthnError> for FactorError {
+    fn from(e: WebAuthnError) -> Self {
+        match e {
+            WebAuthnError::Rejected => Self::InvalidCredential,
+            WebAuthnError::Unknown(e) => Self::Unknown(e),
+        }
+    }
+}
+
+impl From<WebAuthnError> for SecondStepError {
+    fn from(e: WebAuthnError) -> Self {
+        match e {
+            WebAuthnError::Rejected => Self::InvalidCode,
+            WebAuthnError::Unknown(e) => Self::Unknown(e),
+        }
+    }
+}
+
 impl From<StoreError> for Unavailable {
     fn from(e: StoreError) -> Self {
         match e {
@@ -214,7 +302,9 @@ impl_from_lower!(
     EmailChangeError,
     VerifyEmailError,
     ResetRequestError,
-    ResetError
+    ResetError,
+    SecondStepError,
+    FactorError
 );
 
 impl From<StoreError> for MarkVerifiedError {

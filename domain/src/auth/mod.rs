@@ -11,14 +11,18 @@ mod admin;
 mod credentials;
 mod email;
 mod errors;
+mod mfa;
 mod oauth;
+
+pub use mfa::FactorStatus;
 mod refresh;
 #[cfg(test)]
 mod tests;
 
 pub use errors::{
-    AccountError, AuthError, EmailChangeError, LoginError, MarkVerifiedError, RefreshError,
-    RegisterError, ResetError, ResetRequestError, Unavailable, VerifyEmailError,
+    AccountError, AuthError, EmailChangeError, FactorError, LoginError, MarkVerifiedError,
+    RefreshError, RegisterError, ResetError, ResetRequestError, SecondStepError, Unavailable,
+    VerifyEmailError,
 };
 
 use std::sync::Arc;
@@ -27,6 +31,10 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::email::MailPolicy;
+use crate::mfa::{
+    ChallengeStore, ChallengeToken, FactorStore, MfaPolicy, SecondFactor, SecretSealer,
+    TotpAlgorithm, WebAuthn,
+};
 use crate::password::PasswordHasher;
 use crate::ports::{
     AuditEvent, AuditLog, AuditSink, EmailTokenStore, SessionRepository, UserRepository,
@@ -37,7 +45,7 @@ use crate::session::{
 };
 use crate::throttle::RateLimiter;
 use crate::token::{AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenPolicy};
-use crate::user::{User, UserId};
+use crate::user::{PasswordAttempt, PasswordHash, User, UserId};
 
 /// What a successful login or refresh hands out (RFC 6749 §5.1 shape, minus the type).
 #[derive(Debug, Clone)]
@@ -47,6 +55,53 @@ pub struct TokenPair {
     pub refresh_token: RefreshToken,
     pub refresh_expires_in: i64,
     pub session_id: SessionId,
+}
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// No second factor is enrolled: the session has started.
+    Tokens(TokenPair),
+    /// A second factor is enrolled: the login continues at `POST /v1/auth/mfa`.
+    SecondStep(SecondStepChallenge),
+}
+
+/// An open second step: the token that continues it and the ways to complete it.
+#[derive(Debug, Clone)]
+pub struct SecondStepChallenge {
+    pub token: ChallengeToken,
+    pub methods: Vec<SecondFactor>,
+    pub expires_in: i64,
+}
+
+/// What a proof of the second step is.
+#[derive(Debug, Clone)]
+pub enum SecondStepProof {
+    /// A TOTP code from the authenticator app.
+    Totp(String),
+    RecoveryCode(String),
+    /// A WebAuthn assertion (`PublicKeyCredential` JSON) answering
+    /// [`AuthService::second_step_webauthn_options`].
+    Webauthn(serde_json::Value),
+}
+
+/// Proof, asked again, that the signed-in caller is the account's owner.
+pub enum Reauthentication {
+    /// A current TOTP code.
+    Code(String),
+    Password(PasswordAttempt),
+}
+
+/// What the second factors depend on, wired once by the composition root.
+#[derive(Clone)]
+pub struct SecondFactorDeps {
+    pub factors: Arc<dyn FactorStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
+    pub totp: Arc<dyn TotpAlgorithm>,
+    pub webauthn: Arc<dyn WebAuthn>,
+    /// Seals TOTP secrets at rest.
+    pub sealer: Arc<dyn SecretSealer>,
+    pub policy: MfaPolicy,
 }
 
 /// What RFC 7662 introspection learns about a token.
@@ -82,6 +137,8 @@ pub struct AuthService {
     sessions: SessionPolicy,
     mint: RefreshTokenMint,
     mail: MailPolicy,
+    /// Second factors; without them (the domain's own tests) no login asks for one.
+    factors: Option<SecondFactorDeps>,
 }
 
 impl AuthService {
@@ -97,7 +154,15 @@ impl AuthService {
             sessions,
             mint,
             mail: MailPolicy::default(),
+            factors: None,
         }
+    }
+
+    /// TOTP, recovery codes and passkeys.
+    #[must_use]
+    pub fn with_second_factors(mut self, factors: SecondFactorDeps) -> Self {
+        self.factors = Some(factors);
+        self
     }
 
     /// Mailed links and their lifetimes ([`MailPolicy::default`] until set).
@@ -118,7 +183,7 @@ impl AuthService {
         refresh: RefreshToken,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, SignError> {
-        let claims = self.tokens.claims_for(user, session.id, now);
+        let claims = self.tokens.claims_for(user, session, now);
         let access_token = self.deps.signer.sign(&claims)?;
         Ok(TokenPair {
             access_token,

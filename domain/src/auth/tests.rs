@@ -531,7 +531,10 @@ impl World {
     async fn login(&self, name: &str) -> TokenPair {
         let attempt = PasswordAttempt::new(PASSWORD).unwrap();
         let client = ClientInfo::default();
-        self.auth.login(name, &attempt, &client).await.unwrap()
+        match self.auth.login(name, &attempt, &client).await.unwrap() {
+            LoginOutcome::Tokens(pair) => pair,
+            LoginOutcome::SecondStep(_) => panic!("no second factor is enrolled"),
+        }
     }
 
     async fn claims(&self, pair: &TokenPair) -> Claims {

@@ -1,0 +1,1016 @@
+//! Second factors over HTTP: the login's second step and passkey sign-in
+//! (`/v1/auth/mfa*`, `/v1/auth/passkey*`), and the caller's own factors (`/v1/me/mfa*`,
+//! `/v1/me/passkeys*`). WebAuthn options and credentials travel as the JSON the browser's
+//! `navigator.credentials` API takes and `PublicKeyCredential.toJSON()` gives.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_domain::auth::{FactorError, Reauthentication, SecondStepError, SecondStepProof};
+use tessera_domain::mfa::{PasskeyName, PasskeyRecord, RecoveryCode};
+use tessera_domain::throttle::ClientAction;
+use tessera_domain::user::PasswordAttempt;
+use uuid::Uuid;
+
+use super::auth::TokenPairView;
+use super::responses::{answer, bad_request, refusals};
+use super::text::Text;
+use super::{ApiTags, AppState, BearerAuth, check_client, client_info};
+use crate::problem::{ApiError, Problem};
+
+pub struct MfaAuthApi;
+pub struct MfaAccountApi;
+
+const NO_STORE: &str = "no-store";
+
+/// The second step of a login: the `mfa_token` of the `mfa_required` answer and exactly
+/// one proof.
+#[derive(Object)]
+#[oai(example)]
+pub struct SecondStep {
+    pub mfa_token: Text,
+    /// A 6-digit code from the authenticator app.
+    pub code: Option<Text>,
+    /// One of the recovery codes; case, spaces and hyphens do not matter.
+    pub recovery_code: Option<Text>,
+    /// A passkey assertion (`PublicKeyCredential.toJSON()`) answering
+    /// `POST /v1/auth/mfa/webauthn/options`.
+    pub webauthn: Option<serde_json::Value>,
+}
+
+impl poem_openapi::types::Example for SecondStep {
+    fn example() -> Self {
+        Self {
+            mfa_token: "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into(),
+            code: Some("123456".into()),
+            recovery_code: None,
+            webauthn: None,
+        }
+    }
+}
+
+debug_redacted!(SecondStep { ; mfa_token, code, recovery_code, webauthn });
+
+/// The `mfa_token` of an open second step.
+#[derive(Object)]
+pub struct MfaTokenBody {
+    pub mfa_token: Text,
+}
+
+debug_redacted!(MfaTokenBody { ; mfa_token });
+
+/// WebAuthn options for `navigator.credentials.create()` or `.get()`
+/// (`PublicKeyCredential.parseCreationOptionsFromJSON(publicKey)` and friends).
+#[derive(Debug, Object)]
+pub struct WebauthnOptions {
+    #[oai(rename = "publicKey")]
+    pub public_key: serde_json::Value,
+}
+
+impl WebauthnOptions {
+    fn new(mut options: serde_json::Value) -> Self {
+        Self {
+            public_key: options
+                .get_mut("publicKey")
+                .map(serde_json::Value::take)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A passwordless sign-in ceremony: its id (send it back with the assertion) and the
+/// WebAuthn request options.
+#[derive(Debug, Object)]
+pub struct PasskeySignInOptions {
+    /// Single use; the ceremony lasts 5 minutes.
+    pub challenge_id: String,
+    #[oai(rename = "publicKey")]
+    pub public_key: serde_json::Value,
+}
+
+/// A passwordless sign-in: the ceremony's id and the assertion.
+#[derive(Object)]
+pub struct PasskeySignIn {
+    pub challenge_id: Text,
+    /// `PublicKeyCredential.toJSON()` of the assertion.
+    pub credential: serde_json::Value,
+}
+
+debug_redacted!(PasskeySignIn { ; challenge_id, credential });
+
+/// What the caller has enrolled.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct MfaStatus {
+    /// An authenticator app is enrolled and confirmed.
+    pub totp: bool,
+    /// An enrollment was started and awaits its confirming code.
+    pub totp_pending: bool,
+    pub passkeys: u32,
+    /// Unused recovery codes.
+    pub recovery_codes_remaining: u32,
+    /// The second steps a password login asks for; empty when a password alone logs in.
+    pub methods: Vec<String>,
+}
+
+impl poem_openapi::types::Example for MfaStatus {
+    fn example() -> Self {
+        Self {
+            totp: true,
+            totp_pending: false,
+            passkeys: 1,
+            recovery_codes_remaining: 9,
+            methods: vec!["totp".into(), "webauthn".into(), "recovery_code".into()],
+        }
+    }
+}
+
+/// A new TOTP secret for the authenticator app.
+#[derive(Object)]
+#[oai(rename = "TotpEnrollment", example)]
+pub struct TotpSetup {
+    /// The secret in base32, for typing into the app.
+    pub secret: String,
+    /// `otpauth://totp/…` for a QR code.
+    pub otpauth_uri: String,
+}
+
+impl poem_openapi::types::Example for TotpSetup {
+    fn example() -> Self {
+        Self {
+            secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into(),
+            otpauth_uri: "otpauth://totp/Tessera:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera".into(),
+        }
+    }
+}
+
+debug_redacted!(TotpSetup { ; secret, otpauth_uri });
+
+/// A code from the authenticator app.
+#[derive(Object)]
+#[oai(example)]
+pub struct CodeBody {
+    /// 6 digits.
+    pub code: Text,
+}
+
+impl poem_openapi::types::Example for CodeBody {
+    fn example() -> Self {
+        Self {
+            code: "123456".into(),
+        }
+    }
+}
+
+debug_redacted!(CodeBody { ; code });
+
+/// Proof, asked again, that the caller owns the account: exactly one of a current code
+/// from the authenticator app and the password.
+#[derive(Object)]
+pub struct Reauth {
+    pub code: Option<Text>,
+    pub current_password: Option<Text>,
+}
+
+debug_redacted!(Reauth { ; code, current_password });
+
+impl Reauth {
+    fn proof(&self) -> Result<Reauthentication, Box<ApiError>> {
+        match (&self.code, &self.current_password) {
+            (Some(code), None) => Ok(Reauthentication::Code(code.0.clone())),
+            (None, Some(password)) => PasswordAttempt::new(password)
+                .map(Reauthentication::Password)
+                .ok_or_else(|| Box::new(FactorError::WrongPassword.into())),
+            _ => Err(Box::new(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "give exactly one of code and current_password",
+            ))),
+        }
+    }
+}
+
+/// Recovery codes, shown this once: each signs in once in place of a code.
+#[derive(Object)]
+#[oai(example)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+impl poem_openapi::types::Example for RecoveryCodes {
+    fn example() -> Self {
+        Self {
+            recovery_codes: vec!["7k2m-q9xd-4hcw".into(), "c3pz-81tn-wq6f".into()],
+        }
+    }
+}
+
+debug_redacted!(RecoveryCodes { ; recovery_codes });
+
+impl From<Vec<RecoveryCode>> for RecoveryCodes {
+    fn from(codes: Vec<RecoveryCode>) -> Self {
+        Self {
+            recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+        }
+    }
+}
+
+/// A new passkey: its label and the attestation answering
+/// `POST /v1/me/passkeys/options`.
+#[derive(Object)]
+pub struct NewPasskeyBody {
+    /// 1–64 characters, e.g. "Laptop".
+    pub name: Text,
+    /// `PublicKeyCredential.toJSON()` of the registration.
+    pub credential: serde_json::Value,
+}
+
+debug_redacted!(NewPasskeyBody { name; credential });
+
+/// A new label for a passkey.
+#[derive(Debug, Object)]
+pub struct PasskeyRename {
+    /// 1–64 characters.
+    pub name: Text,
+}
+
+/// A registered passkey.
+#[derive(Debug, Object)]
+#[oai(rename = "Passkey")]
+pub struct PasskeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The authenticator may sync the key to other devices (a synced passkey).
+    pub backup_eligible: bool,
+    /// The key is synced now.
+    pub backup_state: bool,
+}
+
+impl From<PasskeyRecord> for PasskeyView {
+    fn from(p: PasskeyRecord) -> Self {
+        Self {
+            id: p.id,
+            name: p.name.as_str().to_owned(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            backup_eligible: p.backup_eligible,
+            backup_state: p.backup_state,
+        }
+    }
+}
+
+fn passkey_name(raw: &str) -> Result<PasskeyName, Box<ApiError>> {
+    PasskeyName::parse(raw).map_err(|why| {
+        Box::new(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            why,
+        ))
+    })
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum SecondStepResponse {
+    /// The second step succeeded: a new token pair. Never cache it.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPairView>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The body is not valid JSON of the expected shape, or gives no proof or more than
+    /// one (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The proof is wrong (`invalid_code`), or the `mfa_token` is unknown, used,
+    /// expired or out of attempts: log in again (`invalid_mfa_token`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Too many attempts from this address, or too many failures for this account
+    /// (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store or the rate limiter is down (`service_unavailable`): nothing was decided.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+impl SecondStepResponse {
+    fn ok(pair: tessera_domain::auth::TokenPair) -> Self {
+        Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
+    }
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum SecondStepOptionsResponse {
+    /// Request options for an assertion by one of the account's passkeys.
+    #[oai(status = 200)]
+    Ok(Json<WebauthnOptions>, #[oai(header = "Cache-Control")] String),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The `mfa_token` is unknown, used, expired or out of attempts (`invalid_mfa_token`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The account has no passkey (`no_passkey`): use another method.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Too many attempts from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum PasskeyOptionsResponse {
+    /// A new ceremony: pass `publicKey` to `navigator.credentials.get()`.
+    #[oai(status = 200)]
+    Ok(Json<PasskeySignInOptions>, #[oai(header = "Cache-Control")] String),
+    /// Too many attempts from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum PasskeySignInResponse {
+    /// Signed in: a new token pair. Never cache it.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPairView>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The body is not valid JSON of the expected shape (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The assertion does not verify, or the ceremony is unknown, used or expired
+    /// (`invalid_passkey`): start again with new options.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Too many attempts from this address (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum MfaStatusResponse {
+    /// What is enrolled.
+    #[oai(status = 200)]
+    Ok(Json<MfaStatus>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum TotpSetupResponse {
+    /// The secret, pending until `POST /v1/me/mfa/totp/confirm`. Starting again replaces a
+    /// pending secret.
+    #[oai(status = 200)]
+    Ok(Json<TotpSetup>, #[oai(header = "Cache-Control")] String),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
+    /// first.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum RecoveryCodesResponse {
+    /// The new recovery codes, shown this once; any older set stopped working.
+    #[oai(status = 200)]
+    Ok(Json<RecoveryCodes>, #[oai(header = "Cache-Control")] String),
+    /// Malformed body, or not exactly one proof (`invalid_request`); the code is wrong
+    /// (`invalid_code`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The password is wrong (`invalid_credentials`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// Nothing to confirm or recover (`mfa_not_enrolled`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Too many wrong proofs for this account (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum DisableTotpResponse {
+    /// The authenticator app is removed (with the recovery codes, if no passkey is left).
+    #[oai(status = 204)]
+    Done,
+    /// Malformed body, or not exactly one proof (`invalid_request`); the code is wrong
+    /// (`invalid_code`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The password is wrong (`invalid_credentials`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No authenticator app is enrolled (`mfa_not_enrolled`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Too many wrong proofs for this account (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Password hashing is saturated or a store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum RegistrationOptionsResponse {
+    /// Creation options: pass `publicKey` to `navigator.credentials.create()`, then send
+    /// the result to `POST /v1/me/passkeys` within 5 minutes.
+    #[oai(status = 200)]
+    Ok(Json<WebauthnOptions>, #[oai(header = "Cache-Control")] String),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum AddPasskeyResponse {
+    /// The passkey is registered.
+    #[oai(status = 201)]
+    Created(Json<PasskeyView>),
+    /// Malformed body (`invalid_request`), or the credential does not verify or answers
+    /// no pending registration (`invalid_credential`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// This credential is registered already (`passkey_exists`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The name is empty, too long or has control characters (`invalid_name`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum ListPasskeysResponse {
+    /// The caller's passkeys, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<PasskeyView>>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum RenamePasskeyResponse {
+    /// Renamed.
+    #[oai(status = 200)]
+    Ok(Json<PasskeyView>),
+    /// Malformed id or body (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Not one of the caller's passkeys (`passkey_not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The name is empty, too long or has control characters (`invalid_name`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum DeletePasskeyResponse {
+    /// Removed (with the recovery codes, if it was the last factor).
+    #[oai(status = 204)]
+    Done,
+    /// Malformed id (`invalid_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked access token (`invalid_token`,
+    /// `token_revoked`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// It is the account's last second factor and the sign-in is older than 5 minutes
+    /// (`reauthentication_required`): sign in again, then remove it.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// Not one of the caller's passkeys (`passkey_not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// A store is down (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+refusals!(SecondStepResponse {
+    400 => BadRequest,
+    401 => Unauthorized plain,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(SecondStepOptionsResponse {
+    400 => BadRequest,
+    401 => Unauthorized plain,
+    409 => Conflict,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(PasskeyOptionsResponse { 429 => TooManyRequests, 503 => Unavailable });
+refusals!(PasskeySignInResponse {
+    400 => BadRequest,
+    401 => Unauthorized plain,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(MfaStatusResponse { 401 => Unauthorized, 503 => Unavailable });
+refusals!(TotpSetupResponse { 401 => Unauthorized, 409 => Conflict, 503 => Unavailable });
+refusals!(RecoveryCodesResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    409 => Conflict,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(DisableTotpResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    409 => Conflict,
+    429 => TooManyRequests,
+    503 => Unavailable,
+});
+refusals!(RegistrationOptionsResponse { 401 => Unauthorized, 503 => Unavailable });
+refusals!(AddPasskeyResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    409 => Conflict,
+    422 => Unprocessable,
+    503 => Unavailable,
+});
+refusals!(ListPasskeysResponse { 401 => Unauthorized, 503 => Unavailable });
+refusals!(RenamePasskeyResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    404 => NotFound,
+    422 => Unprocessable,
+    503 => Unavailable,
+});
+refusals!(DeletePasskeyResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    404 => NotFound,
+    503 => Unavailable,
+});
+
+/// A passkey sign-in's refusals say nothing about which part was wrong.
+fn passkey_refusal(e: SecondStepError) -> ApiError {
+    match e {
+        SecondStepError::InvalidChallenge
+        | SecondStepError::InvalidCode
+        | SecondStepError::NoPasskey => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_passkey",
+            "the passkey was not accepted; start again with new options",
+        ),
+        e => e.into(),
+    }
+}
+
+#[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
+impl MfaAuthApi {
+    /// Complete a login's second step
+    ///
+    /// Exchanges the `mfa_token` of a `403 mfa_required` login answer and one proof — a
+    /// code from the authenticator app, a recovery code, or a passkey assertion — for a
+    /// token pair. A code is accepted once; the token allows 5 attempts in 5 minutes,
+    /// and every wrong proof counts toward the account's lockout, like a wrong password.
+    #[oai(path = "/mfa", method = "post", operation_id = "completeMfa")]
+    async fn complete(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<SecondStep>,
+    ) -> poem::Result<SecondStepResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        let proof = match (&body.code, &body.recovery_code, &body.webauthn) {
+            (Some(code), None, None) => SecondStepProof::Totp(code.0.clone()),
+            (None, Some(code), None) => SecondStepProof::RecoveryCode(code.0.clone()),
+            (None, None, Some(credential)) => SecondStepProof::Webauthn(credential.clone()),
+            _ => {
+                return answer(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "give exactly one of code, recovery_code and webauthn",
+                ));
+            }
+        };
+        match state
+            .auth
+            .complete_second_step(&body.mfa_token, proof, &client_info(req))
+            .await
+        {
+            Ok(pair) => Ok(SecondStepResponse::ok(pair)),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Passkey options for the second step
+    ///
+    /// WebAuthn request options for an assertion by one of the account's passkeys, for
+    /// `POST /v1/auth/mfa` with `webauthn`.
+    #[oai(
+        path = "/mfa/webauthn/options",
+        method = "post",
+        operation_id = "mfaWebauthnOptions"
+    )]
+    async fn webauthn_options(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<MfaTokenBody>,
+    ) -> poem::Result<SecondStepOptionsResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        match state
+            .auth
+            .second_step_webauthn_options(&body.mfa_token, &client_info(req))
+            .await
+        {
+            Ok(options) => Ok(SecondStepOptionsResponse::Ok(
+                Json(WebauthnOptions::new(options)),
+                NO_STORE.into(),
+            )),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Start a passkey sign-in
+    ///
+    /// Request options for a discoverable credential (no username needed) and the id of
+    /// the ceremony, for `POST /v1/auth/passkey`.
+    #[oai(path = "/passkey/options", method = "post", operation_id = "passkeyOptions")]
+    async fn passkey_options(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+    ) -> poem::Result<PasskeyOptionsResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        match state.auth.passkey_sign_in_options().await {
+            Ok((token, options)) => {
+                let public_key = WebauthnOptions::new(options).public_key;
+                Ok(PasskeyOptionsResponse::Ok(
+                    Json(PasskeySignInOptions {
+                        challenge_id: token.expose().to_owned(),
+                        public_key,
+                    }),
+                    NO_STORE.into(),
+                ))
+            }
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Sign in with a passkey
+    ///
+    /// Exchanges a passkey assertion answering `POST /v1/auth/passkey/options` for a
+    /// token pair, without a password. The ceremony is used up by any answer.
+    #[oai(path = "/passkey", method = "post", operation_id = "passkeySignIn")]
+    async fn passkey_sign_in(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<PasskeySignIn>,
+    ) -> poem::Result<PasskeySignInResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        match state
+            .auth
+            .passkey_sign_in(&body.challenge_id, &body.credential, &client_info(req))
+            .await
+        {
+            Ok(pair) => Ok(PasskeySignInResponse::Ok(
+                Json(pair.into()),
+                NO_STORE.into(),
+                "no-cache".into(),
+            )),
+            Err(e) => answer(passkey_refusal(e)),
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/v1/me", tag = "ApiTags::Account")]
+impl MfaAccountApi {
+    /// Show second factors
+    ///
+    /// What the caller has enrolled, and how many recovery codes remain.
+    #[oai(path = "/mfa", method = "get", operation_id = "getMfa")]
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<MfaStatusResponse> {
+        match state.auth.factor_status(&auth.0).await {
+            Ok(s) => Ok(MfaStatusResponse::Ok(Json(MfaStatus {
+                totp: s.summary.totp,
+                totp_pending: s.totp_pending,
+                passkeys: s.summary.passkeys,
+                recovery_codes_remaining: s.summary.recovery_codes_left,
+                methods: if s.summary.requires_second_step() {
+                    s.summary
+                        .methods()
+                        .iter()
+                        .map(|m| m.as_str().to_owned())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            }))),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Start TOTP enrollment
+    ///
+    /// A new secret for an authenticator app (SHA-1, 6 digits, 30 s). It is not active
+    /// until confirmed with a code.
+    #[oai(path = "/mfa/totp", method = "post", operation_id = "enrollTotp")]
+    async fn enroll_totp(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<TotpSetupResponse> {
+        match state.auth.begin_totp(&auth.0).await {
+            Ok(p) => Ok(TotpSetupResponse::Ok(
+                Json(TotpSetup {
+                    secret: p.secret_base32,
+                    otpauth_uri: p.uri,
+                }),
+                NO_STORE.into(),
+            )),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Confirm TOTP enrollment
+    ///
+    /// Activates the pending authenticator app with a code from it and returns 10
+    /// recovery codes, shown this once. From now on a password login asks for a second
+    /// step.
+    #[oai(path = "/mfa/totp/confirm", method = "post", operation_id = "confirmTotp")]
+    async fn confirm_totp(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<CodeBody>,
+    ) -> poem::Result<RecoveryCodesResponse> {
+        match state
+            .auth
+            .confirm_totp(&auth.0, &body.code, &client_info(req))
+            .await
+        {
+            Ok(codes) => Ok(RecoveryCodesResponse::Ok(
+                Json(codes.into()),
+                NO_STORE.into(),
+            )),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Disable TOTP
+    ///
+    /// Removes the authenticator app, given a current code from it or the password. A
+    /// pending enrollment is cancelled without either.
+    #[oai(path = "/mfa/totp/disable", method = "post", operation_id = "disableTotp")]
+    async fn disable_totp(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<Reauth>,
+    ) -> poem::Result<DisableTotpResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        let proof = match body.proof() {
+            Ok(p) => p,
+            Err(e) => return answer(*e),
+        };
+        match state
+            .auth
+            .disable_totp(&auth.0, proof, &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(DisableTotpResponse::Done),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Regenerate recovery codes
+    ///
+    /// A new set of 10 recovery codes, given a current code or the password; the old
+    /// set stops working.
+    #[oai(
+        path = "/mfa/recovery-codes",
+        method = "post",
+        operation_id = "regenerateRecoveryCodes"
+    )]
+    async fn regenerate(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<Reauth>,
+    ) -> poem::Result<RecoveryCodesResponse> {
+        if let Err(e) = check_client(req, ClientAction::Login).await {
+            return answer(e);
+        }
+        let proof = match body.proof() {
+            Ok(p) => p,
+            Err(e) => return answer(*e),
+        };
+        match state
+            .auth
+            .regenerate_recovery_codes(&auth.0, proof, &client_info(req))
+            .await
+        {
+            Ok(codes) => Ok(RecoveryCodesResponse::Ok(
+                Json(codes.into()),
+                NO_STORE.into(),
+            )),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Start passkey registration
+    ///
+    /// Creation options for a new discoverable passkey, excluding the ones registered.
+    #[oai(
+        path = "/passkeys/options",
+        method = "post",
+        operation_id = "passkeyRegistrationOptions"
+    )]
+    async fn registration_options(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<RegistrationOptionsResponse> {
+        match state.auth.passkey_registration_options(&auth.0).await {
+            Ok(options) => Ok(RegistrationOptionsResponse::Ok(
+                Json(WebauthnOptions::new(options)),
+                NO_STORE.into(),
+            )),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Register a passkey
+    ///
+    /// Finishes the pending registration. The passkey then signs in alone and serves as
+    /// a second step after the password.
+    #[oai(path = "/passkeys", method = "post", operation_id = "addPasskey")]
+    async fn add(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<NewPasskeyBody>,
+    ) -> poem::Result<AddPasskeyResponse> {
+        let name = match passkey_name(&body.name) {
+            Ok(n) => n,
+            Err(e) => return answer(*e),
+        };
+        match state
+            .auth
+            .add_passkey(&auth.0, name, &body.credential, &client_info(req))
+            .await
+        {
+            Ok(p) => Ok(AddPasskeyResponse::Created(Json(p.into()))),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// List passkeys
+    #[oai(path = "/passkeys", method = "get", operation_id = "listPasskeys")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<ListPasskeysResponse> {
+        match state.auth.passkeys(&auth.0).await {
+            Ok(keys) => Ok(ListPasskeysResponse::Ok(Json(
+                keys.into_iter().map(PasskeyView::from).collect(),
+            ))),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Rename a passkey
+    #[oai(path = "/passkeys/:id", method = "patch", operation_id = "renamePasskey")]
+    async fn rename(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<PasskeyRename>,
+    ) -> poem::Result<RenamePasskeyResponse> {
+        let name = match passkey_name(&body.name) {
+            Ok(n) => n,
+            Err(e) => return answer(*e),
+        };
+        match state.auth.rename_passkey(&auth.0, id.0, name).await {
+            Ok(p) => Ok(RenamePasskeyResponse::Ok(Json(p.into()))),
+            Err(e) => answer(e),
+        }
+    }
+
+    /// Remove a passkey
+    ///
+    /// The account's last second factor can be removed only within 5 minutes of
+    /// signing in.
+    #[oai(path = "/passkeys/:id", method = "delete", operation_id = "deletePasskey")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<DeletePasskeyResponse> {
+        match state
+            .auth
+            .remove_passkey(&auth.0, id.0, &client_info(req))
+            .await
+        {
+            Ok(()) => Ok(DeletePasskeyResponse::Done),
+            Err(e) => answer(e),
+        }
+    }
+}
