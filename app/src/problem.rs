@@ -10,8 +10,9 @@ use poem_openapi::Object;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Object)]
+/// An RFC 9457 problem document. One type for every error, so that SDK generators see
+/// one error type per operation; `mfa_required` adds its extension members.
+#[derive(Clone, Object)]
 #[oai(example)]
 pub struct Problem {
     /// A URI naming the problem type: a page on this server describing it.
@@ -25,6 +26,28 @@ pub struct Problem {
     pub detail: String,
     /// A stable snake_case code for programs to branch on.
     pub code: String,
+    /// With `mfa_required` only: send it to `POST /v1/auth/mfa` with one proof. Single
+    /// use, 5 attempts.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa_token: Option<String>,
+    /// With `mfa_required` only: the ways to complete the login (`totp`, `webauthn`,
+    /// `recovery_code`).
+    #[oai(skip_serializing_if_is_none)]
+    pub methods: Option<Vec<String>>,
+    /// With `mfa_required` only: seconds until `mfa_token` expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_in: Option<i64>,
+}
+
+impl std::fmt::Debug for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Problem")
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("detail", &self.detail)
+            .field("mfa_token", &self.mfa_token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 tokio::task_local! {
@@ -204,6 +227,9 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             code: code.to_owned(),
+            mfa_token: None,
+            methods: None,
+            expires_in: None,
         }
     }
 }

@@ -191,8 +191,15 @@ pub fn test_config(env: &TestEnv) -> Config {
     c.passwords.argon2_iterations = 1;
     // Every test talks from 127.0.0.1: the security tests switch limits on themselves.
     c.limits.enabled = false;
+    // Passkeys for a web app at this origin (the software authenticator of the passkey
+    // tests claims it; nothing needs to listen there).
+    c.webauthn.rp_id = Some("localhost".into());
+    c.webauthn.origins = vec![PASSKEY_ORIGIN.into()];
     c
 }
+
+/// The web origin the passkey tests' authenticator runs ceremonies for.
+pub const PASSKEY_ORIGIN: &str = "http://localhost:5173";
 
 impl TestApp {
     pub async fn spawn() -> Self {
@@ -467,7 +474,7 @@ pub fn header_of(token: &str) -> Value {
 
 /// A real SMTP server on loopback (aiosmtpd, `tests/smtp/sink.py`) that writes each
 /// message it accepts as JSON; killed when dropped. The Python comes from
-/// `TESSERA_TEST_SMTP_PYTHON` (CI: a venv with `tests/smtp/requirements.txt`), else
+/// `TESSERA_TEST_PYTHON` (CI: a venv with `tests/requirements.txt`), else
 /// `python3`.
 pub struct SmtpSink {
     child: std::process::Child,
@@ -499,7 +506,7 @@ impl SmtpSink {
     fn spawn(port: u16, tls: Option<&str>) -> Option<Self> {
         use std::io::BufRead as _;
         let python =
-            std::env::var("TESSERA_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+            std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let dir = tempfile::tempdir().unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp/sink.py");
         let spawned = std::process::Command::new(&python)

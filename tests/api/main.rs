@@ -12,6 +12,8 @@ mod errors;
 mod fuzz;
 mod hardening;
 mod keys;
+mod mfa;
+mod passkeys;
 mod oauth;
 mod observability;
 mod restart;

@@ -4,7 +4,9 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tessera_domain::auth::{LoginError, LoginOutcome, RefreshError, TokenPair};
+use tessera_domain::auth::{
+    LoginError, LoginOutcome, RefreshError, SecondStepChallenge, TokenPair,
+};
 use tessera_domain::email::Email;
 use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
@@ -163,58 +165,23 @@ impl TokenResponse {
     }
 }
 
-/// `403 mfa_required`: an RFC 9457 problem with the extension members that continue the
-/// login at `POST /v1/auth/mfa`.
-#[derive(Object)]
-#[oai(example)]
-pub struct MfaRequired {
-    /// A URI naming the problem type.
-    #[oai(rename = "type")]
-    pub ty: String,
-    pub title: String,
-    /// 403.
-    pub status: u16,
-    pub detail: String,
-    /// `mfa_required`.
-    pub code: String,
-    /// Send it to `POST /v1/auth/mfa` with one proof. Single use; 5 attempts.
-    pub mfa_token: String,
-    /// Seconds until `mfa_token` expires.
-    pub expires_in: i64,
-    /// The ways to complete the login: `totp`, `webauthn`, `recovery_code`.
-    pub methods: Vec<String>,
-}
-
-debug_redacted!(MfaRequired { code, methods; mfa_token });
-
-impl poem_openapi::types::Example for MfaRequired {
-    fn example() -> Self {
-        Self::new((
-            "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into(),
-            300,
-            vec!["totp".into(), "recovery_code".into()],
-        ))
-    }
-}
-
-impl MfaRequired {
-    fn new((mfa_token, expires_in, methods): (String, i64, Vec<String>)) -> Self {
-        let p = Problem::new(
-            poem::http::StatusCode::FORBIDDEN,
-            "mfa_required",
-            "a second factor is required to complete this login",
-        );
-        Self {
-            ty: p.ty,
-            title: p.title,
-            status: p.status,
-            detail: p.detail,
-            code: p.code,
-            mfa_token,
-            expires_in,
-            methods,
-        }
-    }
+/// `403 mfa_required` with its extension members.
+fn mfa_required(challenge: &SecondStepChallenge) -> Problem {
+    let mut p = Problem::new(
+        poem::http::StatusCode::FORBIDDEN,
+        "mfa_required",
+        "a second factor is required to complete this login",
+    );
+    p.mfa_token = Some(challenge.token.expose().to_owned());
+    p.methods = Some(
+        challenge
+            .methods
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+    );
+    p.expires_in = Some(challenge.expires_in);
+    p
 }
 
 #[derive(ApiResponse)]
@@ -236,7 +203,7 @@ pub enum LoginResponse {
     /// The password is right and the account has a second factor (`mfa_required`):
     /// continue at `POST /v1/auth/mfa` with `mfa_token`. No token is issued yet.
     #[oai(status = 403, content_type = "application/problem+json")]
-    MfaRequired(Json<MfaRequired>, #[oai(header = "Cache-Control")] String),
+    MfaRequired(Json<Problem>, #[oai(header = "Cache-Control")] String),
     /// Too many attempts from this address, or too many failed logins for this
     /// username (`rate_limited`). Unknown usernames are throttled exactly like real ones.
     #[oai(status = 429, content_type = "application/problem+json")]
@@ -353,15 +320,7 @@ impl AuthApi {
                 "no-cache".into(),
             )),
             Ok(LoginOutcome::SecondStep(challenge)) => Ok(LoginResponse::MfaRequired(
-                Json(MfaRequired::new((
-                    challenge.token.expose().to_owned(),
-                    challenge.expires_in,
-                    challenge
-                        .methods
-                        .iter()
-                        .map(|m| m.as_str().to_owned())
-                        .collect(),
-                ))),
+                Json(mfa_required(&challenge)),
                 NO_STORE.into(),
             )),
             Err(e) => {

@@ -207,6 +207,8 @@ impl Example for IntrospectionView {
             jti: Some(Uuid::from_u128(0x0193_6f0e_5b1c_7e11_a2b3_c4d5_e6f7_0819)),
             sid: Some(SESSION_ID),
             roles: Some(vec![]),
+            amr: Some(vec!["pwd".into(), "otp".into(), "mfa".into()]),
+            auth_time: Some(ISSUED_AT),
         }
     }
 }

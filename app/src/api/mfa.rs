@@ -26,6 +26,7 @@ pub struct MfaAuthApi;
 pub struct MfaAccountApi;
 
 const NO_STORE: &str = "no-store";
+const EXAMPLE_TOKEN: &str = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5";
 
 /// The second step of a login: the `mfa_token` of the `mfa_required` answer and exactly
 /// one proof.
@@ -45,7 +46,7 @@ pub struct SecondStep {
 impl poem_openapi::types::Example for SecondStep {
     fn example() -> Self {
         Self {
-            mfa_token: "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into(),
+            mfa_token: EXAMPLE_TOKEN.into(),
             code: Some("123456".into()),
             recovery_code: None,
             webauthn: None,
@@ -57,8 +58,17 @@ debug_redacted!(SecondStep { ; mfa_token, code, recovery_code, webauthn });
 
 /// The `mfa_token` of an open second step.
 #[derive(Object)]
+#[oai(example)]
 pub struct MfaTokenBody {
     pub mfa_token: Text,
+}
+
+impl poem_openapi::types::Example for MfaTokenBody {
+    fn example() -> Self {
+        Self {
+            mfa_token: EXAMPLE_TOKEN.into(),
+        }
+    }
 }
 
 debug_redacted!(MfaTokenBody { ; mfa_token });
@@ -66,9 +76,24 @@ debug_redacted!(MfaTokenBody { ; mfa_token });
 /// WebAuthn options for `navigator.credentials.create()` or `.get()`
 /// (`PublicKeyCredential.parseCreationOptionsFromJSON(publicKey)` and friends).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct WebauthnOptions {
     #[oai(rename = "publicKey")]
     pub public_key: serde_json::Value,
+}
+
+impl poem_openapi::types::Example for WebauthnOptions {
+    fn example() -> Self {
+        Self {
+            public_key: serde_json::json!({
+                "challenge": "3q2-7wAAAAD-8Q1tbHZ4eVqYyQ1m0hF8tHj8Hk0xTg0",
+                "timeout": 300000,
+                "rpId": "auth.example.com",
+                "allowCredentials": [{"type": "public-key", "id": "mDqS3WZ1o8Q2k0lJ0qz9Zw"}],
+                "userVerification": "required"
+            }),
+        }
+    }
 }
 
 impl WebauthnOptions {
@@ -85,6 +110,7 @@ impl WebauthnOptions {
 /// A passwordless sign-in ceremony: its id (send it back with the assertion) and the
 /// WebAuthn request options.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasskeySignInOptions {
     /// Single use; the ceremony lasts 5 minutes.
     pub challenge_id: String,
@@ -92,12 +118,53 @@ pub struct PasskeySignInOptions {
     pub public_key: serde_json::Value,
 }
 
+impl poem_openapi::types::Example for PasskeySignInOptions {
+    fn example() -> Self {
+        Self {
+            challenge_id: EXAMPLE_TOKEN.into(),
+            public_key: serde_json::json!({
+                "challenge": "3q2-7wAAAAD-8Q1tbHZ4eVqYyQ1m0hF8tHj8Hk0xTg0",
+                "timeout": 300000,
+                "rpId": "auth.example.com",
+                "allowCredentials": [],
+                "userVerification": "required"
+            }),
+        }
+    }
+}
+
 /// A passwordless sign-in: the ceremony's id and the assertion.
 #[derive(Object)]
+#[oai(example)]
 pub struct PasskeySignIn {
     pub challenge_id: Text,
     /// `PublicKeyCredential.toJSON()` of the assertion.
     pub credential: serde_json::Value,
+}
+
+impl poem_openapi::types::Example for PasskeySignIn {
+    fn example() -> Self {
+        Self {
+            challenge_id: EXAMPLE_TOKEN.into(),
+            credential: example_assertion(),
+        }
+    }
+}
+
+/// What `PublicKeyCredential.toJSON()` gives for an assertion.
+fn example_assertion() -> serde_json::Value {
+    serde_json::json!({
+        "id": "mDqS3WZ1o8Q2k0lJ0qz9Zw",
+        "rawId": "mDqS3WZ1o8Q2k0lJ0qz9Zw",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+            "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+            "signature": "MEUCIQDx",
+            "userHandle": "AZNvDlscfhGis8TV5vcIGQ"
+        },
+        "clientExtensionResults": {}
+    })
 }
 
 debug_redacted!(PasskeySignIn { ; challenge_id, credential });
@@ -171,9 +238,19 @@ debug_redacted!(CodeBody { ; code });
 /// Proof, asked again, that the caller owns the account: exactly one of a current code
 /// from the authenticator app and the password.
 #[derive(Object)]
+#[oai(example)]
 pub struct Reauth {
     pub code: Option<Text>,
     pub current_password: Option<Text>,
+}
+
+impl poem_openapi::types::Example for Reauth {
+    fn example() -> Self {
+        Self {
+            code: Some("123456".into()),
+            current_password: None,
+        }
+    }
 }
 
 debug_redacted!(Reauth { ; code, current_password });
@@ -222,6 +299,7 @@ impl From<Vec<RecoveryCode>> for RecoveryCodes {
 /// A new passkey: its label and the attestation answering
 /// `POST /v1/me/passkeys/options`.
 #[derive(Object)]
+#[oai(example)]
 pub struct NewPasskeyBody {
     /// 1–64 characters, e.g. "Laptop".
     pub name: Text,
@@ -229,18 +307,46 @@ pub struct NewPasskeyBody {
     pub credential: serde_json::Value,
 }
 
+impl poem_openapi::types::Example for NewPasskeyBody {
+    fn example() -> Self {
+        Self {
+            name: "Laptop".into(),
+            credential: serde_json::json!({
+                "id": "mDqS3WZ1o8Q2k0lJ0qz9Zw",
+                "rawId": "mDqS3WZ1o8Q2k0lJ0qz9Zw",
+                "type": "public-key",
+                "response": {
+                    "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0",
+                    "attestationObject": "o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRoRGF0YQ",
+                    "transports": ["internal"]
+                },
+                "clientExtensionResults": {"credProps": {"rk": true}}
+            }),
+        }
+    }
+}
+
 debug_redacted!(NewPasskeyBody { name; credential });
 
 /// A new label for a passkey.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasskeyRename {
     /// 1–64 characters.
     pub name: Text,
 }
 
+impl poem_openapi::types::Example for PasskeyRename {
+    fn example() -> Self {
+        Self {
+            name: "Work laptop".into(),
+        }
+    }
+}
+
 /// A registered passkey.
 #[derive(Debug, Object)]
-#[oai(rename = "Passkey")]
+#[oai(rename = "Passkey", example)]
 pub struct PasskeyView {
     pub id: Uuid,
     pub name: String,
@@ -251,6 +357,19 @@ pub struct PasskeyView {
     pub backup_eligible: bool,
     /// The key is synced now.
     pub backup_state: bool,
+}
+
+impl poem_openapi::types::Example for PasskeyView {
+    fn example() -> Self {
+        Self {
+            id: Uuid::from_u128(0x0193_6f0e_5b1c_7e11_a2b3_c4d5_e6f7_0901),
+            name: "Laptop".into(),
+            created_at: DateTime::from_timestamp(1_765_000_000, 0).unwrap_or_default(),
+            last_used_at: DateTime::from_timestamp(1_765_003_600, 0),
+            backup_eligible: true,
+            backup_state: true,
+        }
+    }
 }
 
 impl From<PasskeyRecord> for PasskeyView {
@@ -959,6 +1078,9 @@ impl MfaAccountApi {
     }
 
     /// List passkeys
+    ///
+    /// The caller's passkeys, oldest first, with when each was last used and whether it
+    /// syncs between devices.
     #[oai(path = "/passkeys", method = "get", operation_id = "listPasskeys")]
     async fn list(
         &self,
@@ -974,6 +1096,8 @@ impl MfaAccountApi {
     }
 
     /// Rename a passkey
+    ///
+    /// Changes the label the caller gave a passkey.
     #[oai(path = "/passkeys/:id", method = "patch", operation_id = "renamePasskey")]
     async fn rename(
         &self,

@@ -95,6 +95,12 @@ pub struct IntrospectionView {
     pub sid: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub roles: Option<Vec<String>>,
+    /// How the user authenticated (RFC 8176): `pwd`, `otp`, `hwk`, `mfa`.
+    #[oai(skip_serializing_if_is_none)]
+    pub amr: Option<Vec<String>>,
+    /// When the user authenticated (seconds since the epoch).
+    #[oai(skip_serializing_if_is_none)]
+    pub auth_time: Option<i64>,
 }
 
 #[derive(ApiResponse)]
@@ -210,6 +216,8 @@ impl OAuthApi {
                 jti: Some(c.jti),
                 sid: Some(c.sid.0),
                 roles: Some(c.roles),
+                amr: Some(c.amr),
+                auth_time: Some(c.auth_time),
             },
             Ok(Introspection::Refresh { session }) => IntrospectionView {
                 active: true,
@@ -218,6 +226,8 @@ impl OAuthApi {
                 exp: Some(session.idle_expires_at.timestamp()),
                 iat: Some(session.last_used_at.timestamp()),
                 sid: Some(session.id.0),
+                amr: Some(session.amr.iter().map(|m| m.as_str().to_owned()).collect()),
+                auth_time: Some(session.created_at.timestamp()),
                 ..Default::default()
             },
             Err(e) => return answer(e),
