@@ -148,6 +148,13 @@ fn request_field_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         "pattern": "^[A-Za-z0-9_-]{43}$",
     });
     let email = json!({ "maxLength": tessera_domain::email::Email::MAX_CHARS });
+    // Authenticator apps show 6 digits. Whether they are the right ones is the server's
+    // state: 400/401 `invalid_code`, like a dead token.
+    let code = json!({ "minLength": 6, "maxLength": 6, "pattern": "^[0-9]{6}$" });
+    // Recovery codes are 12 characters; people type spaces and hyphens between groups.
+    let recovery_code = json!({ "minLength": 12, "maxLength": 64 });
+    // Trimmed, without control characters: the server's to judge (422 `invalid_name`).
+    let passkey_name = json!({ "minLength": 1, "maxLength": 64 });
     for (schema, field, rules) in [
         ("Registration", "password", &password),
         ("Registration", "username", &username),
@@ -158,6 +165,15 @@ fn request_field_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         ("EmailTokenRequest", "token", &token),
         ("EmailChange", "email", &email),
         ("PasswordResetRequest", "email", &email),
+        ("SecondStep", "mfa_token", &token),
+        ("SecondStep", "code", &code),
+        ("SecondStep", "recovery_code", &recovery_code),
+        ("MfaTokenBody", "mfa_token", &token),
+        ("PasskeySignIn", "challenge_id", &token),
+        ("CodeBody", "code", &code),
+        ("Reauth", "code", &code),
+        ("NewPasskeyBody", "name", &passkey_name),
+        ("PasskeyRename", "name", &passkey_name),
     ] {
         // `pointer_mut`, not indexing: indexing a JSON value inserts what is missing.
         let target = doc

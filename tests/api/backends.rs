@@ -80,13 +80,13 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
 }
 
 /// A redis-server of this test's own on a free port.
-struct PrivateRedis {
+pub struct PrivateRedis {
     port: u16,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
-    fn start(port: u16) -> Option<Self> {
+    pub fn start(port: u16) -> Option<Self> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -115,14 +115,14 @@ impl PrivateRedis {
         })
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -135,11 +135,7 @@ impl Drop for PrivateRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_closed_and_heals_without_a_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let Some(mut redis) = PrivateRedis::start(port) else {
         missing("redis-server binary");
         return;

@@ -18,12 +18,6 @@ use crate::helpers::{
 
 const NEW_PASSWORD: &str = "plaid tortoise juggles quietly";
 
-/// A loopback port nothing listens on (a relay that is down, until a test starts one).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 async fn mailing_app(smtp: &SmtpSink) -> TestApp {
     let url = smtp.url();
     TestApp::spawn_configured(|c| deliver_to(c, &url)).await
@@ -412,7 +406,7 @@ async fn reset_requests_are_limited_per_client_and_per_address() {
 #[tokio::test]
 async fn the_outbox_delivers_after_an_smtp_outage_and_gives_up_on_old_mail() {
     // A port nothing listens on yet: the relay is down.
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
     let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
     let name = unique_name();
@@ -767,7 +761,7 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
 async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
     use tessera_domain::ports::Outbox as _;
     // The relay is down, so the mail stays queued.
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
     let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
     let name = unique_name();

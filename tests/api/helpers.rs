@@ -198,6 +198,12 @@ pub fn test_config(env: &TestEnv) -> Config {
     c
 }
 
+/// A loopback port nothing listens on (a server that is down, until a test starts one).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// The web origin the passkey tests' authenticator runs ceremonies for.
 pub const PASSKEY_ORIGIN: &str = "http://localhost:5173";
 

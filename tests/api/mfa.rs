@@ -554,6 +554,26 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
         "the secret is stored in the clear"
     );
     assert!(!String::from_utf8_lossy(&row.sealed_secret).contains(secret));
+
+    // A pending enrollment is cancelled without proof, but not with a malformed one.
+    let cancel = async |body: Value| {
+        app.post_json("/v1/me/mfa/totp/disable", &body, Some(&token))
+            .await
+    };
+    assert_problem(
+        cancel(json!({"code": "AAA"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_code",
+    )
+    .await;
+    assert_eq!(cancel(json!({})).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.mfa_status(&token).await["totp_pending"], false);
+    assert_problem(
+        cancel(json!({})).await,
+        StatusCode::CONFLICT,
+        "mfa_not_enrolled",
+    )
+    .await;
 }
 
 /// RFC 4648 base32 without padding, as authenticator apps read it.
@@ -609,4 +629,56 @@ async fn a_code_used_on_one_instance_is_refused_on_the_other() {
         .second_step(&json!({"mfa_token": token, "code": next}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// With Redis holding the failure budgets, a second step that cannot count its attempt is
+/// refused (503), never let through; the same `mfa_token` and a fresh code work once
+/// Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_step_fails_closed_while_redis_is_down() {
+    use std::time::Duration;
+
+    use crate::backends::PrivateRedis;
+    use crate::helpers::{Db, within};
+
+    let port = crate::helpers::free_port();
+    let Some(mut redis) = PrivateRedis::start(port) else {
+        missing("redis-server binary");
+        return;
+    };
+    let env = TestEnv::with(Db::Sqlite, false).await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(env, Arc::new(ManualClock::new(chrono::Utc::now())), move |c| {
+        c.revocation.backend = tessera::config::RevocationBackend::Redis;
+        c.revocation.redis_url = url;
+        c.revocation.redis_prefix = "mfa-outage".into();
+        c.limits.enabled = true;
+        c.limits.login_per_minute = 0;
+        c.limits.register_per_minute = 0;
+        c.limits.refresh_per_minute = 0;
+        c.limits.revoke_per_minute = 0;
+    })
+    .await;
+    let Some(user) = app.enrolled().await else {
+        return;
+    };
+    let token = app.first_step(&user.name).await["mfa_token"].clone();
+    redis.stop();
+    let code = pyotp_code(&user.uri, app.now_unix()).unwrap();
+    let body = json!({"mfa_token": token, "code": code});
+    within(Duration::from_secs(5), async || {
+        app.second_step(&body).await.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await
+    .expect("a second step went through with Redis down");
+    let r = app.second_step(&body).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+
+    let _redis = PrivateRedis::start(port).expect("redis restarts");
+    let healed = within(Duration::from_secs(10), async || {
+        app.second_step(&body).await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(healed.is_some(), "the second step did not resume after Redis came back");
 }

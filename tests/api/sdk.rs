@@ -518,12 +518,14 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     let code = |at: i64| crate::mfa::pyotp_code(&setup.otpauth_uri, at);
     let codes = match code(app.now_unix()) {
         Some(code) => {
-            let codes = me.confirm_totp(&CodeBody { code }).await.unwrap();
+            let codes = me.confirm_totp(&CodeBody {
+                code: code.parse().unwrap(),
+            }).await.unwrap();
             codes.into_inner().recovery_codes
         }
         None => {
             let wrong = CodeBody {
-                code: "000000".into(),
+                code: "000000".parse().unwrap(),
             };
             assert_eq!(
                 problem(me.confirm_totp(&wrong).await),
@@ -545,17 +547,17 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
         let challenge = challenge.into_inner();
         assert_eq!(challenge.code, "mfa_required");
         let step = SecondStep {
-            mfa_token: challenge.mfa_token.unwrap(),
+            mfa_token: challenge.mfa_token.unwrap().parse().unwrap(),
             code: None,
-            recovery_code: Some(recovery.clone()),
+            recovery_code: Some(recovery.parse().unwrap()),
             webauthn: None,
         };
         let tokens = anonymous.complete_mfa(&step).await.unwrap().into_inner();
         assert_eq!(tokens.token_type, "Bearer");
     } else {
         let step = SecondStep {
-            mfa_token: "x".into(),
-            code: Some("123456".into()),
+            mfa_token: "A".repeat(43).parse().unwrap(),
+            code: Some("123456".parse().unwrap()),
             recovery_code: None,
             webauthn: None,
         };
@@ -591,7 +593,7 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     call("addPasskey");
     let added = me
         .add_passkey(&NewPasskeyBody {
-            name: "Laptop".into(),
+            name: "Laptop".parse().unwrap(),
             credential,
         })
         .await
@@ -604,7 +606,7 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
         .rename_passkey(
             &added.id,
             &PasskeyRename {
-                name: "Work laptop".into(),
+                name: "Work laptop".parse().unwrap(),
             },
         )
         .await
@@ -619,7 +621,7 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     call("passkeySignIn");
     let signed_in = anonymous
         .passkey_sign_in(&PasskeySignIn {
-            challenge_id: options.challenge_id,
+            challenge_id: options.challenge_id.parse().unwrap(),
             credential: assertion,
         })
         .await
@@ -638,7 +640,9 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     };
     let token = challenge.into_inner().mfa_token.unwrap();
     let options = anonymous
-        .mfa_webauthn_options(&MfaTokenBody { mfa_token: token })
+        .mfa_webauthn_options(&MfaTokenBody {
+            mfa_token: token.parse().unwrap(),
+        })
         .await
         .unwrap()
         .into_inner();

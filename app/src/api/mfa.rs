@@ -235,8 +235,9 @@ impl poem_openapi::types::Example for CodeBody {
 
 debug_redacted!(CodeBody { ; code });
 
-/// Proof, asked again, that the caller owns the account: exactly one of a current code
-/// from the authenticator app and the password.
+/// Proof, asked again, that the caller owns the account: a current code from the
+/// authenticator app or the password, not both. (Cancelling an enrollment that was never
+/// confirmed needs neither.)
 #[derive(Object)]
 #[oai(example)]
 pub struct Reauth {
@@ -256,19 +257,28 @@ impl poem_openapi::types::Example for Reauth {
 debug_redacted!(Reauth { ; code, current_password });
 
 impl Reauth {
-    fn proof(&self) -> Result<Reauthentication, Box<ApiError>> {
+    /// The proof given, if any: `None` when neither member is (enough to cancel a
+    /// pending enrollment, nothing else).
+    fn proof(&self) -> Result<Option<Reauthentication>, Box<ApiError>> {
         match (&self.code, &self.current_password) {
-            (Some(code), None) => Ok(Reauthentication::Code(code.0.clone())),
+            (None, None) => Ok(None),
+            (Some(code), None) if is_code(code) => Ok(Some(Reauthentication::Code(code.0.clone()))),
+            (Some(_), None) => Err(Box::new(FactorError::InvalidCode.into())),
             (None, Some(password)) => PasswordAttempt::new(password)
-                .map(Reauthentication::Password)
+                .map(|p| Some(Reauthentication::Password(p)))
                 .ok_or_else(|| Box::new(FactorError::WrongPassword.into())),
-            _ => Err(Box::new(ApiError::new(
+            (Some(_), Some(_)) => Err(Box::new(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "give exactly one of code and current_password",
+                "give one of code and current_password, not both",
             ))),
         }
     }
+}
+
+/// Six ASCII digits, as authenticator apps show them.
+fn is_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Recovery codes, shown this once: each signs in once in place of a code.
@@ -528,8 +538,8 @@ pub enum RecoveryCodesResponse {
     /// The new recovery codes, shown this once; any older set stopped working.
     #[oai(status = 200)]
     Ok(Json<RecoveryCodes>, #[oai(header = "Cache-Control")] String),
-    /// Malformed body, or not exactly one proof (`invalid_request`); the code is wrong
-    /// (`invalid_code`).
+    /// Malformed body, or not exactly one proof when regenerating (`invalid_request`);
+    /// the code is wrong (`invalid_code`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
@@ -556,8 +566,8 @@ pub enum DisableTotpResponse {
     /// The authenticator app is removed (with the recovery codes, if no passkey is left).
     #[oai(status = 204)]
     Done,
-    /// Malformed body, or not exactly one proof (`invalid_request`); the code is wrong
-    /// (`invalid_code`).
+    /// Malformed body, both proofs, or none for an active app (`invalid_request`); the
+    /// code is wrong or malformed (`invalid_code`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing, invalid, expired or revoked access token (`invalid_token`,

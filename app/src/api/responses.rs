@@ -253,6 +253,11 @@ impl From<FactorError> for ApiError {
             FactorError::InvalidCode => {
                 (StatusCode::BAD_REQUEST, "invalid_code", "the code is wrong")
             }
+            FactorError::ProofRequired => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "give a code from the authenticator app or current_password",
+            ),
             FactorError::WrongPassword => (
                 StatusCode::FORBIDDEN,
                 "invalid_credentials",

@@ -207,6 +207,9 @@ pub enum FactorError {
     InvalidCredential,
     #[error("this passkey is registered already")]
     PasskeyExists,
+    /// The operation needs a current code or the password, and got neither.
+    #[error("give a code or the current password")]
+    ProofRequired,
     /// Removing the last factor needs a recent sign-in (or a code or the password).
     #[error("sign in again to remove your last second factor")]
     ReauthenticationRequired,

@@ -446,7 +446,7 @@ impl AuthService {
     pub async fn disable_totp(
         &self,
         claims: &Claims,
-        proof: Reauthentication,
+        proof: Option<Reauthentication>,
         client: &ClientInfo,
     ) -> Result<(), FactorError> {
         let f = self.factor_deps()?;
@@ -457,6 +457,7 @@ impl AuthService {
             .await?
             .ok_or(FactorError::NotEnrolled)?;
         if enrollment.confirmed_at.is_some() {
+            let proof = proof.ok_or(FactorError::ProofRequired)?;
             self.reauthenticate(f, &user, proof, client).await?;
         }
         let passkeys = f.factors.summary(user.id).await?.passkeys;
@@ -476,7 +477,7 @@ impl AuthService {
     pub async fn regenerate_recovery_codes(
         &self,
         claims: &Claims,
-        proof: Reauthentication,
+        proof: Option<Reauthentication>,
         client: &ClientInfo,
     ) -> Result<Vec<RecoveryCode>, FactorError> {
         let f = self.factor_deps()?;
@@ -484,6 +485,7 @@ impl AuthService {
         if f.factors.summary(user.id).await?.factors() == 0 {
             return Err(FactorError::NotEnrolled);
         }
+        let proof = proof.ok_or(FactorError::ProofRequired)?;
         self.reauthenticate(f, &user, proof, client).await?;
         let (codes, hashes) = self.new_recovery_codes(f, user.id)?;
         f.factors

@@ -23,11 +23,13 @@ import inspect
 import pkgutil
 import secrets
 import sys
+import time
 import uuid
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyotp
 import tessera_client
 
 PASSWORD = "correct horse battery staple"
@@ -143,24 +145,39 @@ def exercise(
         change_email,
         change_password,
         delete_session,
+        add_passkey,
+        confirm_totp,
+        delete_passkey,
+        disable_totp,
+        enroll_totp,
         get_dashboard,
         get_me,
+        get_mfa,
+        list_passkeys,
         list_sessions,
+        passkey_registration_options,
+        regenerate_recovery_codes,
+        rename_passkey,
     )
     from tessera_client.api.admin import (
         disable_user,
         list_audit_events,
         list_keys,
         list_users,
+        reset_user_mfa,
         revoke_key,
         rotate_keys,
         verify_user_email,
     )
     from tessera_client.api.auth import (
+        complete_mfa,
         confirm_password_reset,
         login,
         logout,
         logout_all,
+        mfa_webauthn_options,
+        passkey_options,
+        passkey_sign_in,
         refresh,
         register,
         request_password_reset,
@@ -173,6 +190,7 @@ def exercise(
         AdminUser,
         AuditEntry,
         AuditPage,
+        CodeBody,
         Credentials,
         Dashboard,
         EmailChange,
@@ -182,20 +200,32 @@ def exercise(
         Jwks,
         KeyState,
         MailAccepted,
+        MfaStatus,
+        MfaTokenBody,
+        NewPasskeyBody,
+        Passkey,
+        PasskeyRename,
+        PasskeySignIn,
+        PasskeySignInOptions,
         PasswordChange,
         PasswordResetConfirm,
         PasswordResetRequest,
         Readiness,
+        Reauth,
+        RecoveryCodes,
         RefreshRequest,
         Registration,
+        SecondStep,
         Session,
         SigningKey,
         TokenPair,
         TokenRequest,
         TokenRequestForm,
         TokenTypeHint,
+        TotpEnrollment,
         User,
         UserPage,
+        WebauthnOptions,
     )
 
     call = Calls(base_url)
@@ -524,6 +554,126 @@ def exercise(
         client=anonymous,
         body=PasswordResetConfirm(token="A" * 43, new_password=NEW_PASSWORD),
     )
+
+    # Second factors: TOTP with pyotp's codes, a recovery code, the second step, and the
+    # passkey operations' typed refusals (a ceremony needs an authenticator, which the
+    # Rust suite and the browser test have).
+    carol_name = fresh_name("py-mfa")
+    call(
+        register,
+        201,
+        User,
+        client=anonymous,
+        body=Registration(username=carol_name, password=PASSWORD),
+    )
+    carol_tokens = sign_in(carol_name, PASSWORD)
+    as_carol = bearer(carol_tokens.access_token)
+    status = call(get_mfa, 200, MfaStatus, client=as_carol)
+    assert not status.totp and status.methods == [], status
+    setup = call(enroll_totp, 200, TotpEnrollment, client=as_carol)
+    totp = pyotp.parse_uri(setup.otpauth_uri)
+    call(confirm_totp, 400, "invalid_code", client=as_carol, body=CodeBody(code="00000x"))
+    codes = call(confirm_totp, 200, RecoveryCodes, client=as_carol, body=CodeBody(code=totp.now()))
+    assert len(codes.recovery_codes) == 10, codes
+    call(enroll_totp, 409, "totp_already_enabled", client=as_carol)
+    challenge = call(
+        login,
+        403,
+        "mfa_required",
+        client=anonymous,
+        body=Credentials(username=carol_name, password=PASSWORD),
+    )
+    assert challenge.methods == ["totp", "recovery_code"], challenge
+    call(
+        complete_mfa,
+        401,
+        "invalid_code",
+        client=anonymous,
+        body=SecondStep(mfa_token=challenge.mfa_token, code="000000"),
+    )
+    call(
+        complete_mfa,
+        200,
+        TokenPair,
+        client=anonymous,
+        body=SecondStep(mfa_token=challenge.mfa_token, code=totp.at(time.time() + 30)),
+    )
+    call(
+        complete_mfa,
+        401,
+        "invalid_mfa_token",
+        client=anonymous,
+        body=SecondStep(mfa_token=challenge.mfa_token, recovery_code=codes.recovery_codes[0]),
+    )
+    call(
+        mfa_webauthn_options,
+        409,
+        "no_passkey",
+        client=anonymous,
+        body=MfaTokenBody(
+            mfa_token=call(
+                login,
+                403,
+                "mfa_required",
+                client=anonymous,
+                body=Credentials(username=carol_name, password=PASSWORD),
+            ).mfa_token
+        ),
+    )
+    call(
+        mfa_webauthn_options,
+        401,
+        "invalid_mfa_token",
+        client=anonymous,
+        body=MfaTokenBody(mfa_token="A" * 43),
+    )
+    call(
+        regenerate_recovery_codes,
+        403,
+        "invalid_credentials",
+        client=as_carol,
+        body=Reauth(current_password=NEW_PASSWORD),
+    )
+    call(
+        regenerate_recovery_codes,
+        200,
+        RecoveryCodes,
+        client=as_carol,
+        body=Reauth(current_password=PASSWORD),
+    )
+    options = call(passkey_registration_options, 200, WebauthnOptions, client=as_carol)
+    assert options.public_key["challenge"], options
+    call(
+        add_passkey,
+        400,
+        "invalid_credential",
+        client=as_carol,
+        body=NewPasskeyBody(name="Laptop", credential={"id": "AAAA"}),
+    )
+    assert call(list_passkeys, 200, ListOf(Passkey), client=as_carol) == []
+    call(
+        rename_passkey,
+        404,
+        "passkey_not_found",
+        client=as_carol,
+        id=uuid.uuid4(),
+        body=PasskeyRename(name="Phone"),
+    )
+    call(delete_passkey, 404, "passkey_not_found", client=as_carol, id=uuid.uuid4())
+    sign_in_options = call(passkey_options, 200, PasskeySignInOptions, client=anonymous)
+    call(
+        passkey_sign_in,
+        401,
+        "invalid_passkey",
+        client=anonymous,
+        body=PasskeySignIn(challenge_id=sign_in_options.challenge_id, credential={}),
+    )
+    call(disable_totp, 400, "invalid_code", client=as_carol, body=Reauth(code="000000"))
+    call(disable_totp, 204, None, client=as_carol, body=Reauth(current_password=PASSWORD))
+    carol = call(get_me, 200, User, client=as_carol)
+    call(reset_user_mfa, 403, "insufficient_role", client=as_carol, id=carol.id)
+    call(reset_user_mfa, 204, None, client=as_admin, id=carol.id)
+    call(reset_user_mfa, 404, "user_not_found", client=as_admin, id=uuid.uuid4())
 
     # Disabling an account: its tokens die at once and it can no longer log in.
     bob_name = fresh_name("py-every")

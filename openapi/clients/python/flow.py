@@ -2,7 +2,9 @@
 openapi/openapi.json (no hand edits): register with an email address, log in, read
 /v1/me, refresh, log out, and see the old access token refused with a typed
 problem+json answer; then verify the address from the mailed link, forget the
-password, reset it from the next mailed link, and see every old session gone.
+password, reset it from the next mailed link, and see every old session gone; then enroll
+an authenticator app (pyotp) and log in with the second step, by code and by recovery
+code.
 
     python openapi/clients/python/flow.py http://127.0.0.1:8080 MAIL_DIR
 
@@ -13,6 +15,7 @@ The generated package must be importable as `tessera_client` (.ci/clients genera
 into target/ci-clients/python and puts that on PYTHONPATH).
 """
 
+import base64
 import glob
 import json
 import os
@@ -21,9 +24,11 @@ import secrets
 import sys
 import time
 
+import pyotp
 from tessera_client import AuthenticatedClient, Client
-from tessera_client.api.account import get_me
+from tessera_client.api.account import confirm_totp, enroll_totp, get_me, get_mfa
 from tessera_client.api.auth import (
+    complete_mfa,
     confirm_password_reset,
     login,
     logout,
@@ -33,14 +38,19 @@ from tessera_client.api.auth import (
     verify_email,
 )
 from tessera_client.models import (
+    CodeBody,
     Credentials,
     EmailTokenRequest,
+    MfaStatus,
     PasswordResetConfirm,
     PasswordResetRequest,
     Problem,
+    RecoveryCodes,
     RefreshRequest,
     Registration,
+    SecondStep,
     TokenPair,
+    TotpEnrollment,
     User,
 )
 
@@ -136,7 +146,45 @@ def main(base_url: str, mail_dir: str) -> None:
         body=Credentials(username=credentials.username, password=new_password),
     )
     assert isinstance(fresh, TokenPair), fresh
-    print(f"python client flow passed for {me.username} ({me.id}), email verified and reset")
+
+    # An authenticator app (pyotp plays it): enroll, confirm, and log in in two steps.
+    alice = AuthenticatedClient(base_url=base_url, token=fresh.access_token)
+    setup = enroll_totp.sync(client=alice)
+    assert isinstance(setup, TotpEnrollment), setup
+    app = pyotp.parse_uri(setup.otpauth_uri)
+    codes = confirm_totp.sync(client=alice, body=CodeBody(code=app.now()))
+    assert isinstance(codes, RecoveryCodes) and len(codes.recovery_codes) == 10, codes
+    first = login.sync(
+        client=anonymous,
+        body=Credentials(username=credentials.username, password=new_password),
+    )
+    assert isinstance(first, Problem) and first.code == "mfa_required", first
+    assert first.methods == ["totp", "recovery_code"], first
+    # The confirming code is spent; the next step's code is within the window.
+    second = complete_mfa.sync(
+        client=anonymous,
+        body=SecondStep(mfa_token=first.mfa_token, code=app.at(time.time() + 30)),
+    )
+    assert isinstance(second, TokenPair), second
+    claims = json.loads(base64.urlsafe_b64decode(second.access_token.split(".")[1] + "=="))
+    assert claims["amr"] == ["pwd", "otp", "mfa"], claims
+    # The phone is lost: a recovery code gets in, once.
+    first = login.sync(
+        client=anonymous,
+        body=Credentials(username=credentials.username, password=new_password),
+    )
+    assert isinstance(first, Problem) and first.mfa_token, first
+    recovered = complete_mfa.sync(
+        client=anonymous,
+        body=SecondStep(mfa_token=first.mfa_token, recovery_code=codes.recovery_codes[0]),
+    )
+    assert isinstance(recovered, TokenPair), recovered
+    status = get_mfa.sync(client=AuthenticatedClient(base_url=base_url, token=recovered.access_token))
+    assert isinstance(status, MfaStatus) and status.recovery_codes_remaining == 9, status
+    print(
+        f"python client flow passed for {me.username} ({me.id}): email verified and reset, "
+        "TOTP enrolled, two-step login with pyotp's code and with a recovery code"
+    )
 
 
 if __name__ == "__main__":

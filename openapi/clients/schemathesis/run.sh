@@ -79,13 +79,15 @@ st "user token, all but the session-ending operations" "$user_token" \
 #    the admin or kill every token: disableUser would be fed the admin's own id (from
 #    `sub`, or listUsers), and revokeKey the active key's kid (from listKeys), which would
 #    revoke every token that key signed. rotateKeys is safe: the previous key keeps
-#    verifying the tokens it signed while it retires.
+#    verifying the tokens it signed while it retires; so is resetUserMfa (fed the admin's
+#    own id, it removes factors the admin does not have: 204).
 st "admin token, admin operations" "$admin_token" \
     --include-operation-id listKeys \
     --include-operation-id rotateKeys \
     --include-operation-id listUsers \
     --include-operation-id listAuditEvents \
-    --include-operation-id introspectToken
+    --include-operation-id introspectToken \
+    --include-operation-id resetUserMfa
 
 # 3. The session-ending operations with the user's token, in a run of their own so that
 #    nothing can feed deleteSession a real session id (generated ids answer 404). The first

@@ -17,6 +17,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import createClient, { type Middleware } from "openapi-fetch";
+import * as OTPAuth from "otpauth";
 import type { components, paths } from "./generated/tessera.js";
 
 type Schemas = components["schemas"];
@@ -447,6 +448,74 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
     body: { token: "A".repeat(43), new_password: NEW_PASSWORD },
   });
   expectProblem(confirm, 400, "invalid_email_token", "an unknown reset link");
+
+  // Second factors: TOTP with codes from the otpauth package, the second step, and the
+  // passkey operations' typed refusals (a ceremony needs an authenticator, which the
+  // Rust suite and the browser test have).
+  const carolName = freshName();
+  expectData(await api.POST("/v1/auth/register", { body: { username: carolName, password: PASSWORD } }), 201, "register");
+  const asCarol = bearer((await login(carolName, PASSWORD)).access_token);
+  const status = expectData(await api.GET("/v1/me/mfa", { headers: asCarol }), 200, "getMfa");
+  check(!status.totp && status.methods.length === 0, "nothing enrolled yet");
+  const setup = expectData(await api.POST("/v1/me/mfa/totp", { headers: asCarol }), 200, "enrollTotp");
+  const app = OTPAuth.URI.parse(setup.otpauth_uri);
+  check(app instanceof OTPAuth.TOTP, "a TOTP URI");
+  const confirmTotp = (code: string) => api.POST("/v1/me/mfa/totp/confirm", { headers: asCarol, body: { code } });
+  expectProblem(await confirmTotp("00000x"), 400, "invalid_code", "a malformed code");
+  const codes = expectData(await confirmTotp(app.generate()), 200, "confirmTotp");
+  check(codes.recovery_codes.length === 10, "ten recovery codes");
+  expectProblem(await api.POST("/v1/me/mfa/totp", { headers: asCarol }), 409, "totp_already_enabled", "enroll twice");
+  const firstStep = async () => {
+    const answer = await api.POST("/v1/auth/login", { body: { username: carolName, password: PASSWORD } });
+    return expectProblem(answer, 403, "mfa_required", "a password with TOTP enrolled");
+  };
+  const challenge = await firstStep();
+  check(challenge.methods?.join() === "totp,recovery_code", `methods ${challenge.methods}`);
+  const mfaToken = challenge.mfa_token ?? "";
+  const mfa = (body: components["schemas"]["SecondStep"]) => api.POST("/v1/auth/mfa", { body });
+  expectProblem(await mfa({ mfa_token: mfaToken, code: "000000" }), 401, "invalid_code", "a wrong code");
+  const nextCode = app.generate({ timestamp: Date.now() + 30_000 });
+  check(expectData(await mfa({ mfa_token: mfaToken, code: nextCode }), 200, "completeMfa").token_type === "Bearer", "in");
+  const used = await mfa({ mfa_token: mfaToken, recovery_code: codes.recovery_codes[0] ?? "" });
+  expectProblem(used, 401, "invalid_mfa_token", "a used mfa_token");
+  const webauthnOptions = (token: string) => api.POST("/v1/auth/mfa/webauthn/options", { body: { mfa_token: token } });
+  expectProblem(await webauthnOptions((await firstStep()).mfa_token ?? ""), 409, "no_passkey", "no passkey");
+  expectProblem(await webauthnOptions("A".repeat(43)), 401, "invalid_mfa_token", "an unknown mfa_token");
+  const regenerate = (current_password: string) =>
+    api.POST("/v1/me/mfa/recovery-codes", { headers: asCarol, body: { current_password } });
+  expectProblem(await regenerate(NEW_PASSWORD), 403, "invalid_credentials", "regenerate, wrong password");
+  check(expectData(await regenerate(PASSWORD), 200, "regenerate").recovery_codes.length === 10, "a new set");
+  const registration = expectData(
+    await api.POST("/v1/me/passkeys/options", { headers: asCarol }),
+    200,
+    "passkeyRegistrationOptions",
+  );
+  check(typeof registration.publicKey === "object", "creation options");
+  const addPasskey = await api.POST("/v1/me/passkeys", {
+    headers: asCarol,
+    body: { name: "Laptop", credential: { id: "AAAA" } },
+  });
+  expectProblem(addPasskey, 400, "invalid_credential", "a credential that does not verify");
+  check(expectData(await api.GET("/v1/me/passkeys", { headers: asCarol }), 200, "listPasskeys").length === 0, "none");
+  const passkeyPath = (id: string) => ({ params: { path: { id } }, headers: asCarol });
+  const rename = await api.PATCH("/v1/me/passkeys/{id}", { ...passkeyPath(randomUUID()), body: { name: "Phone" } });
+  expectProblem(rename, 404, "passkey_not_found", "rename nothing");
+  expectProblem(await api.DELETE("/v1/me/passkeys/{id}", passkeyPath(randomUUID())), 404, "passkey_not_found", "delete");
+  const signInOptions = expectData(await api.POST("/v1/auth/passkey/options"), 200, "passkeyOptions");
+  const signIn = await api.POST("/v1/auth/passkey", {
+    body: { challenge_id: signInOptions.challenge_id, credential: {} },
+  });
+  expectProblem(signIn, 401, "invalid_passkey", "an assertion that does not verify");
+  const disableTotp = (body: components["schemas"]["Reauth"]) =>
+    api.POST("/v1/me/mfa/totp/disable", { headers: asCarol, body });
+  expectProblem(await disableTotp({ code: "000000" }), 400, "invalid_code", "disable with a wrong code");
+  expectEmpty(await disableTotp({ current_password: PASSWORD }), 204, "disableTotp");
+  const carol = expectData(await api.GET("/v1/me", { headers: asCarol }), 200, "me");
+  const resetMfa = (id: string, headers: { Authorization: string }) =>
+    api.POST("/v1/admin/users/{id}/mfa/reset", { params: { path: { id } }, headers });
+  expectProblem(await resetMfa(carol.id, asCarol), 403, "insufficient_role", "reset without the role");
+  expectEmpty(await resetMfa(carol.id, asAdmin), 204, "resetUserMfa");
+  expectProblem(await resetMfa(randomUUID(), asAdmin), 404, "user_not_found", "reset nobody");
 
   // Disabling an account: its tokens die at once and it can no longer log in.
   const bobName = freshName();

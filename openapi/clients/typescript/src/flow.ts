@@ -3,7 +3,8 @@
 // register with an email address → login → /v1/me → refresh → logout → the old token
 // refused, with the problem+json answer typed as the spec's Problem; then verify the
 // address from the mailed link, forget the password, reset it from the next mailed link,
-// and see every old session gone.
+// and see every old session gone; then enroll an authenticator app (the otpauth package)
+// and log in with the second step.
 //
 //   npm run generate && npm run build && node dist/flow.js http://127.0.0.1:8080 MAIL_DIR
 //
@@ -14,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import createClient from "openapi-fetch";
+import * as OTPAuth from "otpauth";
 import type { components, paths } from "./generated/tessera.js";
 
 type Problem = components["schemas"]["Problem"];
@@ -117,7 +119,29 @@ async function main(baseUrl: string, mailDir: string): Promise<void> {
   expectProblem(gone.error, 401, "token_revoked");
   const fresh = await api.POST("/v1/auth/login", { body: { ...credentials, password: newPassword } });
   check(fresh.data !== undefined, "the new password logs in");
-  console.log(`typescript client flow passed for ${user.username} (${user.id}): ${problem.detail}; email verified and reset`);
+
+  // An authenticator app (the otpauth package plays it): enroll, confirm, and log in in
+  // two steps.
+  const asAlice = { Authorization: `Bearer ${fresh.data.access_token}` };
+  const setup = await api.POST("/v1/me/mfa/totp", { headers: asAlice });
+  check(setup.data !== undefined, "TOTP enrollment starts");
+  const app = OTPAuth.URI.parse(setup.data.otpauth_uri);
+  check(app instanceof OTPAuth.TOTP, "a TOTP URI");
+  const confirmed = await api.POST("/v1/me/mfa/totp/confirm", { headers: asAlice, body: { code: app.generate() } });
+  check(confirmed.data?.recovery_codes.length === 10, "ten recovery codes");
+  const first = await api.POST("/v1/auth/login", { body: { ...credentials, password: newPassword } });
+  const challenge = expectProblem(first.error, 403, "mfa_required");
+  check(challenge.mfa_token !== undefined && challenge.methods?.includes("totp") === true, "the second step");
+  // The confirming code is spent; the next step's code is within the window.
+  const code = app.generate({ timestamp: Date.now() + 30_000 });
+  const second = await api.POST("/v1/auth/mfa", { body: { mfa_token: challenge.mfa_token, code } });
+  check(second.data !== undefined, "the code completes the login");
+  const claims = JSON.parse(Buffer.from(second.data.access_token.split(".")[1] ?? "", "base64url").toString());
+  check(JSON.stringify(claims.amr) === '["pwd","otp","mfa"]', `amr ${JSON.stringify(claims.amr)}`);
+  console.log(
+    `typescript client flow passed for ${user.username} (${user.id}): ${problem.detail}; email verified and reset; ` +
+      "TOTP enrolled and a two-step login with otpauth's code",
+  );
 }
 
 main(process.argv[2] ?? "http://127.0.0.1:8080", process.argv[3] ?? "").catch((e: unknown) => {
