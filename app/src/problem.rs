@@ -161,10 +161,7 @@ pub const CATALOG: &[(&str, &str)] = &[
         "invalid_credential",
         "The WebAuthn credential does not parse or verify (wrong origin or challenge, bad signature), or no registration is pending. Start the registration again.",
     ),
-    (
-        "passkey_exists",
-        "This credential is registered already.",
-    ),
+    ("passkey_exists", "This credential is registered already."),
     ("passkey_not_found", "No passkey of the caller has this id."),
     (
         "invalid_name",

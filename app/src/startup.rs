@@ -14,13 +14,11 @@ use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
 use tessera_domain::auth::{AuthDeps, AuthService, SecondFactorDeps};
-use tessera_domain::mfa::{MfaPolicy, RecoveryCodeKey, SecretSealer};
-use tessera_mfa::{PasskeyParty, RelyingParty, Totp};
-use url::Url;
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::delivery::MailDelivery;
 use tessera_domain::email::{DeliveryPolicy, MailPolicy};
 use tessera_domain::keys::RotationPolicy;
+use tessera_domain::mfa::{MfaPolicy, RecoveryCodeKey, SecretSealer};
 use tessera_domain::password::{Argon2Params, Argon2id};
 use tessera_domain::ports::MailTransport;
 use tessera_domain::revocation::RevocationList;
@@ -30,11 +28,13 @@ use tessera_domain::token::TokenPolicy;
 use tessera_domain::user::PasswordPolicy;
 use tessera_keys::KeyRingHandle;
 use tessera_mail::{LogTransport, SmtpSettings, SmtpTransport};
+use tessera_mfa::{PasskeyParty, RelyingParty, Totp};
 use tessera_revocation::{
     ClientQuota, ClientQuotas, MemoryRateLimiter, MemoryRevocationList, RedisRateLimiter,
     RedisRevocationList,
 };
 use tessera_sql::{PoolOptions, SqlStore};
+use url::Url;
 
 use crate::api::AppState;
 use crate::background::{

@@ -201,11 +201,7 @@ pub trait TotpAlgorithm: Send + Sync + 'static {
     ///
     /// # Errors
     /// When `account` cannot appear in a URI label (it contains `:`).
-    fn provisioning(
-        &self,
-        secret: &TotpSecret,
-        account: &str,
-    ) -> anyhow::Result<TotpProvisioning>;
+    fn provisioning(&self, secret: &TotpSecret, account: &str) -> anyhow::Result<TotpProvisioning>;
     /// The time step (seconds since the epoch / 30) among the one at `now` and its two
     /// neighbours whose code is `code`; `None` when none is, or `code` is not 6 digits.
     fn matching_step(&self, secret: &TotpSecret, code: &str, now: DateTime<Utc>) -> Option<i64>;
@@ -416,10 +412,7 @@ impl Challenge {
 
 /// The digest a second-step challenge is bound to: the client as the edge saw it and
 /// the password hash the first step checked.
-pub fn second_step_binding(
-    client: &crate::session::ClientInfo,
-    hash: &PasswordHash,
-) -> String {
+pub fn second_step_binding(client: &crate::session::ClientInfo, hash: &PasswordHash) -> String {
     let mut d = Blake2b256::new();
     d.update(b"tessera second step v1\0");
     d.update(client.ip.as_deref().unwrap_or_default().as_bytes());
@@ -678,12 +671,17 @@ mod tests {
         assert_eq!(code.expose().len(), 14);
         assert_eq!(code.expose().matches('-').count(), 2);
         let typed = code.expose().to_uppercase().replace('-', " ");
-        assert_eq!(RecoveryCode::from_client(&typed).unwrap(), code_compact(&code));
+        assert_eq!(
+            RecoveryCode::from_client(&typed).unwrap(),
+            code_compact(&code)
+        );
         assert!(RecoveryCode::from_client("abc").is_none());
         assert!(RecoveryCode::from_client("aaaa-aaaa-aaaa-a").is_none());
         assert!(RecoveryCode::from_client("aaaa-aaaa-aaa!").is_none());
         assert_eq!(
-            RecoveryCode::from_client("OIL0-0000-0000").unwrap().expose(),
+            RecoveryCode::from_client("OIL0-0000-0000")
+                .unwrap()
+                .expose(),
             "011000000000"
         );
         let key = RecoveryCodeKey::new([3; 32]);

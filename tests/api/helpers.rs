@@ -511,8 +511,7 @@ impl SmtpSink {
 
     fn spawn(port: u16, tls: Option<&str>) -> Option<Self> {
         use std::io::BufRead as _;
-        let python =
-            std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let python = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let dir = tempfile::tempdir().unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp/sink.py");
         let spawned = std::process::Command::new(&python)

@@ -10,9 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera_domain::ManualClock;
 
-use crate::helpers::{
-    PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, claims_of, missing,
-};
+use crate::helpers::{PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, claims_of, missing};
 
 /// A TOTP code computed by pyotp from an `otpauth://` URI, at `unix` seconds.
 pub fn pyotp_code(uri: &str, unix: i64) -> Option<String> {
@@ -126,7 +124,8 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
         return;
     };
     assert!(
-        user.uri.starts_with(&format!("otpauth://totp/Tessera:{}?", user.name)),
+        user.uri
+            .starts_with(&format!("otpauth://totp/Tessera:{}?", user.name)),
         "{}",
         user.uri
     );
@@ -158,12 +157,7 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
     assert_eq!(claims["auth_time"], app.now_unix());
     // A refresh keeps how and when the user authenticated.
     app.advance(TimeDelta::seconds(5));
-    let refreshed: TokenPair = app
-        .refresh(&pair.refresh_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed: TokenPair = app.refresh(&pair.refresh_token).await.json().await.unwrap();
     let again = claims_of(&refreshed.access_token);
     assert_eq!(again["amr"], claims["amr"]);
     assert_eq!(again["auth_time"], claims["auth_time"]);
@@ -515,8 +509,12 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
     let (name, pair) = app.signed_in_user().await;
     let token = pair.access_token;
     assert_problem(
-        app.post_json("/v1/me/mfa/totp/confirm", &json!({"code": "123456"}), Some(&token))
-            .await,
+        app.post_json(
+            "/v1/me/mfa/totp/confirm",
+            &json!({"code": "123456"}),
+            Some(&token),
+        )
+        .await,
         StatusCode::CONFLICT,
         "mfa_not_enrolled",
     )
@@ -531,8 +529,12 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
     assert_eq!(app.mfa_status(&token).await["totp_pending"], true);
     assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
     assert_problem(
-        app.post_json("/v1/me/mfa/totp/confirm", &json!({"code": "12345x"}), Some(&token))
-            .await,
+        app.post_json(
+            "/v1/me/mfa/totp/confirm",
+            &json!({"code": "12345x"}),
+            Some(&token),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_code",
     )
@@ -550,7 +552,9 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
     assert_eq!(raw.len(), 20, "160 bits");
     assert!(row.sealed_secret.len() > raw.len());
     assert!(
-        !row.sealed_secret.windows(raw.len()).any(|w| w == raw.as_slice()),
+        !row.sealed_secret
+            .windows(raw.len())
+            .any(|w| w == raw.as_slice()),
         "the secret is stored in the clear"
     );
     assert!(!String::from_utf8_lossy(&row.sealed_secret).contains(secret));
@@ -648,16 +652,20 @@ async fn a_second_step_fails_closed_while_redis_is_down() {
     };
     let env = TestEnv::with(Db::Sqlite, false).await;
     let url = redis.url();
-    let app = TestApp::spawn_with(env, Arc::new(ManualClock::new(chrono::Utc::now())), move |c| {
-        c.revocation.backend = tessera::config::RevocationBackend::Redis;
-        c.revocation.redis_url = url;
-        c.revocation.redis_prefix = "mfa-outage".into();
-        c.limits.enabled = true;
-        c.limits.login_per_minute = 0;
-        c.limits.register_per_minute = 0;
-        c.limits.refresh_per_minute = 0;
-        c.limits.revoke_per_minute = 0;
-    })
+    let app = TestApp::spawn_with(
+        env,
+        Arc::new(ManualClock::new(chrono::Utc::now())),
+        move |c| {
+            c.revocation.backend = tessera::config::RevocationBackend::Redis;
+            c.revocation.redis_url = url;
+            c.revocation.redis_prefix = "mfa-outage".into();
+            c.limits.enabled = true;
+            c.limits.login_per_minute = 0;
+            c.limits.register_per_minute = 0;
+            c.limits.refresh_per_minute = 0;
+            c.limits.revoke_per_minute = 0;
+        },
+    )
     .await;
     let Some(user) = app.enrolled().await else {
         return;
@@ -680,5 +688,8 @@ async fn a_second_step_fails_closed_while_redis_is_down() {
         app.second_step(&body).await.status() == StatusCode::OK
     })
     .await;
-    assert!(healed.is_some(), "the second step did not resume after Redis came back");
+    assert!(
+        healed.is_some(),
+        "the second step did not resume after Redis came back"
+    );
 }

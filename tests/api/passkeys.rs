@@ -135,7 +135,11 @@ impl TestApp {
         (id, json!({"publicKey": body["publicKey"]}))
     }
 
-    pub async fn passkey_sign_in(&self, challenge_id: &str, credential: &Value) -> reqwest::Response {
+    pub async fn passkey_sign_in(
+        &self,
+        challenge_id: &str,
+        credential: &Value,
+    ) -> reqwest::Response {
         self.post_json(
             "/v1/auth/passkey",
             &json!({"challenge_id": challenge_id, "credential": credential}),
@@ -352,7 +356,11 @@ async fn a_ceremony_from_another_origin_is_refused() {
     let (_, pair) = app.signed_in_user().await;
     // Registration run by a page on another port (same host): refused, nothing stored.
     let r = app
-        .post_json("/v1/me/passkeys/options", &json!({}), Some(&pair.access_token))
+        .post_json(
+            "/v1/me/passkeys/options",
+            &json!({}),
+            Some(&pair.access_token),
+        )
         .await;
     let options: Value = r.json().await.unwrap();
     let mut phishing = Device::new().at("http://localhost:6666");

@@ -518,9 +518,12 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     let code = |at: i64| crate::mfa::pyotp_code(&setup.otpauth_uri, at);
     let codes = match code(app.now_unix()) {
         Some(code) => {
-            let codes = me.confirm_totp(&CodeBody {
-                code: code.parse().unwrap(),
-            }).await.unwrap();
+            let codes = me
+                .confirm_totp(&CodeBody {
+                    code: code.parse().unwrap(),
+                })
+                .await
+                .unwrap();
             codes.into_inner().recovery_codes
         }
         None => {
@@ -586,7 +589,11 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     // Passkeys.
     let mut device = crate::passkeys::Device::new();
     call("passkeyRegistrationOptions");
-    let options = me.passkey_registration_options().await.unwrap().into_inner();
+    let options = me
+        .passkey_registration_options()
+        .await
+        .unwrap()
+        .into_inner();
     let credential = device
         .create(&serde_json::json!({"publicKey": options.public_key}))
         .await;

@@ -48,11 +48,7 @@ impl Totp {
 }
 
 impl TotpAlgorithm for Totp {
-    fn provisioning(
-        &self,
-        secret: &TotpSecret,
-        account: &str,
-    ) -> anyhow::Result<TotpProvisioning> {
+    fn provisioning(&self, secret: &TotpSecret, account: &str) -> anyhow::Result<TotpProvisioning> {
         let totp = self.build(secret, account)?;
         let uri = totp
             .to_url()
@@ -71,7 +67,8 @@ impl TotpAlgorithm for Totp {
         let time = u64::try_from(now.timestamp()).ok()?;
         // The account name plays no part in the code.
         let totp = self.build(secret, "-").ok()?;
-        totp.check(code, time).and_then(|step| i64::try_from(step).ok())
+        totp.check(code, time)
+            .and_then(|step| i64::try_from(step).ok())
     }
 }
 
@@ -114,9 +111,7 @@ fn unknown(e: impl std::fmt::Debug) -> WebAuthnError {
 }
 
 fn encode_state(c: &Ceremony) -> Result<CeremonyState, WebAuthnError> {
-    serde_json::to_string(c)
-        .map(CeremonyState)
-        .map_err(unknown)
+    serde_json::to_string(c).map(CeremonyState).map_err(unknown)
 }
 
 fn decode_state(s: &CeremonyState) -> Result<Ceremony, WebAuthnError> {
@@ -237,7 +232,10 @@ impl WebAuthn for PasskeyParty {
             .webauthn
             .start_discoverable_authentication()
             .map_err(unknown)?;
-        Ok((options(&rcr)?, encode_state(&Ceremony::Discoverable(state))?))
+        Ok((
+            options(&rcr)?,
+            encode_state(&Ceremony::Discoverable(state))?,
+        ))
     }
 
     fn claimed_credential(
@@ -307,7 +305,11 @@ mod tests {
         assert_eq!(totp.matching_step(&secret, "28708", at), None);
         assert_eq!(totp.matching_step(&secret, "２８７０８２", at), None);
         let p = totp.provisioning(&secret, "alice").unwrap();
-        assert!(p.uri.starts_with("otpauth://totp/Tessera:alice?"), "{}", p.uri);
+        assert!(
+            p.uri.starts_with("otpauth://totp/Tessera:alice?"),
+            "{}",
+            p.uri
+        );
         assert!(p.uri.contains("issuer=Tessera"), "{}", p.uri);
         assert_eq!(p.secret_base32, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     }

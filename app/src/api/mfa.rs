@@ -443,7 +443,10 @@ impl SecondStepResponse {
 pub enum SecondStepOptionsResponse {
     /// Request options for an assertion by one of the account's passkeys.
     #[oai(status = 200)]
-    Ok(Json<WebauthnOptions>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        Json<WebauthnOptions>,
+        #[oai(header = "Cache-Control")] String,
+    ),
     /// The body is not valid JSON of the expected shape (`invalid_request`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -465,7 +468,10 @@ pub enum SecondStepOptionsResponse {
 pub enum PasskeyOptionsResponse {
     /// A new ceremony: pass `publicKey` to `navigator.credentials.get()`.
     #[oai(status = 200)]
-    Ok(Json<PasskeySignInOptions>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        Json<PasskeySignInOptions>,
+        #[oai(header = "Cache-Control")] String,
+    ),
     /// Too many attempts from this address (`rate_limited`).
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -593,7 +599,10 @@ pub enum RegistrationOptionsResponse {
     /// Creation options: pass `publicKey` to `navigator.credentials.create()`, then send
     /// the result to `POST /v1/me/passkeys` within 5 minutes.
     #[oai(status = 200)]
-    Ok(Json<WebauthnOptions>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        Json<WebauthnOptions>,
+        #[oai(header = "Cache-Control")] String,
+    ),
     /// Missing, invalid, expired or revoked access token (`invalid_token`,
     /// `token_revoked`).
     #[oai(status = 401, content_type = "application/problem+json")]
@@ -842,7 +851,11 @@ impl MfaAuthApi {
     ///
     /// Request options for a discoverable credential (no username needed) and the id of
     /// the ceremony, for `POST /v1/auth/passkey`.
-    #[oai(path = "/passkey/options", method = "post", operation_id = "passkeyOptions")]
+    #[oai(
+        path = "/passkey/options",
+        method = "post",
+        operation_id = "passkeyOptions"
+    )]
     async fn passkey_options(
         &self,
         state: Data<&AppState>,
@@ -953,7 +966,11 @@ impl MfaAccountApi {
     /// Activates the pending authenticator app with a code from it and returns 10
     /// recovery codes, shown this once. From now on a password login asks for a second
     /// step.
-    #[oai(path = "/mfa/totp/confirm", method = "post", operation_id = "confirmTotp")]
+    #[oai(
+        path = "/mfa/totp/confirm",
+        method = "post",
+        operation_id = "confirmTotp"
+    )]
     async fn confirm_totp(
         &self,
         state: Data<&AppState>,
@@ -978,7 +995,11 @@ impl MfaAccountApi {
     ///
     /// Removes the authenticator app, given a current code from it or the password. A
     /// pending enrollment is cancelled without either.
-    #[oai(path = "/mfa/totp/disable", method = "post", operation_id = "disableTotp")]
+    #[oai(
+        path = "/mfa/totp/disable",
+        method = "post",
+        operation_id = "disableTotp"
+    )]
     async fn disable_totp(
         &self,
         state: Data<&AppState>,
@@ -1108,7 +1129,11 @@ impl MfaAccountApi {
     /// Rename a passkey
     ///
     /// Changes the label the caller gave a passkey.
-    #[oai(path = "/passkeys/:id", method = "patch", operation_id = "renamePasskey")]
+    #[oai(
+        path = "/passkeys/:id",
+        method = "patch",
+        operation_id = "renamePasskey"
+    )]
     async fn rename(
         &self,
         state: Data<&AppState>,
@@ -1130,7 +1155,11 @@ impl MfaAccountApi {
     ///
     /// The account's last second factor can be removed only within 5 minutes of
     /// signing in.
-    #[oai(path = "/passkeys/:id", method = "delete", operation_id = "deletePasskey")]
+    #[oai(
+        path = "/passkeys/:id",
+        method = "delete",
+        operation_id = "deletePasskey"
+    )]
     async fn delete(
         &self,
         state: Data<&AppState>,

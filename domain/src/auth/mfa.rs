@@ -88,8 +88,7 @@ impl AuthService {
             .await?
             .filter(|u| !u.is_disabled())
             .ok_or(SecondStepError::InvalidChallenge)?;
-        if challenge.binding.as_deref() != Some(&second_step_binding(client, &user.password_hash))
-        {
+        if challenge.binding.as_deref() != Some(&second_step_binding(client, &user.password_hash)) {
             return Err(SecondStepError::InvalidChallenge);
         }
         Ok((challenge, user))
@@ -213,7 +212,11 @@ impl AuthService {
                     client,
                 )
                 .await;
-                Ok(Some(vec![AuthMethod::Pwd, AuthMethod::Otp, AuthMethod::Mfa]))
+                Ok(Some(vec![
+                    AuthMethod::Pwd,
+                    AuthMethod::Otp,
+                    AuthMethod::Mfa,
+                ]))
             }
             SecondStepProof::Webauthn(credential) => {
                 let Some(state) = &challenge.state else {
@@ -227,7 +230,11 @@ impl AuthService {
                 {
                     return Ok(None);
                 }
-                Ok(Some(vec![AuthMethod::Pwd, AuthMethod::Hwk, AuthMethod::Mfa]))
+                Ok(Some(vec![
+                    AuthMethod::Pwd,
+                    AuthMethod::Hwk,
+                    AuthMethod::Mfa,
+                ]))
             }
         }
     }
@@ -491,8 +498,11 @@ impl AuthService {
         f.factors
             .replace_recovery_codes(user.id, &hashes, self.now())
             .await?;
-        self.audit(AuditEvent::RecoveryCodesRegenerated { user: user.id }, client)
-            .await;
+        self.audit(
+            AuditEvent::RecoveryCodesRegenerated { user: user.id },
+            client,
+        )
+        .await;
         Ok(codes)
     }
 
@@ -703,7 +713,11 @@ impl AuthService {
     ///
     /// # Errors
     /// [`FactorError::AccountGone`] when there is no such user.
-    pub async fn reset_factors(&self, user: UserId, client: &ClientInfo) -> Result<(), FactorError> {
+    pub async fn reset_factors(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), FactorError> {
         let f = self.factor_deps()?;
         if self.deps.users.find_by_id(user).await?.is_none() {
             return Err(FactorError::AccountGone);
