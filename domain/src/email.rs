@@ -4,9 +4,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use blake2::{Blake2b256, Digest};
 use chrono::{DateTime, TimeDelta, Utc};
 use unicode_normalization::UnicodeNormalization;
 
@@ -136,14 +133,12 @@ impl EmailToken {
     /// # Errors
     /// Only when the OS has no randomness to give.
     pub fn generate() -> anyhow::Result<Self> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        crate::opaque::random().map(Self)
     }
 
     /// `None` for anything that cannot be one of ours (43 base64url characters).
     pub fn from_client(raw: &str) -> Option<Self> {
-        (raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok()).then(|| Self(raw.to_owned()))
+        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -152,7 +147,7 @@ impl EmailToken {
 
     /// What the store keeps: BLAKE2b-256, base64url (a dump yields no usable link).
     pub fn hash(&self) -> EmailTokenHash {
-        EmailTokenHash(URL_SAFE_NO_PAD.encode(Blake2b256::digest(self.0.as_bytes())))
+        EmailTokenHash(crate::opaque::digest(&self.0))
     }
 }
 

@@ -311,14 +311,12 @@ impl ChallengeToken {
     /// # Errors
     /// Only when the OS has no randomness to give.
     pub fn generate() -> anyhow::Result<Self> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        crate::opaque::random().map(Self)
     }
 
     /// `None` for anything that cannot be one of ours (43 base64url characters).
     pub fn from_client(raw: &str) -> Option<Self> {
-        (raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok()).then(|| Self(raw.to_owned()))
+        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -326,7 +324,7 @@ impl ChallengeToken {
     }
 
     pub fn id(&self) -> ChallengeId {
-        ChallengeId(URL_SAFE_NO_PAD.encode(Blake2b256::digest(self.0.as_bytes())))
+        ChallengeId(crate::opaque::digest(&self.0))
     }
 }
 

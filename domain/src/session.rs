@@ -5,8 +5,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::Blake2bMac512;
 use blake2::digest::{KeyInit, Mac};
-use blake2::{Blake2b256, Blake2bMac512, Digest};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -115,7 +115,7 @@ pub struct RefreshToken(String);
 impl RefreshToken {
     pub fn from_client(raw: &str) -> Option<Self> {
         // 32 bytes → 43 base64url characters; anything else cannot be ours.
-        (raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok()).then(|| Self(raw.to_owned()))
+        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -160,9 +160,7 @@ impl RefreshTokenMint {
     /// # Errors
     /// Only when the OS has no randomness to give.
     pub fn first(&self) -> anyhow::Result<RefreshToken> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-        Ok(RefreshToken(URL_SAFE_NO_PAD.encode(bytes)))
+        crate::opaque::random().map(RefreshToken)
     }
 
     /// The one child `parent` rotates into.
@@ -180,7 +178,7 @@ impl RefreshTokenMint {
     }
 
     pub fn hash(token: &RefreshToken) -> RefreshTokenHash {
-        RefreshTokenHash(URL_SAFE_NO_PAD.encode(Blake2b256::digest(token.0.as_bytes())))
+        RefreshTokenHash(crate::opaque::digest(&token.0))
     }
 }
 

@@ -171,15 +171,7 @@ async fn register_verify_forget_and_reset_through_a_real_smtp_server() {
     app.login_ok(&name, NEW_PASSWORD).await;
 
     let admin = app.signed_in_with_role("admin").await;
-    let audit: Value = app
-        .get(
-            "/v1/admin/audit?event=password_reset",
-            Some(&admin.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit = app.audit(&admin.access_token, "password_reset").await;
     assert_eq!(audit["total"], 1);
     assert_eq!(audit["items"][0]["detail"]["sessions"], 2);
     let users: Value = app

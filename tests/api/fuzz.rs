@@ -123,7 +123,6 @@ async fn bearer_headers_never_yield_a_server_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_bodies_never_yield_a_server_error() {
     let app = TestApp::spawn().await;
-    let handle = tokio::runtime::Handle::current();
     let paths = [
         "/v1/auth/register",
         "/v1/auth/login",
@@ -136,17 +135,26 @@ async fn json_bodies_never_yield_a_server_error() {
         "/v1/auth/mfa/webauthn/options",
         "/v1/auth/passkey",
     ];
+    post_bodies(&app, &paths, None, async || {}).await;
+}
+
+/// Posts generated JSON bodies to `paths` (as `bearer`, if given), after `before` each
+/// time, and checks every answer is sane.
+async fn post_bodies(app: &TestApp, paths: &[&str], bearer: Option<&str>, before: impl AsyncFn()) {
+    let handle = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| {
         run((0..paths.len(), jsonish()), |(i, body)| {
             handle.block_on(async {
-                let r = app
+                before().await;
+                let mut req = app
                     .client
                     .post(app.url(paths[i]))
                     .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .body(body);
+                if let Some(token) = bearer {
+                    req = req.bearer_auth(token);
+                }
+                let r = req.send().await.map_err(|e| e.to_string())?;
                 sane(r).await
             })
         });
@@ -158,15 +166,11 @@ async fn json_bodies_never_yield_a_server_error() {
 async fn signed_in_json_bodies_never_yield_a_server_error() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
-    // A pending enrollment and a pending registration, so bodies reach the checks.
+    let token = pair.access_token.as_str();
+    // A pending enrollment, so bodies reach the code checks.
     let _ = app
-        .post_json(
-            "/v1/me/mfa/totp",
-            &serde_json::json!({}),
-            Some(&pair.access_token),
-        )
+        .post_json("/v1/me/mfa/totp", &serde_json::json!({}), Some(token))
         .await;
-    let handle = tokio::runtime::Handle::current();
     let paths = [
         "/v1/me/mfa/totp/confirm",
         "/v1/me/mfa/totp/disable",
@@ -175,26 +179,15 @@ async fn signed_in_json_bodies_never_yield_a_server_error() {
         "/v1/me/passkeys/options",
         "/v1/me/email",
     ];
-    tokio::task::block_in_place(|| {
-        run((0..paths.len(), jsonish()), |(i, body)| {
-            handle.block_on(async {
-                let _ = app
-                    .client
-                    .post(app.url("/v1/me/passkeys/options"))
-                    .bearer_auth(&pair.access_token)
-                    .send()
-                    .await;
-                let r = app
-                    .client
-                    .post(app.url(paths[i]))
-                    .bearer_auth(&pair.access_token)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sane(r).await
-            })
-        });
-    });
+    // Each body finds a registration pending.
+    let pending = async || {
+        let _ = app
+            .post_json(
+                "/v1/me/passkeys/options",
+                &serde_json::json!({}),
+                Some(token),
+            )
+            .await;
+    };
+    post_bodies(&app, &paths, Some(token), pending).await;
 }

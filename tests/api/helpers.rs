@@ -411,6 +411,15 @@ impl TestApp {
         self.login_ok(&name, PASSWORD).await
     }
 
+    /// The admin API's page of audit events named `event`, newest first.
+    pub async fn audit(&self, admin_token: &str, event: &str) -> Value {
+        let r = self
+            .get(&format!("/v1/admin/audit?event={event}"), Some(admin_token))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
     pub async fn dashboard_status(&self, token: &str) -> StatusCode {
         self.get("/v1/dashboard", Some(token)).await.status()
     }

@@ -260,13 +260,7 @@ async fn a_lost_phone_is_replaced_by_a_recovery_code_once() {
     assert_eq!(r.status(), StatusCode::OK);
 
     let admin = app.signed_in_with_role("admin").await;
-    let r = app
-        .get(
-            "/v1/admin/audit?event=recovery_code_used",
-            Some(&admin.access_token),
-        )
-        .await;
-    let audit: Value = r.json().await.unwrap();
+    let audit = app.audit(&admin.access_token, "recovery_code_used").await;
     assert_eq!(audit["total"], 2, "{audit}");
     assert_eq!(audit["items"][0]["detail"]["left"], 9, "{audit}");
 }
@@ -316,15 +310,7 @@ async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
         "no lock left after the success"
     );
     let admin = app.signed_in_with_role("admin").await;
-    let audit: Value = app
-        .get(
-            "/v1/admin/audit?event=second_factor_failed",
-            Some(&admin.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit = app.audit(&admin.access_token, "second_factor_failed").await;
     assert_eq!(audit["total"], 5, "{audit}");
     assert_eq!(audit["items"][0]["detail"]["method"], "totp");
 }
@@ -483,15 +469,7 @@ async fn removing_the_app_needs_a_code_or_the_password_and_admins_can_reset() {
         app2.login(&user.name, PASSWORD).await.status(),
         StatusCode::OK
     );
-    let audit: Value = app2
-        .get(
-            "/v1/admin/audit?event=factors_reset",
-            Some(&admin.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit = app2.audit(&admin.access_token, "factors_reset").await;
     assert_eq!(audit["total"], 1);
     let missing_user = format!("/v1/admin/users/{}/mfa/reset", uuid::Uuid::new_v4());
     assert_problem(

@@ -135,6 +135,19 @@ impl TestApp {
         (id, json!({"publicKey": body["publicKey"]}))
     }
 
+    /// The second step's request options for the `mfa_token` of a first step.
+    pub async fn second_step_options(&self, mfa_token: &str) -> Value {
+        let r = self
+            .post_json(
+                "/v1/auth/mfa/webauthn/options",
+                &json!({"mfa_token": mfa_token}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
     pub async fn passkey_sign_in(
         &self,
         challenge_id: &str,
@@ -281,16 +294,7 @@ async fn a_passkey_is_the_second_step_after_the_password() {
     let challenge = app.first_step(&name).await;
     assert_eq!(challenge["methods"], json!(["webauthn"]));
     let token = challenge["mfa_token"].as_str().unwrap();
-    // Without options first, an assertion has no ceremony to answer.
-    let r = app
-        .post_json(
-            "/v1/auth/mfa/webauthn/options",
-            &json!({"mfa_token": token}),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let options: Value = r.json().await.unwrap();
+    let options = app.second_step_options(token).await;
     assert_eq!(
         options["publicKey"]["allowCredentials"]
             .as_array()
@@ -312,16 +316,7 @@ async fn a_passkey_is_the_second_step_after_the_password() {
     let mut clone = key.copy();
     let challenge = app.first_step(&name).await;
     let token = challenge["mfa_token"].as_str().unwrap();
-    let options: Value = app
-        .post_json(
-            "/v1/auth/mfa/webauthn/options",
-            &json!({"mfa_token": token}),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let options = app.second_step_options(token).await;
     let ok = key.get(&options).await;
     let r = app
         .second_step(&json!({"mfa_token": token, "webauthn": ok}))
@@ -329,16 +324,7 @@ async fn a_passkey_is_the_second_step_after_the_password() {
     assert_eq!(r.status(), StatusCode::OK);
     let challenge = app.first_step(&name).await;
     let token = challenge["mfa_token"].as_str().unwrap();
-    let options: Value = app
-        .post_json(
-            "/v1/auth/mfa/webauthn/options",
-            &json!({"mfa_token": token}),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let options = app.second_step_options(token).await;
     // The copy was taken after one assertion: its counter is behind the stored one.
     let stale = clone.get(&options).await;
     assert_problem(

@@ -64,6 +64,22 @@ impl AuthService {
         })
     }
 
+    /// The live challenge for `purpose` that `token` names.
+    async fn live_challenge(
+        &self,
+        f: &SecondFactorDeps,
+        token: &str,
+        purpose: ChallengePurpose,
+    ) -> Result<Challenge, SecondStepError> {
+        let token = ChallengeToken::from_client(token).ok_or(SecondStepError::InvalidChallenge)?;
+        let now = self.now();
+        f.challenges
+            .find(&token.id())
+            .await?
+            .filter(|c| c.purpose == purpose && c.is_live(&f.policy, now))
+            .ok_or(SecondStepError::InvalidChallenge)
+    }
+
     /// The live second-step challenge `token` names, and its user, if the client and
     /// the account's password are still the ones the first step saw.
     async fn second_step(
@@ -72,14 +88,9 @@ impl AuthService {
         token: &str,
         client: &ClientInfo,
     ) -> Result<(Challenge, User), SecondStepError> {
-        let token = ChallengeToken::from_client(token).ok_or(SecondStepError::InvalidChallenge)?;
-        let now = self.now();
-        let challenge = f
-            .challenges
-            .find(&token.id())
-            .await?
-            .filter(|c| c.purpose == ChallengePurpose::SecondStep && c.is_live(&f.policy, now))
-            .ok_or(SecondStepError::InvalidChallenge)?;
+        let challenge = self
+            .live_challenge(f, token, ChallengePurpose::SecondStep)
+            .await?;
         let user_id = challenge.user.ok_or(SecondStepError::InvalidChallenge)?;
         let user = self
             .deps
@@ -330,16 +341,10 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<TokenPair, SecondStepError> {
         let f = self.factor_deps()?;
-        let token =
-            ChallengeToken::from_client(challenge_id).ok_or(SecondStepError::InvalidChallenge)?;
-        let now = self.now();
-        let challenge = f
-            .challenges
-            .find(&token.id())
-            .await?
-            .filter(|c| c.purpose == ChallengePurpose::PasskeySignIn && c.is_live(&f.policy, now))
-            .ok_or(SecondStepError::InvalidChallenge)?;
-        if !f.challenges.consume(&challenge.id, now).await? {
+        let challenge = self
+            .live_challenge(f, challenge_id, ChallengePurpose::PasskeySignIn)
+            .await?;
+        if !f.challenges.consume(&challenge.id, self.now()).await? {
             return Err(SecondStepError::InvalidChallenge);
         }
         let state = challenge

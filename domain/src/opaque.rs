@@ -1,0 +1,27 @@
+//! Opaque bearer secrets — refresh tokens, mailed links, sign-in challenges: 256 random
+//! bits in base64url for the client, and the BLAKE2b-256 digest the store keeps instead
+//! (a database dump yields none of them).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::{Blake2b256, Digest};
+
+/// A fresh secret: 32 random bytes, base64url (43 characters).
+///
+/// # Errors
+/// Only when the OS has no randomness to give.
+pub(crate) fn random() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `raw` can be one of ours: 43 base64url characters.
+pub(crate) fn is_well_formed(raw: &str) -> bool {
+    raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok()
+}
+
+/// What the store keeps of a secret.
+pub(crate) fn digest(raw: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Blake2b256::digest(raw.as_bytes()))
+}
