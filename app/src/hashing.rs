@@ -151,6 +151,10 @@ impl PasswordHasher for BlockingHasher {
         })
         .await
     }
+
+    fn is_saturated(&self) -> bool {
+        self.admitted.available_permits() == 0
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,12 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// Spends the same effort as [`Self::verify`] against a hash that matches nothing, so an
     /// unknown username costs as much time as a wrong password.
     async fn verify_dummy(&self, attempt: &PasswordAttempt) -> Result<(), HashError>;
+    /// Whether a hash asked for now would be refused [`HashError::Busy`]: a cheap,
+    /// advisory look, so that a flood is turned away at the door instead of after the
+    /// database work that precedes the hash (the hash itself still decides).
+    fn is_saturated(&self) -> bool {
+        false
+    }
 }
 
 /// argon2id cost parameters (RFC 9106 / OWASP: m=19456 KiB, t=2, p=1 by default).

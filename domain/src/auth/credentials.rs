@@ -29,6 +29,9 @@ impl AuthService {
         email: Option<Email>,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
+        if self.deps.hasher.is_saturated() {
+            return Err(Unavailable::HashingBusy.into());
+        }
         let hash = self.deps.hasher.hash(&password).await?;
         let user = self
             .create_user(username, hash, roles, email, client)
@@ -81,6 +84,11 @@ impl AuthService {
         attempt: &PasswordAttempt,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, LoginError> {
+        // A flood is turned away before it costs a lookup or a count against anybody's
+        // budget: every login ends in a hash, so none could finish now.
+        if self.deps.hasher.is_saturated() {
+            return Err(Unavailable::HashingBusy.into());
+        }
         let parsed = Username::parse(username);
         // Throttled by the name as typed (canonicalised when valid), whether or not such
         // a user exists: a 429 must not reveal which accounts are real.

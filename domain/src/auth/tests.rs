@@ -369,10 +369,12 @@ impl RevocationList for Rules {
     }
 }
 
-/// "Hashes" are the password in clear with a prefix; counts dummy verifications.
+/// "Hashes" are the password in clear with a prefix; counts dummy verifications; can
+/// say it is saturated.
 #[derive(Default)]
 struct PlainHasher {
     dummies: AtomicUsize,
+    saturated: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -396,6 +398,9 @@ impl PasswordHasher for PlainHasher {
     async fn verify_dummy(&self, _: &PasswordAttempt) -> Result<(), HashError> {
         self.dummies.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+    fn is_saturated(&self) -> bool {
+        self.saturated.load(Ordering::SeqCst)
     }
 }
 
@@ -862,4 +867,24 @@ async fn a_login_that_checked_the_old_password_does_not_survive_the_change() {
     let now = w.clock.now();
     let live = w.auth.deps.sessions.list_live(alice.id, now).await.unwrap();
     assert!(live.is_empty(), "the login's session was ended: {live:?}");
+}
+
+#[tokio::test]
+async fn a_saturated_hasher_turns_logins_away_before_any_lookup() {
+    let w = world();
+    w.user("alice").await;
+    w.hasher.saturated.store(true, Ordering::SeqCst);
+    let attempt = PasswordAttempt::new(PASSWORD).unwrap();
+    let client = ClientInfo::default();
+    for name in ["alice", "nobody"] {
+        let r = w.auth.login(name, &attempt, &client).await;
+        assert!(
+            matches!(r, Err(LoginError::Unavailable(Unavailable::HashingBusy))),
+            "{r:?}"
+        );
+    }
+    assert_eq!(w.hasher.dummies.load(Ordering::SeqCst), 0, "no hash was asked for");
+    assert!(!w.events().contains(&"login_failed".to_owned()));
+    w.hasher.saturated.store(false, Ordering::SeqCst);
+    w.login("alice").await;
 }
