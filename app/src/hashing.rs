@@ -78,6 +78,11 @@ impl BlockingHasher {
         }
     }
 
+    /// How many hashes may run or wait at once; beyond, `Busy`.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Reads how many hashes are running or waiting.
     pub fn depth_probe(&self) -> impl Fn() -> usize + Send + Sync + 'static {
         let (admitted, capacity) = (Arc::clone(&self.admitted), self.capacity);

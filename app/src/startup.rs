@@ -36,7 +36,7 @@ use tessera_revocation::{
 use tessera_sql::{PoolOptions, SqlStore};
 use url::Url;
 
-use crate::api::AppState;
+use crate::api::{AppState, SharedState};
 use crate::background::{
     deliver_mail, follow_other_processes, maintain_keys, purge_lapsed, shutdown_signal,
 };
@@ -282,6 +282,7 @@ pub async fn build_state(
         ),
     };
     let hasher = build_hasher(config, &telemetry).await?;
+    let password_door = Arc::new(tokio::sync::Semaphore::new(hasher.capacity()));
     let limiter = build_limiter(config).await?;
 
     let sealed_mail = Arc::new(SealedMail {
@@ -336,7 +337,7 @@ pub async fn build_state(
         )),
     });
     observe_keys(&telemetry, &keys, clock_for_gauges);
-    let state = AppState {
+    let state = AppState::new(SharedState {
         telemetry,
         auth,
         keys_admin: KeyAdmin::new(Arc::clone(&keys), audit, clock),
@@ -345,6 +346,7 @@ pub async fn build_state(
         revocation_store: Arc::new(store.clone()),
         revocations,
         limiter,
+        password_door,
         trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
         ipv6_prefix: config.limits.ipv6_prefix,
         password_policy: PasswordPolicy {
@@ -357,7 +359,7 @@ pub async fn build_state(
             wake: Arc::new(tokio::sync::Notify::new()),
             retention: config.mail.retention,
         },
-    };
+    });
     Ok((state, store))
 }
 

@@ -15,7 +15,7 @@ use super::responses::{answer, bad_request, refusals};
 use super::text::Text;
 use super::{
     ApiTags, AppState, BearerAuth, LogoutBearerAuth, UserView, check_client, client_info,
-    note_rate_limited,
+    note_rate_limited, password_slot,
 };
 use crate::problem::Problem;
 
@@ -265,6 +265,10 @@ impl AuthApi {
         if let Err(e) = check_client(req, ClientAction::Register).await {
             return answer(e);
         }
+        let _slot = match password_slot(req) {
+            Ok(slot) => slot,
+            Err(e) => return answer(e),
+        };
         let username = match Username::parse(&body.username) {
             Ok(u) => u,
             Err(e) => return answer(e),
@@ -306,6 +310,10 @@ impl AuthApi {
         if let Err(e) = check_client(req, ClientAction::Login).await {
             return answer(e);
         }
+        let _slot = match password_slot(req) {
+            Ok(slot) => slot,
+            Err(e) => return answer(e),
+        };
         let Some(attempt) = PasswordAttempt::new(&body.password) else {
             return answer(LoginError::InvalidCredentials);
         };

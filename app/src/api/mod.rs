@@ -50,9 +50,29 @@ use crate::problem::ApiError;
 
 pub use responses::RETRY_AFTER_SECS;
 
-/// What every handler can reach.
+/// What every handler can reach. poem clones request data into every request, so the
+/// state is one shared allocation and a clone is one reference count, not a copy of every
+/// adapter handle and policy string (measured: `AppState::clone` and the copies it made
+/// were a visible share of the protected route's time).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The state behind [`AppState`].
+pub struct SharedState {
     pub auth: AuthService,
     /// Signing-key operations (rotate, revoke, maintenance), audited one way.
     pub keys_admin: crate::keys_admin::KeyAdmin,
@@ -64,6 +84,10 @@ pub struct AppState {
     pub revocation_store: Arc<dyn RevocationStore>,
     pub revocations: Arc<dyn RevocationList>,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Places for requests that end in a password hash (login, registration): as many
+    /// as the hashing pool admits. A request that finds none is answered 503 at once,
+    /// before it reads the database or holds memory while it waits.
+    pub password_door: Arc<tokio::sync::Semaphore>,
     pub password_policy: PasswordPolicy,
     pub jwks_max_age_secs: u64,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
@@ -215,6 +239,21 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
 }
 
 /// Counts a 429 by what was limited (`login`, `login_account`, …).
+/// A place at the password door (see [`AppState::password_door`]), held until the
+/// request is answered.
+///
+/// # Errors
+/// 503 `service_unavailable` with `Retry-After` when every place is taken.
+pub fn password_slot(req: &Request) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+    let Some(state) = req.data::<AppState>() else {
+        return Ok(None);
+    };
+    Arc::clone(&state.password_door)
+        .try_acquire_owned()
+        .map(Some)
+        .map_err(|_| tessera_domain::auth::Unavailable::HashingBusy.into())
+}
+
 pub fn note_rate_limited(state: &AppState, action: &str) {
     state.telemetry.metrics.rate_limited.add(
         1,
