@@ -152,6 +152,26 @@ fn request_id(headers: &HeaderMap) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// The method as a label: the standard ones without an allocation.
+fn method_name(method: &poem::http::Method) -> opentelemetry::StringValue {
+    use poem::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    known
+        .iter()
+        .zip(NAMES)
+        .find(|(m, _)| *m == method)
+        .map_or_else(|| method.as_str().to_owned().into(), |(_, name)| name.into())
+}
+
 /// The outermost middleware: everything a request leaves behind for operators.
 pub async fn observe_request<E: Endpoint>(
     next: Arc<E>,
@@ -161,19 +181,24 @@ pub async fn observe_request<E: Endpoint>(
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let id = request_id(req.headers());
-    let method = req.method().as_str().to_owned();
+    let method = method_name(req.method());
     let parent = TraceContextPropagator::new().extract(&Headers(req.headers()));
-    let cx = spans
-        .server(format!("{method} request"), &parent)
-        .unwrap_or(parent);
+    let cx = if spans.enabled() {
+        spans
+            .server(format!("{method} request"), &parent)
+            .unwrap_or(parent)
+    } else {
+        parent
+    };
     let mut resp = next
         .call(req)
         .with_context(cx.clone())
         .await
         .map_or_else(poem::Error::into_response, IntoResponse::into_response);
-    let route = resp
+    // Shared, not copied: every label below is a reference count.
+    let route: Arc<str> = resp
         .data::<PathPattern>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.0.to_string());
+        .map_or_else(|| Arc::from("unmatched"), |p| Arc::clone(&p.0));
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     metrics.requests.add(

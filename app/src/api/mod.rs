@@ -244,14 +244,16 @@ pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), Api
 ///
 /// # Errors
 /// 503 `service_unavailable` with `Retry-After` when every place is taken.
-pub fn password_slot(req: &Request) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+pub fn password_slot(
+    req: &Request,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, tessera_domain::auth::Unavailable> {
     let Some(state) = req.data::<AppState>() else {
         return Ok(None);
     };
     Arc::clone(&state.password_door)
         .try_acquire_owned()
         .map(Some)
-        .map_err(|_| tessera_domain::auth::Unavailable::HashingBusy.into())
+        .map_err(|_| tessera_domain::auth::Unavailable::HashingBusy)
 }
 
 pub fn note_rate_limited(state: &AppState, action: &str) {

@@ -163,10 +163,17 @@ fn account_gone() -> ApiError {
 impl From<Unavailable> for ApiError {
     /// Logs why a dependency is unavailable and builds the 503 that hides it.
     fn from(e: Unavailable) -> Self {
-        tracing::warn!(error = ?e, "dependency unavailable");
         let detail = match e {
-            Unavailable::HashingBusy => "the server is busy, retry shortly",
-            _ => "the service is temporarily unavailable, retry shortly",
+            // Load shedding, not a fault: under a flood this is every other answer, and a
+            // warning each would turn the flood into a log flood.
+            Unavailable::HashingBusy => {
+                tracing::debug!("password hashing saturated: refused");
+                "the server is busy, retry shortly"
+            }
+            _ => {
+                tracing::warn!(error = ?e, "dependency unavailable");
+                "the service is temporarily unavailable, retry shortly"
+            }
         };
         ApiError::unavailable(detail, RETRY_AFTER_SECS)
     }
