@@ -169,7 +169,10 @@ fn method_name(method: &poem::http::Method) -> opentelemetry::StringValue {
         .iter()
         .zip(NAMES)
         .find(|(m, _)| *m == method)
-        .map_or_else(|| method.as_str().to_owned().into(), |(_, name)| name.into())
+        .map_or_else(
+            || method.as_str().to_owned().into(),
+            |(_, name)| name.into(),
+        )
 }
 
 /// The outermost middleware: everything a request leaves behind for operators.

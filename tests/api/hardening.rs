@@ -32,6 +32,46 @@ async fn change_password(app: &TestApp, token: &str, current: &str) -> reqwest::
 
 // H1 ---------------------------------------------------------------------------------
 
+/// Beyond the places the hashing pool admits, a login is turned away at the door: 503
+/// with `Retry-After`, never queued behind the database, and never counted against the
+/// account's failure budget (the account still logs in at once afterwards).
+#[tokio::test]
+async fn a_login_flood_is_turned_away_at_the_password_door() {
+    let app = spawn_limited(|c| {
+        c.passwords.max_concurrent_hashes = 1;
+        c.passwords.max_queued_hashes = 1;
+        c.passwords.argon2_memory_kib = 32 * 1024;
+        c.passwords.argon2_iterations = 4;
+    })
+    .await;
+    let (name, _) = app.signed_in_user().await;
+    let mut flood = Vec::new();
+    for i in 0..40 {
+        let body = json!({"username": name, "password": format!("guess {i}")});
+        let req = app.client.post(app.url("/v1/auth/login")).json(&body);
+        flood.push(tokio::spawn(req.send()));
+    }
+    let (mut refused, mut wrong, mut locked) = (0, 0, 0);
+    for f in flood {
+        let r = f.await.unwrap().unwrap();
+        match r.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(r.headers().contains_key("retry-after"));
+                assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+                refused += 1;
+            }
+            // A checked password, wrong; or the account locked by the checked ones.
+            StatusCode::UNAUTHORIZED => wrong += 1,
+            StatusCode::TOO_MANY_REQUESTS => locked += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "nothing was turned away");
+    assert_eq!(refused + wrong + locked, 40);
+    // Only checked passwords count: the refused ones left no failure behind.
+    assert_eq!(audit_events(&app, "login_failed").await, wrong);
+}
+
 /// A flood of logins whose clients give up after a few milliseconds leaves no backlog: a
 /// login afterwards is answered within about one hash time, or refused at once. (The
 /// mechanism — permits travel with jobs, abandoned jobs are skipped — is pinned by the

@@ -883,7 +883,11 @@ async fn a_saturated_hasher_turns_logins_away_before_any_lookup() {
             "{r:?}"
         );
     }
-    assert_eq!(w.hasher.dummies.load(Ordering::SeqCst), 0, "no hash was asked for");
+    assert_eq!(
+        w.hasher.dummies.load(Ordering::SeqCst),
+        0,
+        "no hash was asked for"
+    );
     assert!(!w.events().contains(&"login_failed".to_owned()));
     w.hasher.saturated.store(false, Ordering::SeqCst);
     w.login("alice").await;
