@@ -34,7 +34,7 @@ async fn change_password(app: &TestApp, token: &str, current: &str) -> reqwest::
 
 /// Beyond the places the hashing pool admits, a login is turned away at the door: 503
 /// with `Retry-After`, never queued behind the database, and never counted against the
-/// account's failure budget (the account still logs in at once afterwards).
+/// account's failure budget.
 #[tokio::test]
 async fn a_login_flood_is_turned_away_at_the_password_door() {
     let app = spawn_limited(|c| {
