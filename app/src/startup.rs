@@ -282,7 +282,10 @@ pub async fn build_state(
         ),
     };
     let hasher = build_hasher(config, &telemetry).await?;
-    let password_door = Arc::new(tokio::sync::Semaphore::new(hasher.capacity()));
+    // Twice the hashing pool's places: requests refused cheaply on the way to a hash (a
+    // locked account, a malformed name) pass the door too, and must not crowd out the
+    // ones that will hash.
+    let password_door = Arc::new(tokio::sync::Semaphore::new(hasher.capacity() * 2));
     let limiter = build_limiter(config).await?;
 
     let sealed_mail = Arc::new(SealedMail {

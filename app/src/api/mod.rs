@@ -84,9 +84,9 @@ pub struct SharedState {
     pub revocation_store: Arc<dyn RevocationStore>,
     pub revocations: Arc<dyn RevocationList>,
     pub limiter: Arc<dyn RateLimiter>,
-    /// Places for requests that end in a password hash (login, registration): as many
-    /// as the hashing pool admits. A request that finds none is answered 503 at once,
-    /// before it reads the database or holds memory while it waits.
+    /// Places for requests that may end in a password hash (login, registration):
+    /// twice as many as the hashing pool admits. A request that finds none is answered
+    /// 503 at once, before it reads the database or holds memory while it waits.
     pub password_door: Arc<tokio::sync::Semaphore>,
     pub password_policy: PasswordPolicy,
     pub jwks_max_age_secs: u64,
