@@ -405,6 +405,32 @@ fn passkey_name(raw: &str) -> Result<PasskeyName, Box<ApiError>> {
     })
 }
 
+/// The answer of a signed-in operation: the variants given, then the bearer check's 401
+/// and the 503 they all share, with [`refusals!`] over all of them.
+macro_rules! signed_in_response {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($variants:tt)* }
+        $(refusals { $($status:tt => $variant:ident),* $(,)? })?
+    ) => {
+        #[derive(ApiResponse)]
+        $(#[$meta])*
+        pub enum $name {
+            $($variants)*
+            /// Missing, invalid, expired or revoked access token (`invalid_token`,
+            /// `token_revoked`).
+            #[oai(status = 401, content_type = "application/problem+json")]
+            Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+            /// A store, the rate limiter or password hashing cannot answer now
+            /// (`service_unavailable`).
+            #[oai(status = 503, content_type = "application/problem+json")]
+            Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+        }
+
+        refusals!($name { 401 => Unauthorized, $($($status => $variant,)*)? 503 => Unavailable });
+    };
+}
+
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request")]
 pub enum SecondStepResponse {
@@ -505,199 +531,145 @@ pub enum PasskeySignInResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-#[derive(ApiResponse)]
-pub enum MfaStatusResponse {
-    /// What is enrolled.
-    #[oai(status = 200)]
-    Ok(Json<MfaStatus>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    MfaStatusResponse {
+        /// What is enrolled.
+        #[oai(status = 200)]
+        Ok(Json<MfaStatus>),
+    }
 }
 
-#[derive(ApiResponse)]
-pub enum TotpSetupResponse {
-    /// The secret, pending until `POST /v1/me/mfa/totp/confirm`. Starting again replaces a
-    /// pending secret.
-    #[oai(status = 200)]
-    Ok(Json<TotpSetup>, #[oai(header = "Cache-Control")] String),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
-    /// first.
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    TotpSetupResponse {
+        /// The secret, pending until `POST /v1/me/mfa/totp/confirm`. Starting again replaces a
+        /// pending secret.
+        #[oai(status = 200)]
+        Ok(Json<TotpSetup>, #[oai(header = "Cache-Control")] String),
+        /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
+        /// first.
+        #[oai(status = 409, content_type = "application/problem+json")]
+        Conflict(Json<Problem>),
+    } refusals { 409 => Conflict }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum RecoveryCodesResponse {
-    /// The new recovery codes, shown this once; any older set stopped working.
-    #[oai(status = 200)]
-    Ok(Json<RecoveryCodes>, #[oai(header = "Cache-Control")] String),
-    /// Malformed body, or not exactly one proof when regenerating (`invalid_request`);
-    /// the code is wrong (`invalid_code`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The password is wrong (`invalid_credentials`).
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// Nothing to confirm or recover (`mfa_not_enrolled`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// Too many wrong proofs for this account (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or a store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    #[oai(bad_request_handler = "bad_request")]
+    RecoveryCodesResponse {
+        /// The new recovery codes, shown this once; any older set stopped working.
+        #[oai(status = 200)]
+        Ok(Json<RecoveryCodes>, #[oai(header = "Cache-Control")] String),
+        /// Malformed body, or not exactly one proof when regenerating (`invalid_request`);
+        /// the code is wrong (`invalid_code`).
+        #[oai(status = 400, content_type = "application/problem+json")]
+        BadRequest(Json<Problem>),
+        /// The password is wrong (`invalid_credentials`).
+        #[oai(status = 403, content_type = "application/problem+json")]
+        Forbidden(Json<Problem>),
+        /// Nothing to confirm or recover (`mfa_not_enrolled`).
+        #[oai(status = 409, content_type = "application/problem+json")]
+        Conflict(Json<Problem>),
+        /// Too many wrong proofs for this account (`rate_limited`).
+        #[oai(status = 429, content_type = "application/problem+json")]
+        TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    } refusals { 400 => BadRequest, 403 => Forbidden, 409 => Conflict, 429 => TooManyRequests }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum DisableTotpResponse {
-    /// The authenticator app is removed (with the recovery codes, if no passkey is left).
-    #[oai(status = 204)]
-    Done,
-    /// Malformed body, both proofs, or none for an active app (`invalid_request`); the
-    /// code is wrong or malformed (`invalid_code`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The password is wrong (`invalid_credentials`).
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// No authenticator app is enrolled (`mfa_not_enrolled`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// Too many wrong proofs for this account (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or a store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    #[oai(bad_request_handler = "bad_request")]
+    DisableTotpResponse {
+        /// The authenticator app is removed (with the recovery codes, if no passkey is left).
+        #[oai(status = 204)]
+        Done,
+        /// Malformed body, both proofs, or none for an active app (`invalid_request`); the
+        /// code is wrong or malformed (`invalid_code`).
+        #[oai(status = 400, content_type = "application/problem+json")]
+        BadRequest(Json<Problem>),
+        /// The password is wrong (`invalid_credentials`).
+        #[oai(status = 403, content_type = "application/problem+json")]
+        Forbidden(Json<Problem>),
+        /// No authenticator app is enrolled (`mfa_not_enrolled`).
+        #[oai(status = 409, content_type = "application/problem+json")]
+        Conflict(Json<Problem>),
+        /// Too many wrong proofs for this account (`rate_limited`).
+        #[oai(status = 429, content_type = "application/problem+json")]
+        TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    } refusals { 400 => BadRequest, 403 => Forbidden, 409 => Conflict, 429 => TooManyRequests }
 }
 
-#[derive(ApiResponse)]
-pub enum RegistrationOptionsResponse {
-    /// Creation options: pass `publicKey` to `navigator.credentials.create()`, then send
-    /// the result to `POST /v1/me/passkeys` within 5 minutes.
-    #[oai(status = 200)]
-    Ok(
-        Json<WebauthnOptions>,
-        #[oai(header = "Cache-Control")] String,
-    ),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    RegistrationOptionsResponse {
+        /// Creation options: pass `publicKey` to `navigator.credentials.create()`, then send
+        /// the result to `POST /v1/me/passkeys` within 5 minutes.
+        #[oai(status = 200)]
+        Ok(
+            Json<WebauthnOptions>,
+            #[oai(header = "Cache-Control")] String,
+        ),
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum AddPasskeyResponse {
-    /// The passkey is registered.
-    #[oai(status = 201)]
-    Created(Json<PasskeyView>),
-    /// Malformed body (`invalid_request`), or the credential does not verify or answers
-    /// no pending registration (`invalid_credential`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// This credential is registered already (`passkey_exists`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// The name is empty, too long or has control characters (`invalid_name`).
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    #[oai(bad_request_handler = "bad_request")]
+    AddPasskeyResponse {
+        /// The passkey is registered.
+        #[oai(status = 201)]
+        Created(Json<PasskeyView>),
+        /// Malformed body (`invalid_request`), or the credential does not verify or answers
+        /// no pending registration (`invalid_credential`).
+        #[oai(status = 400, content_type = "application/problem+json")]
+        BadRequest(Json<Problem>),
+        /// This credential is registered already (`passkey_exists`).
+        #[oai(status = 409, content_type = "application/problem+json")]
+        Conflict(Json<Problem>),
+        /// The name is empty, too long or has control characters (`invalid_name`).
+        #[oai(status = 422, content_type = "application/problem+json")]
+        Unprocessable(Json<Problem>),
+    } refusals { 400 => BadRequest, 409 => Conflict, 422 => Unprocessable }
 }
 
-#[derive(ApiResponse)]
-pub enum ListPasskeysResponse {
-    /// The caller's passkeys, oldest first.
-    #[oai(status = 200)]
-    Ok(Json<Vec<PasskeyView>>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    ListPasskeysResponse {
+        /// The caller's passkeys, oldest first.
+        #[oai(status = 200)]
+        Ok(Json<Vec<PasskeyView>>),
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum RenamePasskeyResponse {
-    /// Renamed.
-    #[oai(status = 200)]
-    Ok(Json<PasskeyView>),
-    /// Malformed id or body (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Not one of the caller's passkeys (`passkey_not_found`).
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// The name is empty, too long or has control characters (`invalid_name`).
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    #[oai(bad_request_handler = "bad_request")]
+    RenamePasskeyResponse {
+        /// Renamed.
+        #[oai(status = 200)]
+        Ok(Json<PasskeyView>),
+        /// Malformed id or body (`invalid_request`).
+        #[oai(status = 400, content_type = "application/problem+json")]
+        BadRequest(Json<Problem>),
+        /// Not one of the caller's passkeys (`passkey_not_found`).
+        #[oai(status = 404, content_type = "application/problem+json")]
+        NotFound(Json<Problem>),
+        /// The name is empty, too long or has control characters (`invalid_name`).
+        #[oai(status = 422, content_type = "application/problem+json")]
+        Unprocessable(Json<Problem>),
+    } refusals { 400 => BadRequest, 404 => NotFound, 422 => Unprocessable }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum DeletePasskeyResponse {
-    /// Removed (with the recovery codes, if it was the last factor).
-    #[oai(status = 204)]
-    Done,
-    /// Malformed id (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// It is the account's last second factor and the sign-in is older than 5 minutes
-    /// (`reauthentication_required`): sign in again, then remove it.
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// Not one of the caller's passkeys (`passkey_not_found`).
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+signed_in_response! {
+    #[oai(bad_request_handler = "bad_request")]
+    DeletePasskeyResponse {
+        /// Removed (with the recovery codes, if it was the last factor).
+        #[oai(status = 204)]
+        Done,
+        /// Malformed id (`invalid_request`).
+        #[oai(status = 400, content_type = "application/problem+json")]
+        BadRequest(Json<Problem>),
+        /// It is the account's last second factor and the sign-in is older than 5 minutes
+        /// (`reauthentication_required`): sign in again, then remove it.
+        #[oai(status = 403, content_type = "application/problem+json")]
+        Forbidden(Json<Problem>),
+        /// Not one of the caller's passkeys (`passkey_not_found`).
+        #[oai(status = 404, content_type = "application/problem+json")]
+        NotFound(Json<Problem>),
+    } refusals { 400 => BadRequest, 403 => Forbidden, 404 => NotFound }
 }
 
 refusals!(SecondStepResponse {
@@ -718,47 +690,6 @@ refusals!(PasskeySignInResponse {
     400 => BadRequest,
     401 => Unauthorized plain,
     429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(MfaStatusResponse { 401 => Unauthorized, 503 => Unavailable });
-refusals!(TotpSetupResponse { 401 => Unauthorized, 409 => Conflict, 503 => Unavailable });
-refusals!(RecoveryCodesResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    409 => Conflict,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(DisableTotpResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    409 => Conflict,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(RegistrationOptionsResponse { 401 => Unauthorized, 503 => Unavailable });
-refusals!(AddPasskeyResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    409 => Conflict,
-    422 => Unprocessable,
-    503 => Unavailable,
-});
-refusals!(ListPasskeysResponse { 401 => Unauthorized, 503 => Unavailable });
-refusals!(RenamePasskeyResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    404 => NotFound,
-    422 => Unprocessable,
-    503 => Unavailable,
-});
-refusals!(DeletePasskeyResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    404 => NotFound,
     503 => Unavailable,
 });
 
