@@ -87,6 +87,8 @@ pub struct Metrics {
     pub security_events: Counter<u64>,
     pub tokens_issued: Counter<u64>,
     pub refreshes: Counter<u64>,
+    /// Second steps and passkey sign-ins by method and outcome.
+    pub second_factors: Counter<u64>,
     pub revocations: Counter<u64>,
     pub rate_limited: Counter<u64>,
     pub hash_duration: Histogram<f64>,
@@ -126,6 +128,13 @@ impl Metrics {
             refreshes: meter
                 .u64_counter("tessera.refreshes")
                 .with_description("Refresh-token exchanges by outcome")
+                .build(),
+            second_factors: meter
+                .u64_counter("tessera.second_factors")
+                .with_description(
+                    "Second steps and passkey sign-ins by method (totp, recovery_code, \
+                     webauthn, passkey) and outcome (ok, refused, error)",
+                )
                 .build(),
             revocations: meter
                 .u64_counter("tessera.revocations")

@@ -202,6 +202,11 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
         "invalid_credentials",
     )
     .await;
+    // Operators see the second steps: two accepted, three refused (a replay, a code out
+    // of the window, a used token).
+    let counted = |outcome| app.metric("tessera_second_factors_total", Some(("outcome", outcome)));
+    assert_eq!(counted("ok").await, 2.0);
+    assert_eq!(counted("refused").await, 3.0);
 }
 
 #[tokio::test]

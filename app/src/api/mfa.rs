@@ -693,6 +693,31 @@ refusals!(PasskeySignInResponse {
     503 => Unavailable,
 });
 
+/// Counts a second step or passkey sign-in (`tessera_second_factors_total`).
+fn count_second_factor<T>(
+    state: &AppState,
+    method: &'static str,
+    result: &Result<T, SecondStepError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(
+            SecondStepError::InvalidChallenge
+            | SecondStepError::InvalidCode
+            | SecondStepError::NoPasskey
+            | SecondStepError::Throttled(_),
+        ) => "refused",
+        Err(_) => "error",
+    };
+    state.telemetry.metrics.second_factors.add(
+        1,
+        &[
+            opentelemetry::KeyValue::new("method", method),
+            opentelemetry::KeyValue::new("outcome", outcome),
+        ],
+    );
+}
+
 /// A passkey sign-in's refusals say nothing about which part was wrong.
 fn passkey_refusal(e: SecondStepError) -> ApiError {
     match e {
@@ -737,11 +762,17 @@ impl MfaAuthApi {
                 ));
             }
         };
-        match state
+        let method = match &proof {
+            SecondStepProof::Totp(_) => "totp",
+            SecondStepProof::RecoveryCode(_) => "recovery_code",
+            SecondStepProof::Webauthn(_) => "webauthn",
+        };
+        let result = state
             .auth
             .complete_second_step(&body.mfa_token, proof, &client_info(req))
-            .await
-        {
+            .await;
+        count_second_factor(&state, method, &result);
+        match result {
             Ok(pair) => Ok(SecondStepResponse::ok(pair)),
             Err(e) => answer(e),
         }
@@ -824,11 +855,12 @@ impl MfaAuthApi {
         if let Err(e) = check_client(req, ClientAction::Login).await {
             return answer(e);
         }
-        match state
+        let result = state
             .auth
             .passkey_sign_in(&body.challenge_id, &body.credential, &client_info(req))
-            .await
-        {
+            .await;
+        count_second_factor(&state, "passkey", &result);
+        match result {
             Ok(pair) => Ok(PasskeySignInResponse::Ok(
                 Json(pair.into()),
                 NO_STORE.into(),
