@@ -14,8 +14,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Statement, TransactionTrait,
 };
 use tessera_domain::mfa::{
     CeremonyState, Challenge, ChallengeId, ChallengePurpose, ChallengeStore, FactorStore,
@@ -105,28 +105,43 @@ async fn replace_codes<C: sea_orm::ConnectionTrait>(
 #[async_trait]
 impl FactorStore for SqlStore {
     async fn summary(&self, user: UserId) -> Result<FactorSummary, StoreError> {
+        // Every password login asks this: one statement, not a count per table. A SELECT
+        // of scalar subqueries without FROM is the same on all three dialects; only the
+        // placeholders differ.
+        let backend = self.db.get_database_backend();
+        let arg = |n: u8| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        };
+        let sql = format!(
+            "SELECT \
+             (SELECT COUNT(*) FROM totp_factors WHERE user_id = {} AND confirmed_at IS NOT NULL) AS totp, \
+             (SELECT COUNT(*) FROM passkeys WHERE user_id = {}) AS passkeys, \
+             (SELECT COUNT(*) FROM recovery_codes WHERE user_id = {} AND used_at IS NULL) AS codes",
+            arg(1),
+            arg(2),
+            arg(3)
+        );
         let id = user.to_string();
-        let totp = totp_factors::Entity::find()
-            .filter(totp_factors::Column::UserId.eq(id.clone()))
-            .filter(totp_factors::Column::ConfirmedAt.is_not_null())
-            .count(self.conn())
+        let stmt = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [id.clone().into(), id.clone().into(), id.into()],
+        );
+        let row = self
+            .conn()
+            .query_one_raw(stmt)
             .await
-            .map_err(unavailable)?;
-        let passkeys = passkeys::Entity::find()
-            .filter(passkeys::Column::UserId.eq(id.clone()))
-            .count(self.conn())
-            .await
-            .map_err(unavailable)?;
-        let codes = recovery_codes::Entity::find()
-            .filter(recovery_codes::Column::UserId.eq(id))
-            .filter(recovery_codes::Column::UsedAt.is_null())
-            .count(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .ok_or_else(|| corrupt("factor summary"))?;
+        let count = |col: &str| -> Result<u32, StoreError> {
+            let n: i64 = row.try_get("", col).map_err(unavailable)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
         Ok(FactorSummary {
-            totp: totp > 0,
-            passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
-            recovery_codes_left: u32::try_from(codes).unwrap_or(u32::MAX),
+            totp: count("totp")? > 0,
+            passkeys: count("passkeys")?,
+            recovery_codes_left: count("codes")?,
         })
     }
 
