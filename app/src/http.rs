@@ -89,19 +89,8 @@ pub fn routes(
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .at("/problems", poem::get(problem_index))
-        .at("/problems/:code", poem::get(problem_page))
-        .at(
-            "/verify-email",
-            poem::get(crate::pages::verify_email_page).post(crate::pages::verify_email_submit),
-        )
-        .at(
-            crate::pages::STYLESHEET_PATH,
-            poem::get(crate::pages::stylesheet),
-        )
-        .at(
-            "/reset-password",
-            poem::get(crate::pages::reset_password_page).post(crate::pages::reset_password_submit),
-        );
+        .at("/problems/:code", poem::get(problem_page));
+    route = crate::pages::routes(route);
     if telemetry.metrics && telemetry.metrics_listen.is_none() {
         route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
     }

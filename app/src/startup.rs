@@ -362,6 +362,14 @@ pub async fn build_state(
             wake: Arc::new(tokio::sync::Notify::new()),
             retention: config.mail.retention,
         },
+        pages: crate::pages::PagesConfig::new(
+            config
+                .server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+            kek.derive("tessera page csrf v1"),
+        ),
     });
     Ok((state, store))
 }

@@ -11,7 +11,7 @@ pub mod delivery;
 pub mod email;
 pub mod keys;
 pub mod mfa;
-mod opaque;
+pub mod opaque;
 pub mod password;
 pub mod ports;
 pub mod revocation;

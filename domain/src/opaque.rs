@@ -10,14 +10,14 @@ use blake2::{Blake2b256, Digest};
 ///
 /// # Errors
 /// Only when the OS has no randomness to give.
-pub(crate) fn random() -> anyhow::Result<String> {
+pub fn random() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Whether `raw` can be one of ours: 43 base64url characters.
-pub(crate) fn is_well_formed(raw: &str) -> bool {
+pub fn is_well_formed(raw: &str) -> bool {
     raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok()
 }
 

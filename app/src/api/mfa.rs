@@ -694,7 +694,7 @@ refusals!(PasskeySignInResponse {
 });
 
 /// Counts a second step or passkey sign-in (`tessera_second_factors_total`).
-fn count_second_factor<T>(
+pub(crate) fn count_second_factor<T>(
     state: &AppState,
     method: &'static str,
     result: &Result<T, SecondStepError>,
@@ -719,7 +719,7 @@ fn count_second_factor<T>(
 }
 
 /// A passkey sign-in's refusals say nothing about which part was wrong.
-fn passkey_refusal(e: SecondStepError) -> ApiError {
+pub(crate) fn passkey_refusal(e: SecondStepError) -> ApiError {
     match e {
         SecondStepError::InvalidChallenge
         | SecondStepError::InvalidCode

@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use crate::problem::ApiError;
 
+pub(crate) use mfa::{count_second_factor, passkey_refusal};
 pub use responses::RETRY_AFTER_SECS;
 
 /// What every handler can reach. poem clones request data into every request, so the
@@ -95,6 +96,8 @@ pub struct SharedState {
     pub ipv6_prefix: u8,
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     pub mail: MailState,
+    /// The hosted pages' cookies and CSRF key.
+    pub pages: crate::pages::PagesConfig,
 }
 
 /// The outbox's sender, and how a request that queued mail wakes it.

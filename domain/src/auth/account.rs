@@ -2,6 +2,7 @@
 //! retried), password change, and disabling an account.
 
 use crate::password::Verification;
+use crate::session::RefreshTokenState;
 use crate::throttle::LimitError;
 use crate::user::Password;
 use crate::user::PasswordAttempt;
@@ -42,6 +43,37 @@ impl AuthService {
             }
             _ => Err(AuthError::Revoked),
         }
+    }
+
+    /// The signed-in principal of a hosted page: the browser holds its session's refresh
+    /// token in an HttpOnly cookie, and the pages act for the session that token still
+    /// opens. The token is only looked up, never rotated: presenting it here is not a
+    /// refresh, so the session lasts its idle lifetime from sign-in, and a token rotated
+    /// through the API (or a session ended by logout, logout-all, a password change or an
+    /// administrator) signs the browser out.
+    ///
+    /// # Errors
+    /// [`AuthError::Revoked`] when the token opens no live session of an enabled user;
+    /// `Unavailable` when the store or the revocation list cannot answer (fail closed).
+    pub async fn browser_session(&self, refresh_token: &str) -> Result<Claims, AuthError> {
+        let now = self.now();
+        let token = RefreshToken::from_client(refresh_token).ok_or(AuthError::Revoked)?;
+        let found = self
+            .deps
+            .sessions
+            .find_for_refresh(&RefreshTokenMint::hash(&token))
+            .await?;
+        let Some((session, RefreshTokenState::Current, Some(user))) = found else {
+            return Err(AuthError::Revoked);
+        };
+        if !session.is_live(now) || user.is_disabled() {
+            return Err(AuthError::Revoked);
+        }
+        let claims = self.tokens.claims_for(&user, &session, now);
+        if self.deps.revocations.is_revoked(&claims, now)? {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
     }
 
     /// The caller's account.

@@ -412,6 +412,27 @@ impl AuthService {
         Ok(provisioning)
     }
 
+    /// The enrollment started by [`Self::begin_totp`] and not confirmed yet, provisioned
+    /// again from its sealed secret: a page that shows the QR code can show it until a
+    /// code confirms it, instead of minting a new secret on every wrong code or reload.
+    ///
+    /// # Errors
+    /// [`FactorError::NotEnrolled`] when nothing is pending.
+    pub async fn pending_totp(&self, claims: &Claims) -> Result<TotpProvisioning, FactorError> {
+        let f = self.factor_deps()?;
+        let user = self.me(claims).await.map_err(account_gone)?;
+        let Some(enrollment) = f
+            .factors
+            .totp(user.id)
+            .await?
+            .filter(|t| t.confirmed_at.is_none())
+        else {
+            return Err(FactorError::NotEnrolled);
+        };
+        let secret = open_secret(f, user.id, &enrollment)?;
+        Ok(f.totp.provisioning(&secret, user.username.as_str())?)
+    }
+
     /// Confirms the pending enrollment with a code from the app, and hands out a new set
     /// of recovery codes (shown this once).
     ///

@@ -1,0 +1,321 @@
+//! The pages mailed links open — `/verify-email` and `/reset-password` — and the page
+//! that asks for a reset link, `/forgot-password`. Opening a link changes nothing (mail
+//! scanners fetch links); the page's form does, by posting the token back, which calls
+//! the same use cases as the JSON API. The mailed token is itself the proof that the form
+//! came from the mail, so those two forms need no CSRF token; the reset request does.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Query};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use tessera_domain::auth::{ResetError, VerifyEmailError};
+use tessera_domain::email::{Email, EmailToken};
+use tessera_domain::throttle::ClientAction;
+
+use super::{Message, Reply, Visitor, forged, page_status, retry_after, say, unavailable};
+use crate::api::{AppState, check_client, client_info};
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyPage<'a> {
+    title: &'a str,
+    token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPage<'a> {
+    title: &'a str,
+    token: &'a str,
+    error: Option<String>,
+    min: usize,
+    max: usize,
+}
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPage<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+const VERIFY_TITLE: &str = "Confirm your email address";
+const RESET_TITLE: &str = "Choose a new password";
+const FORGOT_TITLE: &str = "Forgot your password?";
+
+const BAD_LINK: &str =
+    "This link is invalid, already used or expired. Ask for a new one and use the latest mail.";
+
+fn say_page(
+    status: StatusCode,
+    title: &str,
+    class: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
+    let page = Message {
+        title,
+        class,
+        text,
+        link,
+    };
+    Reply {
+        cookies: Vec::new(),
+    }
+    .page(status, &page)
+}
+
+fn bad_link(title: &str) -> Response {
+    say_page(
+        StatusCode::BAD_REQUEST,
+        title,
+        "error",
+        BAD_LINK,
+        Some(("/forgot-password", "Ask for a new reset link")),
+    )
+}
+
+/// A refusal of a per-client bucket: the words and `Retry-After`.
+fn refused(title: &str, e: &ApiError) -> Response {
+    let resp = say_page(page_status(e), title, "error", &say(e), None);
+    retry_after(resp, e)
+}
+
+/// `GET /verify-email?token=…`: a button that confirms.
+#[handler]
+pub fn verify_email_page(Query(q): Query<TokenQuery>) -> Response {
+    if EmailToken::from_client(&q.token).is_none() {
+        return say_page(
+            StatusCode::BAD_REQUEST,
+            VERIFY_TITLE,
+            "error",
+            BAD_LINK,
+            None,
+        );
+    }
+    let page = VerifyPage {
+        title: VERIFY_TITLE,
+        token: &q.token,
+    };
+    Reply {
+        cookies: Vec::new(),
+    }
+    .page(StatusCode::OK, &page)
+}
+
+/// `POST /verify-email` (form): redeems the token.
+#[handler]
+pub async fn verify_email_submit(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<VerifyForm>,
+) -> Response {
+    if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
+        return refused(VERIFY_TITLE, &e);
+    }
+    match state
+        .auth
+        .verify_email(&form.token, &client_info(req))
+        .await
+    {
+        Ok(()) => say_page(
+            StatusCode::OK,
+            VERIFY_TITLE,
+            "ok",
+            "Thank you: your email address is verified.",
+            Some(("/account", "Go to your account")),
+        ),
+        Err(VerifyEmailError::InvalidToken) => say_page(
+            StatusCode::BAD_REQUEST,
+            VERIFY_TITLE,
+            "error",
+            BAD_LINK,
+            None,
+        ),
+        Err(VerifyEmailError::EmailTaken) => say_page(
+            StatusCode::CONFLICT,
+            VERIFY_TITLE,
+            "error",
+            "Another account has already verified this address.",
+            None,
+        ),
+        Err(e) => unavailable(e.into()),
+    }
+}
+
+fn reset_page(
+    state: &AppState,
+    status: StatusCode,
+    token: &str,
+    error: Option<String>,
+) -> Response {
+    let p = state.password_policy;
+    let page = ResetPage {
+        title: RESET_TITLE,
+        token,
+        error,
+        min: p.min_chars,
+        max: p.max_chars,
+    };
+    Reply {
+        cookies: Vec::new(),
+    }
+    .page(status, &page)
+}
+
+/// `GET /reset-password?token=…`: the new-password form.
+#[handler]
+pub fn reset_password_page(state: Data<&AppState>, Query(q): Query<TokenQuery>) -> Response {
+    if EmailToken::from_client(&q.token).is_none() {
+        return bad_link(RESET_TITLE);
+    }
+    reset_page(&state, StatusCode::OK, &q.token, None)
+}
+
+/// `POST /reset-password` (form): sets the password; every session of the account ends.
+#[handler]
+pub async fn reset_password_submit(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
+        return refused(RESET_TITLE, &e);
+    }
+    if EmailToken::from_client(&form.token).is_none() {
+        return bad_link(RESET_TITLE);
+    }
+    if form.new_password != form.confirm_password {
+        let error = Some("The two passwords differ.".to_owned());
+        return reset_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form.token, error);
+    }
+    match state
+        .auth
+        .reset_password(
+            &form.token,
+            &form.new_password,
+            &state.password_policy,
+            &client_info(req),
+        )
+        .await
+    {
+        Ok(()) => say_page(
+            StatusCode::OK,
+            RESET_TITLE,
+            "ok",
+            "Your password is changed, and every device was signed out. Sign in with the new password.",
+            Some(("/login", "Sign in")),
+        ),
+        Err(ResetError::InvalidToken) => bad_link(RESET_TITLE),
+        Err(ResetError::WeakPassword(e)) => {
+            let error = Some(say(&ApiError::from(e)));
+            reset_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form.token, error)
+        }
+        Err(e) => unavailable(e.into()),
+    }
+}
+
+/// `GET /forgot-password`: asks for the address to send a reset link to.
+#[handler]
+pub async fn forgot_password_page(state: Data<&AppState>, req: &Request) -> Response {
+    let visitor = match Visitor::of(&state, req).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let (reply, csrf) = match Reply::to(&state, &visitor) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let page = ForgotPage {
+        title: FORGOT_TITLE,
+        csrf: &csrf,
+        email: "",
+        error: None,
+    };
+    reply.page(StatusCode::OK, &page)
+}
+
+/// `POST /forgot-password`: the same answer whether or not the address is known, as
+/// `POST /v1/auth/password-reset` gives.
+#[handler]
+pub async fn forgot_password_submit(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    let visitor = match Visitor::of(&state, req).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    if !visitor.csrf_ok(&state, &form.csrf) {
+        return forged();
+    }
+    let (reply, csrf) = match Reply::to(&state, &visitor) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let outcome = async {
+        check_client(req, ClientAction::PasswordReset).await?;
+        let email = Email::parse(&form.email).map_err(ApiError::from)?;
+        state
+            .auth
+            .request_password_reset(&email, &client_info(req))
+            .await
+            .map_err(ApiError::from)?;
+        state.mail.wake();
+        Ok::<_, ApiError>(())
+    };
+    match outcome.await {
+        Ok(()) => say_page(
+            StatusCode::OK,
+            FORGOT_TITLE,
+            "ok",
+            "If this is the verified address of an account, a link to choose a new password is on its way.",
+            Some(("/login", "Back to sign-in")),
+        ),
+        Err(e) if e.problem.status == 503 => unavailable(e),
+        Err(e) => {
+            let page = ForgotPage {
+                title: FORGOT_TITLE,
+                csrf: &csrf,
+                email: &form.email,
+                error: Some(say(&e)),
+            };
+            retry_after(reply.page(page_status(&e), &page), &e)
+        }
+    }
+}
