@@ -12,17 +12,11 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera_domain::ManualClock;
-use tessera_domain::ports::AuditLog as _;
 
 use crate::helpers::{
     PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, spawn_limited,
     unique_name, within,
 };
-
-async fn audit_events(app: &TestApp, event: &str) -> u64 {
-    let store = app.store().await;
-    store.list(None, Some(event), 0, 1).await.unwrap().1
-}
 
 /// `POST /v1/me/password` with this current password.
 async fn change_password(app: &TestApp, token: &str, current: &str) -> reqwest::Response {
@@ -69,7 +63,7 @@ async fn a_login_flood_is_turned_away_at_the_password_door() {
     assert!(refused > 0, "nothing was turned away");
     assert_eq!(refused + wrong + locked, 40);
     // Only checked passwords count: the refused ones left no failure behind.
-    assert_eq!(audit_events(&app, "login_failed").await, wrong);
+    assert_eq!(app.audit_events("login_failed").await, wrong);
 }
 
 /// A flood of logins whose clients give up after a few milliseconds leaves no backlog: a
@@ -181,8 +175,8 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
     // One budget for both doors: the login is locked too.
     let r = app.login(&name, PASSWORD).await;
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
-    assert_eq!(audit_events(&app, "password_change_failed").await, 6);
-    assert_eq!(audit_events(&app, "lockout").await, 1);
+    assert_eq!(app.audit_events("password_change_failed").await, 6);
+    assert_eq!(app.audit_events("lockout").await, 1);
 
     // Once the lock lapses, the right password changes it and forgets the failures.
     app.advance(TimeDelta::seconds(2));
@@ -406,7 +400,7 @@ async fn revocation_is_bucketed_and_a_dead_token_costs_no_writes() {
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(
-        audit_events(&app, "token_revoked").await,
+        app.audit_events("token_revoked").await,
         1,
         "only the first revocation of the session wrote anything"
     );
@@ -416,13 +410,13 @@ async fn revocation_is_bucketed_and_a_dead_token_costs_no_writes() {
 async fn audit_events_past_retention_are_purged() {
     let app = TestApp::spawn().await;
     app.signed_in_user().await;
-    assert!(audit_events(&app, "registered").await >= 1);
+    assert!(app.audit_events("registered").await >= 1);
     let retention = Duration::from_secs(24 * 3600);
     tessera::background::purge_once(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(
-        audit_events(&app, "registered").await,
+        app.audit_events("registered").await,
         1,
         "recent events stay"
     );
@@ -430,7 +424,7 @@ async fn audit_events_past_retention_are_purged() {
     tessera::background::purge_once(&app.state, retention)
         .await
         .unwrap();
-    assert_eq!(audit_events(&app, "registered").await, 0);
+    assert_eq!(app.audit_events("registered").await, 0);
 }
 
 // L4 ---------------------------------------------------------------------------------

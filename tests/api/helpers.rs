@@ -420,6 +420,13 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// How many audit events of this kind the store holds.
+    pub async fn audit_events(&self, event: &str) -> u64 {
+        use tessera_domain::ports::AuditLog as _;
+        let store = self.store().await;
+        store.list(None, Some(event), 0, 1).await.unwrap().1
+    }
+
     pub async fn dashboard_status(&self, token: &str) -> StatusCode {
         self.get("/v1/dashboard", Some(token)).await.status()
     }

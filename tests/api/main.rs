@@ -15,6 +15,7 @@ mod keys;
 mod mfa;
 mod oauth;
 mod observability;
+mod pages;
 mod passkeys;
 mod restart;
 mod sdk;
