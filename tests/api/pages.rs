@@ -158,7 +158,11 @@ async fn a_form_without_its_csrf_token_changes_nothing() {
             &[("csrf", &good), ("username", &name), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the token without its cookie");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the token without its cookie"
+    );
     browser.cookies.push(("tessera_form".into(), form_cookie));
     let (status, headers, _) = browser
         .post(
@@ -259,7 +263,10 @@ async fn the_session_cookie_is_http_only_lax_and_host_only_and_secure_behind_htt
         .iter()
         .find(|c| c.starts_with("__Host-tessera_session="))
         .unwrap();
-    assert!(session.contains("; Secure") && session.contains("Path=/"), "{session}");
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/"),
+        "{session}"
+    );
     let (status, _, html) = browser.get("/account").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(&name));
@@ -302,17 +309,29 @@ async fn every_page_sends_a_strict_content_security_policy_and_no_inline_code() 
             "{path}"
         );
         // No inline script, no inline style, nothing from another origin.
-        assert!(!html.contains("<script>") && !html.contains("style="), "{path}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{path}"
+        );
         assert!(!html.contains("<style"), "{path}");
-        assert!(!html.contains("http://") && !html.contains("https://"), "{path}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{path}"
+        );
         // Every visible input has a label.
         for id in html.split("<input id=\"").skip(1) {
             let id = &id[..id.find('"').unwrap()];
-            assert!(html.contains(&format!("for=\"{id}\"")), "{path}: #{id} has a label");
+            assert!(
+                html.contains(&format!("for=\"{id}\"")),
+                "{path}: #{id} has a label"
+            );
         }
     }
     let (_, _, login) = &pages[0].1;
-    for hint in ["autocomplete=\"username webauthn\"", "autocomplete=\"current-password\""] {
+    for hint in [
+        "autocomplete=\"username webauthn\"",
+        "autocomplete=\"current-password\"",
+    ] {
         assert!(login.contains(hint), "{hint}");
     }
     let (_, _, account) = &pages[3].1;
@@ -340,13 +359,17 @@ async fn the_sign_in_form_has_the_lockout_of_the_api() {
     for i in 0..6 {
         let (status, headers, html) = browser.sign_in(&name, &format!("guess {i}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "guess {i}");
-        assert!(headers.get(SET_COOKIE).is_none_or(|c| !c
-            .to_str()
-            .unwrap()
-            .starts_with("tessera_session")));
+        assert!(
+            headers
+                .get(SET_COOKIE)
+                .is_none_or(|c| !c.to_str().unwrap().starts_with("tessera_session"))
+        );
         assert!(html.contains("id=\"login-error\""), "{html}");
         assert!(html.contains("The username or the password is wrong."));
-        assert!(html.contains(&format!("value=\"{name}\"")), "the name stays");
+        assert!(
+            html.contains(&format!("value=\"{name}\"")),
+            "the name stays"
+        );
     }
     // … then the account is locked: 429 with Retry-After, for the right password too.
     let (status, headers, html) = browser.sign_in(&name, PASSWORD).await;
@@ -375,18 +398,26 @@ async fn signing_out_ends_the_session_and_its_tokens() {
     let (status, headers, _) = browser.post("/logout", &[("csrf", &csrf)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), "/login?notice=signed_out");
-    assert!(browser.cookie("tessera_session").is_none(), "the cookie is cleared");
+    assert!(
+        browser.cookie("tessera_session").is_none(),
+        "the cookie is cleared"
+    );
     assert_eq!(app.audit_events("logout").await, 1);
 
     // The old cookie opens nothing, on the pages or at the refresh endpoint.
-    browser.cookies.push(("tessera_session".into(), session.clone()));
+    browser
+        .cookies
+        .push(("tessera_session".into(), session.clone()));
     let (status, headers, _) = browser.get("/account").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(
         location(&headers),
         "/login?return_to=/account&notice=session_ended"
     );
-    assert!(browser.cookie("tessera_session").is_none(), "a stale cookie is cleared");
+    assert!(
+        browser.cookie("tessera_session").is_none(),
+        "a stale cookie is cleared"
+    );
     let r = app.refresh(&session).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
@@ -412,7 +443,9 @@ async fn after_sign_in_the_browser_goes_only_to_a_path_of_ours() {
         ("/\\evil.example", "/account"),
     ] {
         let mut browser = Browser::new(&app);
-        browser.get(&format!("/login?return_to={}", urlencode(asked))).await;
+        browser
+            .get(&format!("/login?return_to={}", urlencode(asked)))
+            .await;
         let csrf = browser.csrf.clone();
         let (status, headers, _) = browser
             .post(

@@ -20,7 +20,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { TOTP, Secret } from "otpauth";
+import { execFileSync } from "node:child_process";
+import { TOTP, URI } from "otpauth";
 import { chromium } from "playwright-core";
 
 const TESSERA_URL = process.env.TESSERA_URL ?? "http://127.0.0.1:8080";
@@ -105,6 +106,16 @@ async function signInWithPassword(page) {
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
+/** The same with the keyboard alone: the name field has the focus, Tab moves to the
+ *  password, Enter sends the form. */
+async function signInWithKeyboard(page) {
+  await page.goto(`${BASE}/login`);
+  await page.keyboard.type(username);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(password);
+  await page.keyboard.press("Enter");
+}
+
 let totp;
 let lastStep = -1;
 /** The current code, waiting for the next 30 s step when this one was used already (a
@@ -132,7 +143,7 @@ try {
   await a.page.goto(`${BASE}/account`);
   assert.equal(new URL(a.page.url()).pathname, "/login", "the account page sends a stranger to sign in");
   await shot(a.page, "pages-login");
-  await signInWithPassword(a.page);
+  await signInWithKeyboard(a.page);
   await a.page.waitForURL(`${BASE}/account`);
   assert.equal(await a.page.locator("#username").textContent(), username);
   await shot(a.page, "pages-account");
@@ -145,7 +156,19 @@ try {
   assert.ok(await a.page.locator(".qr svg").isVisible(), "the QR code is drawn");
   await shot(a.page, "pages-totp-setup");
   const secret = (await a.page.locator("#totp-secret").textContent()).replace(/\s/g, "");
-  totp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: "SHA1" });
+  // The QR code, read by zbar off a screenshot and parsed by otpauth, is the key shown
+  // beside it.
+  const qrPng = join(SCREENSHOTS, "pages-totp-qr.png");
+  await a.page.locator(".qr svg").screenshot({ path: qrPng });
+  const scanned = execFileSync("zbarimg", ["--raw", "-q", qrPng], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"], // zbar looks for D-Bus, which CI has not
+  }).trim();
+  assert.match(scanned, /^otpauth:\/\/totp\//);
+  totp = URI.parse(scanned);
+  assert.equal(totp.secret.base32, secret);
+  assert.equal(totp.label, username);
+  assert.deepEqual([totp.digits, totp.period, totp.algorithm], [6, 30, "SHA1"]);
   await a.page.getByLabel("Code from the app").fill("000000" === totp.generate() ? "111111" : "000000");
   await a.page.getByRole("button", { name: "Turn on" }).click();
   assert.match(await a.page.locator("#code-error").textContent(), /not right/, "a wrong code is refused next to the field");
