@@ -12,8 +12,8 @@ use tessera_domain::email::Email;
 use tessera_domain::session::ClientInfo;
 
 use crate::helpers::{
-    PASSWORD, SmtpSink, TestApp, TestEnv, assert_problem, deliver_to, spawn_limited, token_in,
-    unique_name, within,
+    Browser, PASSWORD, SmtpSink, TestApp, TestEnv, assert_problem, deliver_to, spawn_limited,
+    token_in, unique_name, within,
 };
 
 const NEW_PASSWORD: &str = "plaid tortoise juggles quietly";
@@ -645,65 +645,65 @@ async fn the_mailed_links_open_pages_that_work_without_javascript() {
     );
     let pair = app.login_ok(&name, PASSWORD).await;
     assert_eq!(me(&app, &pair.access_token).await["email_verified"], false);
-    let submit = |path: &'static str, form: Vec<(&'static str, String)>| {
-        app.client.post(app.url(path)).form(&form).send()
-    };
-    let r = submit("/verify-email", vec![("token", token_in(mail))])
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("verified"));
+    // A browser opens the link and posts the page's form: the mailed token and the
+    // page's CSRF token.
+    let mut browser = Browser::new(&app);
+    browser.get(path).await;
+    let csrf = browser.csrf.clone();
+    let token = token_in(mail);
+    let (status, _, _) = browser.post("/verify-email", &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    assert_eq!(me(&app, &pair.access_token).await["email_verified"], false);
+    let (status, _, html) = browser
+        .post("/verify-email", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("verified"));
     assert_eq!(me(&app, &pair.access_token).await["email_verified"], true);
-    let r = submit("/verify-email", vec![("token", token_in(mail))])
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, _, _) = browser
+        .post("/verify-email", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         app.get("/verify-email?token=<script>", None).await.status(),
         StatusCode::BAD_REQUEST
     );
 
     request_reset(&app, &email).await;
-    let reset = reset_token(&smtp, &email, 2).await;
-    let token = reset;
-    let r = app
-        .get(&format!("/reset-password?token={token}"), None)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("type=\"password\""));
-    let form = |p: &str, q: &str| {
-        vec![
-            ("token", token.clone()),
-            ("new_password", p.to_owned()),
-            ("confirm_password", q.to_owned()),
-        ]
+    let token = reset_token(&smtp, &email, 2).await;
+    let (status, _, html) = browser.get(&format!("/reset-password?token={token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("type=\"password\""));
+    let csrf = browser.csrf.clone();
+    let mut submit = async |p: &str, q: &str, csrf: &str| {
+        let form = [
+            ("csrf", csrf),
+            ("token", &token),
+            ("new_password", p),
+            ("confirm_password", q),
+        ];
+        browser.post("/reset-password", &form).await
     };
-    let r = submit("/reset-password", form(NEW_PASSWORD, "something else"))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = submit("/reset-password", form("password", "password"))
-        .await
-        .unwrap();
+    let (status, _, _) = submit(NEW_PASSWORD, NEW_PASSWORD, "forged").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = submit(NEW_PASSWORD, "something else", &csrf).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, html) = submit("password", "password", &csrf).await;
     assert_eq!(
-        r.status(),
+        status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "weak: the form again"
     );
-    assert!(r.text().await.unwrap().contains("class=\"error\""));
-    let r = submit("/reset-password", form(NEW_PASSWORD, NEW_PASSWORD))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert!(html.contains("class=\"error\""));
+    let (status, _, _) = submit(NEW_PASSWORD, NEW_PASSWORD, &csrf).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         app.dashboard_status(&pair.access_token).await,
         StatusCode::UNAUTHORIZED
     );
     app.login_ok(&name, NEW_PASSWORD).await;
-    let r = submit("/reset-password", form(NEW_PASSWORD, NEW_PASSWORD))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, _, _) = submit(NEW_PASSWORD, NEW_PASSWORD, &csrf).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -191,3 +191,79 @@ async fn signed_in_json_bodies_never_yield_a_server_error() {
     };
     post_bodies(&app, &paths, Some(token), pending).await;
 }
+
+/// Form bodies posted to every form of the hosted pages by a signed-in browser that
+/// holds a valid CSRF token, so they reach the use cases: never a 5xx but 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_forms_never_yield_a_server_error() {
+    let app = TestApp::spawn().await;
+    let (name, _) = app.signed_in_user().await;
+    let mut browser = crate::helpers::Browser::new(&app);
+    browser.sign_in(&name, crate::helpers::PASSWORD).await;
+    browser.get("/account").await;
+    let (cookies, csrf) = (browser.cookie_header(), browser.csrf.clone());
+    // Signing out is left out: it would end the session the other forms need.
+    let paths = [
+        "/login",
+        "/login/second-step",
+        "/login/second-step/options",
+        "/login/passkey",
+        "/login/passkey/options",
+        "/account/email",
+        "/account/password",
+        "/account/sessions/end",
+        "/account/totp/confirm",
+        "/account/totp/disable",
+        "/account/recovery-codes",
+        "/account/passkeys/options",
+        "/account/passkeys",
+        "/account/passkeys/rename",
+        "/account/passkeys/delete",
+        "/forgot-password",
+        "/verify-email",
+        "/reset-password",
+    ];
+    let field = prop_oneof![
+        Just("username"),
+        Just("password"),
+        Just("return_to"),
+        Just("mfa_token"),
+        Just("methods"),
+        Just("code"),
+        Just("recovery_code"),
+        Just("credential"),
+        Just("challenge_id"),
+        Just("email"),
+        Just("current_password"),
+        Just("new_password"),
+        Just("confirm_password"),
+        Just("session_id"),
+        Just("id"),
+        Just("name"),
+        Just("token"),
+    ];
+    let value = prop_oneof![tokenish(), jsonish(), "\\PC{0,40}"];
+    let body = prop::collection::vec((field, value), 0..6);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        run((0..paths.len(), body), |(i, fields)| {
+            handle.block_on(async {
+                let mut form: Vec<(&str, String)> = vec![("csrf", csrf.clone())];
+                form.extend(fields);
+                let r = app
+                    .client
+                    .post(app.url(paths[i]))
+                    .header("cookie", &cookies)
+                    .form(&form)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+                    return Err(format!("{} answered {status}", paths[i]));
+                }
+                Ok(())
+            })
+        });
+    });
+}

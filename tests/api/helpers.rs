@@ -654,3 +654,101 @@ impl TestApp {
             .sum()
     }
 }
+
+/// A page as a browser gets it: status, headers, HTML.
+pub type Page = (reqwest::StatusCode, reqwest::header::HeaderMap, String);
+
+/// A browser without JavaScript: it keeps the cookies it is given, follows no
+/// redirect by itself, and reads the CSRF token off the last page it saw.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    pub cookies: Vec<(String, String)>,
+    pub csrf: String,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            app,
+            client,
+            cookies: Vec::new(),
+            csrf: String::new(),
+        }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, headers: &reqwest::header::HeaderMap) {
+        for c in headers.get_all(reqwest::header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !c.contains("Max-Age=0") {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// GET a page; remembers its cookies and the CSRF token its forms carry.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        self.keep_cookies(&headers);
+        let html = r.text().await.unwrap();
+        if let Some(at) = html.find("name=\"csrf\" value=\"") {
+            let rest = &html[at + 19..];
+            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+        }
+        (status, headers, html)
+    }
+
+    /// POST a form as a browser would (the cookies it holds).
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        self.keep_cookies(&headers);
+        (status, headers, r.text().await.unwrap())
+    }
+
+    pub async fn sign_in(&mut self, name: &str, password: &str) -> Page {
+        self.get("/login").await;
+        let csrf = self.csrf.clone();
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("username", name), ("password", password)],
+        )
+        .await
+    }
+}

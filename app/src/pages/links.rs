@@ -1,8 +1,8 @@
 //! The pages mailed links open — `/verify-email` and `/reset-password` — and the page
 //! that asks for a reset link, `/forgot-password`. Opening a link changes nothing (mail
 //! scanners fetch links); the page's form does, by posting the token back, which calls
-//! the same use cases as the JSON API. The mailed token is itself the proof that the form
-//! came from the mail, so those two forms need no CSRF token; the reset request does.
+//! the same use cases as the JSON API. Like every form of the pages, each carries a CSRF
+//! token bound to the browser.
 
 use askama::Template;
 use poem::http::StatusCode;
@@ -26,11 +26,15 @@ pub struct TokenQuery {
 #[derive(Deserialize)]
 pub struct VerifyForm {
     #[serde(default)]
+    csrf: String,
+    #[serde(default)]
     token: String,
 }
 
 #[derive(Deserialize)]
 pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -51,6 +55,7 @@ pub struct ForgotForm {
 #[template(path = "verify_email.html")]
 struct VerifyPage<'a> {
     title: &'a str,
+    csrf: &'a str,
     token: &'a str,
 }
 
@@ -58,6 +63,7 @@ struct VerifyPage<'a> {
 #[template(path = "reset_password.html")]
 struct ResetPage<'a> {
     title: &'a str,
+    csrf: &'a str,
     token: &'a str,
     error: Option<String>,
     min: usize,
@@ -115,9 +121,30 @@ fn refused(title: &str, e: &ApiError) -> Response {
     retry_after(resp, e)
 }
 
+/// The visitor and the answer under way (with the CSRF token of its forms), or the
+/// answer already decided: 403 for a posted form whose token does not match (`posted`
+/// is `None` for a page view), 503 when the session store cannot answer.
+async fn browser(
+    state: &AppState,
+    req: &Request,
+    posted: Option<&str>,
+) -> Result<(Reply, String), Response> {
+    let visitor = Visitor::of(state, req).await?;
+    if let Some(csrf) = posted
+        && !visitor.csrf_ok(state, csrf)
+    {
+        return Err(forged());
+    }
+    Reply::to(state, &visitor)
+}
+
 /// `GET /verify-email?token=…`: a button that confirms.
 #[handler]
-pub fn verify_email_page(Query(q): Query<TokenQuery>) -> Response {
+pub async fn verify_email_page(
+    state: Data<&AppState>,
+    req: &Request,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     if EmailToken::from_client(&q.token).is_none() {
         return say_page(
             StatusCode::BAD_REQUEST,
@@ -127,14 +154,16 @@ pub fn verify_email_page(Query(q): Query<TokenQuery>) -> Response {
             None,
         );
     }
+    let (reply, csrf) = match browser(&state, req, None).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     let page = VerifyPage {
         title: VERIFY_TITLE,
+        csrf: &csrf,
         token: &q.token,
     };
-    Reply {
-        cookies: Vec::new(),
-    }
-    .page(StatusCode::OK, &page)
+    reply.page(StatusCode::OK, &page)
 }
 
 /// `POST /verify-email` (form): redeems the token.
@@ -144,6 +173,9 @@ pub async fn verify_email_submit(
     req: &Request,
     Form(form): Form<VerifyForm>,
 ) -> Response {
+    if let Err(resp) = browser(&state, req, Some(&form.csrf)).await {
+        return resp;
+    }
     if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
         return refused(VERIFY_TITLE, &e);
     }
@@ -179,6 +211,7 @@ pub async fn verify_email_submit(
 
 fn reset_page(
     state: &AppState,
+    (reply, csrf): (Reply, String),
     status: StatusCode,
     token: &str,
     error: Option<String>,
@@ -186,24 +219,29 @@ fn reset_page(
     let p = state.password_policy;
     let page = ResetPage {
         title: RESET_TITLE,
+        csrf: &csrf,
         token,
         error,
         min: p.min_chars,
         max: p.max_chars,
     };
-    Reply {
-        cookies: Vec::new(),
-    }
-    .page(status, &page)
+    reply.page(status, &page)
 }
 
 /// `GET /reset-password?token=…`: the new-password form.
 #[handler]
-pub fn reset_password_page(state: Data<&AppState>, Query(q): Query<TokenQuery>) -> Response {
+pub async fn reset_password_page(
+    state: Data<&AppState>,
+    req: &Request,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     if EmailToken::from_client(&q.token).is_none() {
         return bad_link(RESET_TITLE);
     }
-    reset_page(&state, StatusCode::OK, &q.token, None)
+    match browser(&state, req, None).await {
+        Ok(b) => reset_page(&state, b, StatusCode::OK, &q.token, None),
+        Err(resp) => resp,
+    }
 }
 
 /// `POST /reset-password` (form): sets the password; every session of the account ends.
@@ -213,6 +251,10 @@ pub async fn reset_password_submit(
     req: &Request,
     Form(form): Form<ResetForm>,
 ) -> Response {
+    let b = match browser(&state, req, Some(&form.csrf)).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
         return refused(RESET_TITLE, &e);
     }
@@ -221,7 +263,13 @@ pub async fn reset_password_submit(
     }
     if form.new_password != form.confirm_password {
         let error = Some("The two passwords differ.".to_owned());
-        return reset_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form.token, error);
+        return reset_page(
+            &state,
+            b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form.token,
+            error,
+        );
     }
     match state
         .auth
@@ -243,7 +291,13 @@ pub async fn reset_password_submit(
         Err(ResetError::InvalidToken) => bad_link(RESET_TITLE),
         Err(ResetError::WeakPassword(e)) => {
             let error = Some(say(&ApiError::from(e)));
-            reset_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form.token, error)
+            reset_page(
+                &state,
+                b,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form.token,
+                error,
+            )
         }
         Err(e) => unavailable(e.into()),
     }
@@ -252,12 +306,8 @@ pub async fn reset_password_submit(
 /// `GET /forgot-password`: asks for the address to send a reset link to.
 #[handler]
 pub async fn forgot_password_page(state: Data<&AppState>, req: &Request) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
+    let (reply, csrf) = match browser(&state, req, None).await {
+        Ok(b) => b,
         Err(resp) => return resp,
     };
     let page = ForgotPage {
@@ -277,15 +327,8 @@ pub async fn forgot_password_submit(
     req: &Request,
     Form(form): Form<ForgotForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
+    let (reply, csrf) = match browser(&state, req, Some(&form.csrf)).await {
+        Ok(b) => b,
         Err(resp) => return resp,
     };
     let outcome = async {
