@@ -43,6 +43,8 @@ fn claims(now: DateTime<Utc>) -> Claims {
         roles: vec![],
         amr: vec!["pwd".into()],
         auth_time: now.timestamp(),
+        client_id: None,
+        scope: None,
     }
 }
 

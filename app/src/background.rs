@@ -115,9 +115,12 @@ pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
     }
-    let n = state.auth.purge_challenges(now).await?;
+    let n = state.auth.purge_challenges(now).await? + state.auth.purge_codes(now).await?;
     if n > 0 {
-        tracing::debug!(purged = n, "expired sign-in challenges purged");
+        tracing::debug!(
+            purged = n,
+            "expired sign-in challenges and authorization codes purged"
+        );
     }
     let n = state.auth.purge_mail_tokens(now).await?
         + state

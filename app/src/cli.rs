@@ -1,4 +1,5 @@
-//! The command line: `tessera [serve] | migrate | openapi [--yaml] | keys … | users …`.
+//! The command line: `tessera [serve] | migrate | openapi [--yaml] | keys … | users … |
+//! clients …`.
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tessera_domain::SystemClock;
 use tessera_domain::auth::{AccountError, RegisterError};
 use tessera_domain::email::Email;
+use tessera_domain::oidc::{ClientSecret, GrantType, NewClient, OAuthClient};
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordHash, Role, Username};
 use tessera_keys::{KeyError, KeyEvent};
@@ -43,6 +45,45 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// OAuth / OpenID Connect clients: the apps and services that sign in through Tessera.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client. A confidential one's secret is printed this once.
+    Create {
+        /// Shown to people on the consent page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send the browser afterwards (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials (repeatable; default:
+        /// authorization_code and refresh_token).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Space-separated scopes among "openid profile email".
+        #[arg(long, default_value = "openid profile email")]
+        scope: String,
+        /// A browser or native app: no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// One of your own apps: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Print the client as JSON (with `client_secret` when there is one).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered clients.
+    List,
+    /// Delete a client (its codes and consents go too).
+    Delete { client_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +168,91 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             done
         }
+        Command::Clients(cmd) => {
+            let (state, store) = build_state(&config, Arc::new(SystemClock)).await?;
+            let done = clients(state, cmd).await;
+            store.close().await;
+            done
+        }
     }
+}
+
+fn client_json(c: &OAuthClient, secret: Option<&ClientSecret>) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "client_id": c.id,
+        "name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes.join(),
+        "public": c.is_public(),
+        "first_party": c.first_party,
+        "created_at": c.created_at,
+    });
+    if let (Some(map), Some(secret)) = (v.as_object_mut(), secret) {
+        map.insert("client_secret".into(), secret.expose().into());
+    }
+    v
+}
+
+async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientsCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            scope,
+            public,
+            first_party,
+            json,
+        } => {
+            let grant_types = if grants.is_empty() {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            } else {
+                grants
+                    .iter()
+                    .map(|g| {
+                        GrantType::parse(g).ok_or_else(|| anyhow::anyhow!("unknown grant {g:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let new = NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                scopes: scope,
+                public,
+                first_party,
+            };
+            let (client, secret) = state
+                .auth
+                .create_client(new, &cli_client())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", client_json(&client, secret.as_ref()));
+            } else {
+                println!("client_id     {}", client.id);
+                match &secret {
+                    Some(s) => println!("client_secret {} (shown once)", s.expose()),
+                    None => println!("public client: no secret, PKCE required"),
+                }
+            }
+        }
+        ClientsCommand::List => {
+            for c in state.auth.clients().await? {
+                println!("{}", client_json(&c, None));
+            }
+        }
+        ClientsCommand::Delete { client_id } => state
+            .auth
+            .delete_client(&client_id, &cli_client())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    }
+    Ok(())
 }
 
 /// Who a command-line operation is audited as.

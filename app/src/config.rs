@@ -127,7 +127,9 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
-    pub issuer: String,
+    /// The `iss` of every token; unset = the public URL (`server.public_url`, else
+    /// `http://<listen>`), which the OpenID provider's discovery requires.
+    pub issuer: Option<String>,
     pub audience: String,
     #[serde(with = "humantime_serde")]
     pub access_ttl: Duration,
@@ -151,7 +153,7 @@ impl Default for TokensConfig {
     fn default() -> Self {
         let sessions = SessionPolicy::default();
         Self {
-            issuer: "tessera".into(),
+            issuer: None,
             audience: "tessera".into(),
             access_ttl: Duration::from_secs(15 * 60),
             leeway: Duration::from_secs(30),

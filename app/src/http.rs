@@ -90,7 +90,7 @@ pub fn routes(
         .at("/openapi.yaml", spec_yaml)
         .at("/problems", poem::get(problem_index))
         .at("/problems/:code", poem::get(problem_page));
-    route = crate::pages::routes(route);
+    route = crate::oauth2::routes(crate::pages::routes(route));
     if telemetry.metrics && telemetry.metrics_listen.is_none() {
         route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
     }

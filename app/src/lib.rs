@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod http;
 pub mod kek;
 pub mod keys_admin;
+pub mod oauth2;
 pub mod observe;
 pub mod pages;
 pub mod problem;

@@ -122,6 +122,14 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     ("user_not_found", "No user has this id."),
     (
+        "client_not_found",
+        "No registered OAuth client has this id.",
+    ),
+    (
+        "invalid_client_metadata",
+        "The OAuth client description breaks a rule (RFC 7591 §3.2.2): a redirect URI that is not https or loopback http or has a fragment, an unknown scope or grant type, a public client with client_credentials. The detail says which.",
+    ),
+    (
         "invalid_email",
         "The email address is not one: a local part, @ and a domain such as example.com, at most 254 characters (64 before the @).",
     ),

@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
-use tessera_domain::auth::{AuthDeps, AuthService, SecondFactorDeps};
+use tessera_domain::auth::{AuthDeps, AuthService, OidcDeps, SecondFactorDeps};
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::delivery::MailDelivery;
 use tessera_domain::email::{DeliveryPolicy, MailPolicy};
@@ -73,8 +73,10 @@ impl Application {
     ///
     /// # Errors
     /// When the store, the keys or the listener cannot be set up.
-    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let (state, store) = build_state(&config, clock).await?;
+    pub async fn build_with_clock(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let acceptor = TcpListener::bind(config.server.listen)
             .into_acceptor()
             .await?;
@@ -83,6 +85,10 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| anyhow::anyhow!("listener has no address"))?;
+        // Bound first, so that what derives from the address (the default issuer, mailed
+        // links) names the port the system chose for `:0`.
+        config.server.listen = addr;
+        let (state, store) = build_state(&config, clock).await?;
         Ok(Self {
             acceptor,
             addr,
@@ -338,6 +344,10 @@ pub async fn build_state(
         policy: MfaPolicy::new(RecoveryCodeKey::new(
             kek.derive("tessera recovery codes v1"),
         )),
+    })
+    .with_oidc(OidcDeps {
+        clients: Arc::new(store.clone()),
+        id_tokens: keys.clone(),
     });
     observe_keys(&telemetry, &keys, clock_for_gauges);
     let state = AppState::new(SharedState {
@@ -423,6 +433,16 @@ fn relying_party(config: &Config) -> anyhow::Result<RelyingParty> {
         name: w.rp_name.clone(),
         origins,
     })
+}
+
+/// `tokens.issuer`, by default the public URL: the OpenID provider's issuer must be the
+/// URL its discovery document is found under (OIDC Discovery §4.3).
+pub fn issuer(config: &Config) -> String {
+    config
+        .tokens
+        .issuer
+        .clone()
+        .unwrap_or_else(|| public_base(config))
 }
 
 /// The base of links in mail: `server.public_url`, or the listen address.
@@ -545,7 +565,7 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<SqlStore> {
 
 fn token_policy(config: &Config) -> anyhow::Result<TokenPolicy> {
     Ok(TokenPolicy {
-        issuer: config.tokens.issuer.clone(),
+        issuer: issuer(config),
         audience: config.tokens.audience.clone(),
         access_ttl: delta(config.tokens.access_ttl)?,
         leeway: delta(config.tokens.leeway)?,

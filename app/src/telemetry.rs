@@ -89,6 +89,8 @@ pub struct Metrics {
     pub refreshes: Counter<u64>,
     /// Second steps and passkey sign-ins by method and outcome.
     pub second_factors: Counter<u64>,
+    /// Token-endpoint answers by grant and outcome.
+    pub oauth_tokens: Counter<u64>,
     pub revocations: Counter<u64>,
     pub rate_limited: Counter<u64>,
     pub hash_duration: Histogram<f64>,
@@ -134,6 +136,13 @@ impl Metrics {
                 .with_description(
                     "Second steps and passkey sign-ins by method (totp, recovery_code, \
                      webauthn, passkey) and outcome (ok, refused, error)",
+                )
+                .build(),
+            oauth_tokens: meter
+                .u64_counter("tessera.oauth_tokens")
+                .with_description(
+                    "Token-endpoint requests by grant (authorization_code, refresh_token, \
+                     client_credentials) and outcome (ok, refused, error)",
                 )
                 .build(),
             revocations: meter

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
+use crate::oidc::ClientId;
 use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId};
 use crate::user::{PasswordHash, User, UserId, Username};
 
@@ -375,6 +376,33 @@ pub enum AuditEvent {
     FactorsReset {
         user: UserId,
     },
+    /// An OAuth client was registered or deleted (by an administrator or the CLI).
+    ClientCreated {
+        client: ClientId,
+    },
+    ClientDeleted {
+        client: ClientId,
+    },
+    /// The user let a third-party client sign them in (remembered), or took it back.
+    ConsentGranted {
+        user: UserId,
+        client: ClientId,
+    },
+    ConsentRevoked {
+        user: UserId,
+        client: ClientId,
+    },
+    /// A client exchanged an authorization code: a session of that client started.
+    CodeExchanged {
+        user: UserId,
+        client: ClientId,
+        session: SessionId,
+    },
+    /// An authorization code came back after it was used: what it issued was ended.
+    CodeReused {
+        user: UserId,
+        client: ClientId,
+    },
 }
 
 impl AuditEvent {
@@ -402,12 +430,18 @@ impl AuditEvent {
             | Self::ReauthenticationFailed { user }
             | Self::PasskeyAdded { user }
             | Self::PasskeyRemoved { user }
-            | Self::FactorsReset { user } => Some(*user),
+            | Self::FactorsReset { user }
+            | Self::ConsentGranted { user, .. }
+            | Self::ConsentRevoked { user, .. }
+            | Self::CodeExchanged { user, .. }
+            | Self::CodeReused { user, .. } => Some(*user),
             Self::PasswordResetRequested { user } => *user,
             Self::LoginFailed { .. }
             | Self::KeyRotated { .. }
             | Self::KeyRevoked { .. }
-            | Self::Lockout { .. } => None,
+            | Self::Lockout { .. }
+            | Self::ClientCreated { .. }
+            | Self::ClientDeleted { .. } => None,
         }
     }
 
@@ -430,6 +464,14 @@ impl AuditEvent {
             }
             Self::RecoveryCodeUsed { left, .. } => serde_json::json!({ "left": left }),
             Self::SecondFactorFailed { method, .. } => serde_json::json!({ "method": method }),
+            Self::ClientCreated { client }
+            | Self::ClientDeleted { client }
+            | Self::ConsentGranted { client, .. }
+            | Self::ConsentRevoked { client, .. }
+            | Self::CodeReused { client, .. } => serde_json::json!({ "client": client }),
+            Self::CodeExchanged {
+                client, session, ..
+            } => serde_json::json!({ "client": client, "session": session }),
             _ => serde_json::json!({}),
         };
         detail.to_string()
@@ -464,6 +506,12 @@ impl AuditEvent {
             Self::PasskeyAdded { .. } => "passkey_added",
             Self::PasskeyRemoved { .. } => "passkey_removed",
             Self::FactorsReset { .. } => "factors_reset",
+            Self::ClientCreated { .. } => "client_created",
+            Self::ClientDeleted { .. } => "client_deleted",
+            Self::ConsentGranted { .. } => "consent_granted",
+            Self::ConsentRevoked { .. } => "consent_revoked",
+            Self::CodeExchanged { .. } => "code_exchanged",
+            Self::CodeReused { .. } => "code_reused",
         }
     }
 }

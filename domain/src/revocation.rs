@@ -123,6 +123,8 @@ mod tests {
             roles: vec![],
             amr: vec![],
             auth_time: iat,
+            client_id: None,
+            scope: None,
         };
         let rule = Revocation::UserBefore(user, cut);
         assert!(rule.covers(&claims(user, 999)));

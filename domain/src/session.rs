@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::mfa::AuthMethod;
+use crate::oidc::OAuthGrant;
 use crate::user::UserId;
 
 /// A session's identifier (the token's `sid`).
@@ -73,6 +74,9 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
     /// How the user authenticated when the session started (RFC 8176 `amr`).
     pub amr: Vec<AuthMethod>,
+    /// The registered client this session was granted to, and the scopes; `None` for a
+    /// session of Tessera's own API or pages. Only that client may refresh it.
+    pub oauth: Option<OAuthGrant>,
 }
 
 impl Session {
@@ -94,6 +98,7 @@ impl Session {
             client,
             revoked_at: None,
             amr,
+            oauth: None,
         }
     }
 

@@ -43,6 +43,8 @@ impl TokenPolicy {
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             amr: session.amr.iter().map(|m| m.as_str().to_owned()).collect(),
             auth_time: session.created_at.timestamp(),
+            client_id: session.oauth.as_ref().map(|o| o.client.to_string()),
+            scope: session.oauth.as_ref().map(|o| o.scopes.join()),
         }
     }
 }
@@ -58,15 +60,28 @@ pub struct Claims {
     pub nbf: i64,
     pub jti: Uuid,
     pub sid: SessionId,
+    /// Empty (and absent) in a client's own service token.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub username: String,
     pub roles: Vec<String>,
     /// How the user authenticated (RFC 8176): `pwd`, `otp`, `hwk`, `mfa`. Tokens signed
     /// before second factors existed have none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
     /// When the user authenticated (OIDC Core §2): the session's start, in seconds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub auth_time: i64,
+    /// The OAuth client the token was issued to (RFC 9068 §2.2), when not Tessera's own
+    /// API: a registered app, or for a service token the client itself (then `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The scopes granted to that client (RFC 9068 §2.2.3), space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Claims {
@@ -115,6 +130,19 @@ pub enum SignError {
 /// MUST return [`SignError::NoActiveKey`] when no key may sign right now.
 pub trait AccessTokenSigner: Send + Sync + 'static {
     fn sign(&self, claims: &Claims) -> Result<String, SignError>;
+}
+
+/// Signs OpenID Connect ID tokens (header `typ: JWT`) with the key that signs access
+/// tokens, so one JWKS verifies both; and reads back the ID token a relying party sends
+/// as `id_token_hint`.
+pub trait IdTokenSigner: Send + Sync + 'static {
+    /// # Errors
+    /// MUST return [`SignError::NoActiveKey`] when no key may sign right now.
+    fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, SignError>;
+    /// The claims of an ID token this issuer signed with a key still published, expired
+    /// or not (a logout hint is usually older than the token's lifetime); `None` for
+    /// anything else.
+    fn verify_id_token_hint(&self, token: &str) -> Option<serde_json::Value>;
 }
 
 /// Verifies access tokens: signature by a published key selected by `kid` (never by a

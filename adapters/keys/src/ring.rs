@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tessera_domain::keys::{KeyState, RotationPolicy, SigningKeyRecord, SigningKeyStore};
 use tessera_domain::ports::StoreError;
 use tessera_domain::token::{
-    AccessTokenSigner, AccessTokenVerifier, Claims, SignError, TokenError, TokenPolicy,
+    AccessTokenSigner, AccessTokenVerifier, Claims, IdTokenSigner, SignError, TokenError,
+    TokenPolicy,
 };
 
 use crate::material::{KeyMaterial, PublicJwk, RsaBits};
@@ -348,13 +349,16 @@ impl KeyRingHandle {
     }
 }
 
-impl AccessTokenSigner for KeyRingHandle {
-    fn sign(&self, claims: &Claims) -> Result<String, SignError> {
-        let ring = self.snapshot();
-        let key = ring.active.as_ref().ok_or(SignError::NoActiveKey)?;
-        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Unknown(e.into()))?;
-        let mut token = String::with_capacity(key.encoded_header.len() + payload.len() * 2 + 400);
-        token.push_str(&key.encoded_header);
+impl KeyRingHandle {
+    /// `header.payload.signature` with the active key; `header` is already base64url.
+    fn sign_compact(
+        &self,
+        key: &ActiveKey,
+        header: &str,
+        payload: &[u8],
+    ) -> Result<String, SignError> {
+        let mut token = String::with_capacity(header.len() + payload.len() * 2 + 400);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let mut signature = vec![0u8; key.material.pair.public_modulus_len()];
@@ -370,6 +374,49 @@ impl AccessTokenSigner for KeyRingHandle {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
+    }
+}
+
+impl AccessTokenSigner for KeyRingHandle {
+    fn sign(&self, claims: &Claims) -> Result<String, SignError> {
+        let ring = self.snapshot();
+        let key = ring.active.as_ref().ok_or(SignError::NoActiveKey)?;
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Unknown(e.into()))?;
+        self.sign_compact(key, &key.encoded_header, &payload)
+    }
+}
+
+impl IdTokenSigner for KeyRingHandle {
+    /// `typ: JWT`, so an ID token can never pass for an access token (`at+jwt`) here or
+    /// at a resource server that checks the type (RFC 9068 §4).
+    fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, SignError> {
+        let ring = self.snapshot();
+        let key = ring.active.as_ref().ok_or(SignError::NoActiveKey)?;
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.material.kid()});
+        let header = URL_SAFE_NO_PAD.encode(header.to_string());
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Unknown(e.into()))?;
+        self.sign_compact(key, &header, &payload)
+    }
+
+    fn verify_id_token_hint(&self, token: &str) -> Option<serde_json::Value> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some("JWT") {
+            return None;
+        }
+        let ring = self.snapshot();
+        let key = ring.verifiers.get(&header.kid?)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[&self.policy.issuer]);
+        jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+            .ok()
+            .map(|data| data.claims)
     }
 }
 

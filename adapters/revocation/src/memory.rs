@@ -153,6 +153,8 @@ mod tests {
             roles: vec![],
             amr: vec![],
             auth_time: now.timestamp(),
+            client_id: None,
+            scope: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub mod sessions {
         pub client_ip: Option<String>,
         pub revoked_at: Option<i64>,
         pub amr: String,
+        pub oauth_client: Option<String>,
+        pub oauth_scope: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -302,6 +304,84 @@ pub mod challenges {
         pub attempts: i32,
         pub created_at: i64,
         pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub secret_hash: Option<String>,
+        /// JSON array of strings.
+        #[sea_orm(column_type = "Text")]
+        pub redirect_uris: String,
+        /// JSON array of strings.
+        #[sea_orm(column_type = "Text")]
+        pub post_logout_redirect_uris: String,
+        /// Space-separated.
+        pub grant_types: String,
+        pub scopes: String,
+        pub first_party: i32,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod authorization_codes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "authorization_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub client_id: String,
+        pub user_id: String,
+        #[sea_orm(column_type = "Text")]
+        pub redirect_uri: String,
+        pub scopes: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub nonce: Option<String>,
+        pub code_challenge: String,
+        pub auth_time: i64,
+        pub amr: String,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub session_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_consents {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_consents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub scopes: String,
+        pub granted_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod entities;
 mod factors;
 mod keys;
 mod mail;
+mod oidc;
 mod revocations;
 mod sessions;
 mod users;

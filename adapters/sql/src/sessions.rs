@@ -14,6 +14,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use tessera_domain::mfa::AuthMethod;
+use tessera_domain::oidc::{ClientId, OAuthGrant, Scopes};
 use tessera_domain::ports::{SessionRepository, StoreError};
 use tessera_domain::session::{
     ClientInfo, RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId,
@@ -38,6 +39,13 @@ fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
         },
         revoked_at: m.revoked_at.map(instant),
         amr: AuthMethod::parse_list(&m.amr),
+        oauth: match (m.oauth_client, m.oauth_scope) {
+            (Some(client), Some(scope)) => Some(OAuthGrant {
+                client: ClientId::parse(&client).ok_or_else(|| corrupt("session"))?,
+                scopes: Scopes::parse(&scope).map_err(|_| corrupt("session"))?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -67,6 +75,8 @@ impl SessionRepository for SqlStore {
             client_ip: Set(truncate(&session.client.ip, 64)),
             revoked_at: Set(session.revoked_at.map(millis)),
             amr: Set(AuthMethod::join(&session.amr)),
+            oauth_client: Set(session.oauth.as_ref().map(|o| o.client.to_string())),
+            oauth_scope: Set(session.oauth.as_ref().map(|o| o.scopes.join())),
         })
         .exec_without_returning(&txn)
         .await

@@ -16,9 +16,9 @@
 
 use poem::http::StatusCode;
 use tessera_domain::auth::{
-    AccountError, AuthError, EmailChangeError, FactorError, LoginError, MarkVerifiedError,
-    RefreshError, RegisterError, ResetError, ResetRequestError, SecondStepError, Unavailable,
-    VerifyEmailError,
+    AccountError, AuthError, ClientError, EmailChangeError, FactorError, LoginError,
+    MarkVerifiedError, RefreshError, RegisterError, ResetError, ResetRequestError, SecondStepError,
+    Unavailable, VerifyEmailError,
 };
 use tessera_domain::email::EmailError;
 use tessera_domain::throttle::LimitError;
@@ -312,6 +312,25 @@ pub fn invalid_credentials() -> ApiError {
         "invalid_credentials",
         "invalid username or password",
     )
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid(why) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_client_metadata",
+                why.to_string(),
+            ),
+            ClientError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "client_not_found",
+                "no client has this id",
+            ),
+            ClientError::Unavailable(e) => e.into(),
+            ClientError::Unknown(e) => internal(&e),
+        }
+    }
 }
 
 impl From<RefreshError> for ApiError {

@@ -48,6 +48,15 @@ struct AccountPage<'a> {
     totp_pending: bool,
     recovery_left: u32,
     passkeys: Vec<PasskeyRow>,
+    apps: Vec<AppRow>,
+}
+
+/// An application the person allowed to sign them in.
+struct AppRow {
+    id: String,
+    name: String,
+    scopes: String,
+    granted: String,
 }
 
 struct SessionRow {
@@ -142,6 +151,14 @@ pub struct ProofForm {
 }
 
 #[derive(Deserialize)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+#[derive(Deserialize)]
 pub struct PasskeyForm {
     #[serde(default)]
     csrf: String,
@@ -165,6 +182,7 @@ fn notice(key: &str) -> Option<&'static str> {
         "passkey_added" => "The passkey is added.",
         "passkey_renamed" => "The passkey is renamed.",
         "passkey_removed" => "The passkey is removed.",
+        "app_removed" => "The application must ask you again before it signs you in.",
         _ => return None,
     })
 }
@@ -217,9 +235,10 @@ async fn account_page(
             .await
             .map_err(ApiError::from)?;
         let passkeys = state.auth.passkeys(claims).await.map_err(ApiError::from)?;
-        Ok::<_, ApiError>((user, sessions, factors, passkeys))
+        let apps = state.auth.consents(claims).await.map_err(ApiError::from)?;
+        Ok::<_, ApiError>((user, sessions, factors, passkeys, apps))
     };
-    let (user, sessions, factors, passkeys) = match loaded.await {
+    let (user, sessions, factors, passkeys, apps) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) if e.problem.status == 503 => return unavailable(e),
         // The account went away (disabled) between the session check and now.
@@ -268,6 +287,15 @@ async fn account_page(
                     .last_used_at
                     .map(when)
                     .unwrap_or_else(|| "never".to_owned()),
+            })
+            .collect(),
+        apps: apps
+            .iter()
+            .map(|c| AppRow {
+                id: c.client.to_string(),
+                name: c.client_name.clone(),
+                scopes: c.scopes.join(),
+                granted: when(c.granted_at),
             })
             .collect(),
     };
@@ -714,4 +742,24 @@ pub async fn passkey_delete(
     };
     let outcome = outcome.await;
     after(&state, &claims, reply, &csrf, "passkeys", outcome).await
+}
+
+/// `POST /account/apps/revoke`: takes back the consent given to an application.
+#[handler]
+pub async fn app_revoke(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<AppForm>,
+) -> Response {
+    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let outcome = state
+        .auth
+        .revoke_consent(&claims, &form.client_id, &client_info(req))
+        .await
+        .map(|_| "app_removed")
+        .map_err(ApiError::from);
+    after(&state, &claims, reply, &csrf, "apps", outcome).await
 }

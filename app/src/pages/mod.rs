@@ -25,6 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod authorize;
 mod links;
 mod login;
 
@@ -115,6 +116,9 @@ pub fn routes(route: Route) -> Route {
         .at("/login/passkey", poem::post(login::passkey))
         .at("/login/passkey/options", poem::post(login::passkey_options))
         .at("/logout", poem::post(login::logout))
+        .at("/oauth2/authorize", poem::get(authorize::authorize))
+        .at("/oauth2/consent", poem::post(authorize::consent))
+        .at("/oauth2/logout", poem::get(authorize::logout))
         .at("/account", poem::get(account::show))
         .at("/account/email", poem::post(account::email))
         .at("/account/password", poem::post(account::password))
@@ -143,6 +147,7 @@ pub fn routes(route: Route) -> Route {
             "/account/passkeys/delete",
             poem::post(account::passkey_delete),
         )
+        .at("/account/apps/revoke", poem::post(account::app_revoke))
         .at(
             "/verify-email",
             poem::get(verify_email_page).post(verify_email_submit),
@@ -295,6 +300,13 @@ impl Reply {
         };
         let csrf = state.pages.csrf_for(&binding);
         Ok((Self { cookies }, csrf))
+    }
+
+    /// An answer that sets no cookie.
+    fn empty() -> Self {
+        Self {
+            cookies: Vec::new(),
+        }
     }
 
     fn with_cookie(mut self, cookie: String) -> Self {

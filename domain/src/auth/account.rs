@@ -66,7 +66,8 @@ impl AuthService {
         let Some((session, RefreshTokenState::Current, Some(user))) = found else {
             return Err(AuthError::Revoked);
         };
-        if !session.is_live(now) || user.is_disabled() {
+        // A registered client's session never signs a browser in to the pages.
+        if !session.is_live(now) || user.is_disabled() || session.oauth.is_some() {
             return Err(AuthError::Revoked);
         }
         let claims = self.tokens.claims_for(&user, &session, now);

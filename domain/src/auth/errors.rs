@@ -58,6 +58,58 @@ pub enum RefreshError {
     Unknown(#[from] anyhow::Error),
 }
 
+/// A refusal at the token endpoint, in RFC 6749 §5.2 terms.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Unknown client, wrong secret, or a secret where none belongs (answer 401).
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error("this client may not use this grant type")]
+    UnauthorizedClient,
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// A refusal of an authorization request (RFC 6749 §4.1.2.1).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    /// No such client, or a redirect URI it did not register: the error is shown to the
+    /// person, never sent to an address nobody vouched for.
+    #[error("{0}")]
+    NotRedirectable(&'static str),
+    /// Everything else goes back to the client's redirect URI.
+    #[error("{error}: {description}")]
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Why a client could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Invalid(#[from] crate::oidc::InvalidClient),
+    #[error("no such client")]
+    NotFound,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error(transparent)]
@@ -307,7 +359,9 @@ impl_from_lower!(
     ResetRequestError,
     ResetError,
     SecondStepError,
-    FactorError
+    FactorError,
+    OAuthError,
+    ClientError
 );
 
 impl From<StoreError> for MarkVerifiedError {

@@ -13,6 +13,9 @@ mod email;
 mod errors;
 mod mfa;
 mod oauth;
+mod oidc;
+
+pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcTokens, UserInfo};
 
 pub use mfa::FactorStatus;
 mod refresh;
@@ -20,9 +23,9 @@ mod refresh;
 mod tests;
 
 pub use errors::{
-    AccountError, AuthError, EmailChangeError, FactorError, LoginError, MarkVerifiedError,
-    RefreshError, RegisterError, ResetError, ResetRequestError, SecondStepError, Unavailable,
-    VerifyEmailError,
+    AccountError, AuthError, AuthorizeError, ClientError, EmailChangeError, FactorError,
+    LoginError, MarkVerifiedError, OAuthError, RefreshError, RegisterError, ResetError,
+    ResetRequestError, SecondStepError, Unavailable, VerifyEmailError,
 };
 
 use std::sync::Arc;
@@ -139,6 +142,8 @@ pub struct AuthService {
     mail: MailPolicy,
     /// Second factors; without them (the domain's own tests) no login asks for one.
     factors: Option<SecondFactorDeps>,
+    /// The OpenID provider: registered clients, codes, consent, ID tokens.
+    oidc: Option<OidcDeps>,
 }
 
 impl AuthService {
@@ -155,6 +160,7 @@ impl AuthService {
             mint,
             mail: MailPolicy::default(),
             factors: None,
+            oidc: None,
         }
     }
 
@@ -162,6 +168,13 @@ impl AuthService {
     #[must_use]
     pub fn with_second_factors(mut self, factors: SecondFactorDeps) -> Self {
         self.factors = Some(factors);
+        self
+    }
+
+    /// The OpenID provider.
+    #[must_use]
+    pub fn with_oidc(mut self, oidc: OidcDeps) -> Self {
+        self.oidc = Some(oidc);
         self
     }
 

@@ -18,6 +18,18 @@ impl AuthService {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, RefreshError> {
+        self.refresh_session(presented, None, client).await
+    }
+
+    /// [`Self::refresh`] for the sessions of `oauth_client` only (`None`: Tessera's own):
+    /// a registered client's refresh token works at the token endpoint, with that
+    /// client's authentication, and nowhere else.
+    pub(super) async fn refresh_session(
+        &self,
+        presented: &str,
+        oauth_client: Option<crate::oidc::ClientId>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, RefreshError> {
         let presented = RefreshToken::from_client(presented).ok_or(RefreshError::InvalidGrant)?;
         let presented_hash = RefreshTokenMint::hash(&presented);
         let now = self.now();
@@ -28,7 +40,7 @@ impl AuthService {
         else {
             return Err(RefreshError::InvalidGrant);
         };
-        if !session.is_live(now) {
+        if !session.is_live(now) || session.oauth.as_ref().map(|o| o.client) != oauth_client {
             return Err(RefreshError::InvalidGrant);
         }
         let user = user

@@ -1,0 +1,381 @@
+//! The OpenID provider's machine endpoints: discovery (OIDC Discovery 1.0, RFC 8414),
+//! the token endpoint (RFC 6749 §3.2: `authorization_code` with PKCE, `refresh_token`,
+//! `client_credentials`; client authentication `client_secret_basic`,
+//! `client_secret_post` or `none`) and UserInfo (OIDC Core §5.3). Errors here are RFC 6749
+//! §5.2 JSON (`error`, `error_description`), which every OAuth client library reads,
+//! not problem+json. The browser's endpoints are hosted pages (`pages/authorize.rs`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::{Data, Form};
+use poem::{Request, Response, Route, handler};
+use serde::Deserialize;
+use tessera_domain::auth::{OAuthError, OidcTokens};
+use tessera_domain::oidc::{GrantType, SCOPES};
+use tessera_domain::throttle::ClientAction;
+
+use crate::api::{AppState, check_client, client_info};
+
+/// The routes, for `http::routes`.
+pub fn routes(route: Route) -> Route {
+    route
+        .at("/.well-known/openid-configuration", poem::get(discovery))
+        .at(
+            "/.well-known/oauth-authorization-server",
+            poem::get(discovery),
+        )
+        .at("/oauth2/token", poem::post(token_endpoint))
+        .at("/oauth2/userinfo", poem::get(userinfo).post(userinfo))
+}
+
+/// What the provider implements, and nothing more.
+pub fn metadata(issuer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        "revocation_endpoint": format!("{issuer}/v1/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/v1/oauth/introspect"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": SCOPES,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "sid", "preferred_username", "email", "email_verified"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "prompt_values_supported": ["none"],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+#[handler]
+pub fn discovery(state: Data<&AppState>) -> Response {
+    let mut resp = Response::builder()
+        .content_type("application/json")
+        .body(metadata(state.auth.issuer()).to_string());
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    resp
+}
+
+/// An RFC 6749 §5.2 error answer.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string());
+    no_store(&mut resp);
+    resp
+}
+
+fn no_store(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A refusal of the use cases, in RFC 6749 terms. `basic`: the client authenticated
+/// with HTTP Basic, so a 401 names that scheme (RFC 6749 §5.2).
+fn refusal(e: OAuthError, basic: bool) -> Response {
+    match e {
+        OAuthError::InvalidRequest(why) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why)
+        }
+        OAuthError::InvalidClient => {
+            let mut resp = oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+            let scheme = if basic {
+                "Basic realm=\"tessera\""
+            } else {
+                "Bearer realm=\"tessera\""
+            };
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+            resp
+        }
+        OAuthError::InvalidGrant(why) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why),
+        OAuthError::UnauthorizedClient => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "this client may not use this grant type",
+        ),
+        OAuthError::InvalidScope(why) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &why)
+        }
+        OAuthError::Unavailable(e) => {
+            tracing::warn!(error = ?e, "token endpoint: dependency unavailable");
+            let mut resp = oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service is temporarily unavailable, retry shortly",
+            );
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::api::RETRY_AFTER_SECS),
+            );
+            resp
+        }
+        OAuthError::Unknown(e) => {
+            tracing::error!(error = ?e, "token endpoint failed");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the request could not be completed",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, each part form-urlencoded),
+/// or `client_id` (and `client_secret`) in the body. Both at once is a malformed request.
+fn credentials(
+    req: &Request,
+    body: &TokenRequest,
+) -> Result<(String, Option<String>, bool), Response> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "));
+    let Some(encoded) = basic else {
+        return match &body.client_id {
+            Some(id) => Ok((id.clone(), body.client_secret.clone(), false)),
+            None => Err(refusal(OAuthError::InvalidClient, false)),
+        };
+    };
+    if body.client_secret.is_some() {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "authenticate the client one way, not with Basic and a client_secret both",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        return Err(refusal(OAuthError::InvalidClient, true));
+    };
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, secret) = (decode(id), decode(secret));
+    if body.client_id.as_ref().is_some_and(|b| *b != id) {
+        return Err(refusal(OAuthError::InvalidClient, true));
+    }
+    Ok((id, Some(secret), true))
+}
+
+fn tokens_response(t: OidcTokens) -> Response {
+    let mut body = serde_json::json!({
+        "access_token": t.access_token,
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+    });
+    if let Some(map) = body.as_object_mut() {
+        if !t.scope.is_empty() {
+            map.insert("scope".into(), t.scope.into());
+        }
+        if let Some(r) = t.refresh_token {
+            map.insert("refresh_token".into(), r.expose().to_owned().into());
+        }
+        if let Some(id) = t.id_token {
+            map.insert("id_token".into(), id.into());
+        }
+    }
+    let mut resp = Response::builder()
+        .content_type("application/json")
+        .body(body.to_string());
+    no_store(&mut resp);
+    resp
+}
+
+/// `POST /oauth2/token`.
+#[handler]
+pub async fn token_endpoint(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(body): Form<TokenRequest>,
+) -> Response {
+    if let Err(e) = check_client(req, ClientAction::Refresh).await {
+        let mut resp = oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            &e.problem.detail,
+        );
+        if let Some(secs) = e.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        return resp;
+    }
+    let (id, secret, basic) = match credentials(req, &body) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let grant = body.grant_type.as_deref().unwrap_or("");
+    let Some(grant) = GrantType::parse(grant) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            if grant.is_empty() {
+                "invalid_request"
+            } else {
+                "unsupported_grant_type"
+            },
+            "grant_type is authorization_code, refresh_token or client_credentials",
+        );
+    };
+    let client = match state.auth.authenticate_client(&id, secret.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, basic),
+    };
+    let info = client_info(req);
+    let result = match grant {
+        GrantType::AuthorizationCode => {
+            let Some(code) = body.code.as_deref() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "code is missing",
+                );
+            };
+            state
+                .auth
+                .exchange_code(
+                    &client,
+                    code,
+                    body.redirect_uri.as_deref(),
+                    body.code_verifier.as_deref(),
+                    &info,
+                )
+                .await
+        }
+        GrantType::RefreshToken => {
+            let Some(refresh) = body.refresh_token.as_deref() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is missing",
+                );
+            };
+            state.auth.refresh_for_client(&client, refresh, &info).await
+        }
+        GrantType::ClientCredentials => {
+            state
+                .auth
+                .client_credentials(&client, body.scope.as_deref())
+                .await
+        }
+    };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(OAuthError::Unavailable(_) | OAuthError::Unknown(_)) => "error",
+        Err(_) => "refused",
+    };
+    state.telemetry.metrics.oauth_tokens.add(
+        1,
+        &[
+            opentelemetry::KeyValue::new("grant", grant.as_str()),
+            opentelemetry::KeyValue::new("outcome", outcome),
+        ],
+    );
+    match result {
+        Ok(tokens) => tokens_response(tokens),
+        Err(e) => refusal(e, basic),
+    }
+}
+
+/// A Bearer refusal at UserInfo (RFC 6750 §3).
+fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut resp = oauth_error(status, error, description);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""
+    )) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// `GET` or `POST /oauth2/userinfo` with a Bearer access token granted `openid`.
+#[handler]
+pub async fn userinfo(state: Data<&AppState>, req: &Request) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "send the access token as a Bearer token",
+        );
+    };
+    let claims = match state.auth.authenticate(token.trim()).await {
+        Ok(c) => c,
+        Err(tessera_domain::auth::AuthError::Unavailable(e)) => {
+            return refusal(OAuthError::Unavailable(e), false);
+        }
+        Err(_) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            );
+        }
+    };
+    match state.auth.userinfo(&claims).await {
+        Ok(Some(info)) => {
+            let mut body = serde_json::json!({"sub": info.sub});
+            if let Some(map) = body.as_object_mut() {
+                if let Some(name) = info.preferred_username {
+                    map.insert("preferred_username".into(), name.into());
+                }
+                if let Some((email, verified)) = info.email {
+                    map.insert("email".into(), email.into());
+                    map.insert("email_verified".into(), verified.into());
+                }
+            }
+            let mut resp = Response::builder()
+                .content_type("application/json")
+                .body(body.to_string());
+            no_store(&mut resp);
+            resp
+        }
+        Ok(None) => bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the access token was not granted the openid scope",
+        ),
+        Err(e) => refusal(OAuthError::Unavailable(e), false),
+    }
+}

@@ -1,0 +1,385 @@
+//! The browser's side of the OpenID provider: `GET /oauth2/authorize` (through the
+//! hosted `/login` when nobody is signed in, then the consent page for a third-party
+//! client), `POST /oauth2/consent`, and RP-initiated logout, `GET /oauth2/logout`.
+//!
+//! An error the client should hear about goes back to its redirect URI (RFC 6749
+//! §4.1.2.1); an unknown client or redirect URI is a page here, never a redirect. Every
+//! answer that goes back carries `iss` (RFC 9207), so a client can tell which provider
+//! answered.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Query};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use tessera_domain::auth::{Authorization, AuthorizeError, AuthorizeRequest};
+use tessera_domain::token::Claims;
+
+use super::{Message, Reply, Visitor, clear_cookie, forged, message, unavailable};
+use crate::api::{AppState, client_info};
+use crate::problem::ApiError;
+
+/// An authorization request's parameters, from the query or the consent form.
+#[derive(Deserialize, Default, Clone)]
+pub struct AuthorizeParams {
+    #[serde(default)]
+    csrf: String,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    /// `none`: answer without showing a page (OIDC Core §3.1.2.1).
+    prompt: Option<String>,
+    /// On the consent form: `allow` or `deny`.
+    decision: Option<String>,
+}
+
+impl AuthorizeParams {
+    fn request(&self) -> AuthorizeRequest {
+        AuthorizeRequest {
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            response_type: self.response_type.clone(),
+            scope: self.scope.clone(),
+            state: self.state.clone(),
+            nonce: self.nonce.clone(),
+            code_challenge: self.code_challenge.clone(),
+            code_challenge_method: self.code_challenge_method.clone(),
+        }
+    }
+
+    /// The fields the consent form carries back, as (name, value).
+    fn hidden(&self) -> Vec<(&'static str, String)> {
+        [
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("response_type", &self.response_type),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    client: &'a str,
+    username: &'a str,
+    scopes: Vec<&'static str>,
+    hidden: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct ContinuePage<'a> {
+    title: &'a str,
+    href: &'a str,
+    client: &'a str,
+}
+
+/// What a scope lets the client know, in words.
+fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "that it is you who signs in (your account's id)",
+        "profile" => "your username",
+        "email" => "your email address, and whether it is verified",
+        _ => "something Tessera does not grant",
+    }
+}
+
+/// `uri` with `params` added to its query.
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{query}")
+}
+
+/// Sends the browser back to the client. A navigation that came through one of our own
+/// forms (sign-in, consent) gets a page that moves on by itself rather than a redirect:
+/// the forms' `form-action 'self'` would stop a redirect chain that ends at the client.
+fn to_client(req: &Request, reply: Reply, href: &str, client: &str) -> Response {
+    let from_our_form = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "same-origin");
+    if !from_our_form {
+        return reply.see_other(href);
+    }
+    let page = ContinuePage {
+        title: "Signing you in",
+        href,
+        client,
+    };
+    reply.page(StatusCode::OK, &page)
+}
+
+fn issuer(state: &AppState) -> String {
+    state.auth.issuer().to_owned()
+}
+
+/// Answers a refused authorization request: at the client's redirect URI when it can
+/// be trusted, else on a page here.
+fn refuse(state: &AppState, req: &Request, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::NotRedirectable(why) => message(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link does not work",
+            "error",
+            why,
+        ),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state: st,
+            error,
+            description,
+        } => {
+            let iss = issuer(state);
+            let href = with_query(
+                &redirect_uri,
+                &[
+                    ("error", error),
+                    ("error_description", &description),
+                    ("state", st.as_deref().unwrap_or("")),
+                    ("iss", &iss),
+                ],
+            );
+            to_client(req, Reply::empty(), &href, "the application")
+        }
+        AuthorizeError::Unavailable(e) => unavailable(ApiError::from(e)),
+    }
+}
+
+/// Issues the code and sends the browser back with it.
+async fn grant(
+    state: &AppState,
+    req: &Request,
+    reply: Reply,
+    claims: &Claims,
+    auth: &Authorization,
+) -> Response {
+    let code = match state.auth.issue_code(claims, auth).await {
+        Ok(code) => code,
+        Err(e) => return unavailable(e.into()),
+    };
+    let iss = issuer(state);
+    let href = with_query(
+        &auth.redirect_uri,
+        &[
+            ("code", &code),
+            ("state", auth.state.as_deref().unwrap_or("")),
+            ("iss", &iss),
+        ],
+    );
+    to_client(req, reply, &href, &auth.client.name)
+}
+
+fn redirect_error(auth: &Authorization, error: &'static str, description: &str) -> AuthorizeError {
+    AuthorizeError::Redirect {
+        redirect_uri: auth.redirect_uri.clone(),
+        state: auth.state.clone(),
+        error,
+        description: description.to_owned(),
+    }
+}
+
+/// `GET /oauth2/authorize`.
+#[handler]
+pub async fn authorize(
+    state: Data<&AppState>,
+    req: &Request,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let auth = match state.auth.check_authorization(&params.request()).await {
+        Ok(auth) => auth,
+        Err(e) => return refuse(&state, req, e),
+    };
+    let silent = params.prompt.as_deref() == Some("none");
+    let visitor = match Visitor::of(&state, req).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let (reply, csrf) = match Reply::to(&state, &visitor) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let Some(claims) = &visitor.claims else {
+        if silent {
+            let e = redirect_error(&auth, "login_required", "nobody is signed in");
+            return refuse(&state, req, e);
+        }
+        let back = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        return reply.see_other(&with_query("/login", &[("return_to", &back)]));
+    };
+    match state.auth.needs_consent(claims, &auth).await {
+        Ok(false) => grant(&state, req, reply, claims, &auth).await,
+        Ok(true) if silent => {
+            let e = redirect_error(
+                &auth,
+                "consent_required",
+                "the user has not allowed this client",
+            );
+            refuse(&state, req, e)
+        }
+        Ok(true) => {
+            let page = ConsentPage {
+                title: "Allow this application?",
+                csrf: &csrf,
+                client: &auth.client.name,
+                username: &claims.username,
+                scopes: auth.scopes.iter().map(describe).collect(),
+                hidden: params.hidden(),
+            };
+            reply.page(StatusCode::OK, &page)
+        }
+        Err(e) => unavailable(e.into()),
+    }
+}
+
+/// `POST /oauth2/consent`: the person's answer. The request is checked again from the
+/// posted fields: the form is only trusted for the decision.
+#[handler]
+pub async fn consent(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(params): Form<AuthorizeParams>,
+) -> Response {
+    let visitor = match Visitor::of(&state, req).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let Some(claims) = visitor.claims.clone() else {
+        return Reply::empty().see_other("/login?notice=session_ended");
+    };
+    if !visitor.csrf_ok(&state, &params.csrf) {
+        return forged();
+    }
+    let auth = match state.auth.check_authorization(&params.request()).await {
+        Ok(auth) => auth,
+        Err(e) => return refuse(&state, req, e),
+    };
+    if params.decision.as_deref() != Some("allow") {
+        let e = redirect_error(&auth, "access_denied", "the user did not allow the request");
+        return refuse(&state, req, e);
+    }
+    if let Err(e) = state
+        .auth
+        .grant_consent(&claims, &auth, &client_info(req))
+        .await
+    {
+        return unavailable(e.into());
+    }
+    grant(&state, req, Reply::empty(), &claims, &auth).await
+}
+
+#[derive(Deserialize)]
+pub struct LogoutParams {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    client_id: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /oauth2/logout` (OpenID Connect RP-Initiated Logout 1.0). The browser's session
+/// ends when the hint — an ID token this provider signed — names the person signed in
+/// here, together with the session that ID token came from; the browser then returns to
+/// a registered post-logout URI. Without a matching hint nothing ends on a mere link
+/// (a forged one must not sign people out): the page offers the sign-out button.
+#[handler]
+pub async fn logout(
+    state: Data<&AppState>,
+    req: &Request,
+    Query(params): Query<LogoutParams>,
+) -> Response {
+    let hint = params
+        .id_token_hint
+        .as_deref()
+        .and_then(|t| state.auth.id_token_hint(t));
+    let client_id = params.client_id.clone().or_else(|| {
+        hint.as_ref()
+            .and_then(|h| h.get("aud"))
+            .and_then(|a| a.as_str())
+            .map(str::to_owned)
+    });
+    // Where to go afterwards: only a URI the client registered.
+    let back = match (&params.post_logout_redirect_uri, client_id) {
+        (None, _) => None,
+        (Some(uri), Some(id)) => match state.auth.client(&id).await {
+            Ok(Some(c)) if c.post_logout_redirect_uris.contains(uri) => Some((uri.clone(), c.name)),
+            Ok(_) => None,
+            Err(e) => return unavailable(e.into()),
+        },
+        (Some(_), None) => None,
+    };
+    if params.post_logout_redirect_uri.is_some() && back.is_none() {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "This sign-out link does not work",
+            "error",
+            "The application asked to send you to an address it did not register.",
+        );
+    }
+    let visitor = match Visitor::of(&state, req).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let mut reply = Reply::empty();
+    if let Some(claims) = &visitor.claims {
+        let hinted_sub = hint
+            .as_ref()
+            .and_then(|h| h.get("sub"))
+            .and_then(|s| s.as_str());
+        if hinted_sub != Some(claims.sub.to_string().as_str()) {
+            // Ask: the sign-out button on the account page is a CSRF-protected form.
+            let page = Message {
+                title: "Sign out?",
+                class: "",
+                text: "An application asked to sign you out of Tessera.",
+                link: Some(("/account", "Go to your account to sign out")),
+            };
+            return reply.page(StatusCode::OK, &page);
+        }
+        let info = client_info(req);
+        if let Err(e) = state.auth.logout(claims, &info).await {
+            return unavailable(e.into());
+        }
+        if let Some(sid) = hint
+            .as_ref()
+            .and_then(|h| h.get("sid"))
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse::<uuid::Uuid>().ok())
+        {
+            // The client's own session, which the ID token came from; already ended or
+            // unknown is fine.
+            let _ = state
+                .auth
+                .end_own_session(claims, tessera_domain::session::SessionId(sid), &info)
+                .await;
+        }
+        reply = reply.with_cookie(clear_cookie(&state, state.pages.session_cookie()));
+    }
+    match back {
+        Some((uri, _)) => {
+            let href = with_query(&uri, &[("state", params.state.as_deref().unwrap_or(""))]);
+            reply.see_other(&href)
+        }
+        None => reply.see_other("/login?notice=signed_out"),
+    }
+}

@@ -1,0 +1,386 @@
+//! OpenID Connect and OAuth 2.1: the apps and machines registered as clients, the scopes
+//! Tessera grants, authorization codes bound to PKCE, remembered consent, and the store
+//! they live in. The flows themselves are use cases in `auth::oidc`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::mfa::AuthMethod;
+use crate::ports::StoreError;
+use crate::session::SessionId;
+use crate::user::UserId;
+
+/// A registered client's id: a UUID, which is also the `sub` of its own service tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(pub Uuid);
+
+impl ClientId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Uuid::parse_str(raw).ok().map(Self)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a client may ask the token endpoint for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// The scopes Tessera grants: `openid` (an ID token), `profile` (`preferred_username`),
+/// `email` (`email`, `email_verified`).
+pub const SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// A set of scopes, in the order of [`SCOPES`], each once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scopes(Vec<&'static str>);
+
+impl Scopes {
+    /// A space-separated list (RFC 6749 §3.3).
+    ///
+    /// # Errors
+    /// The first scope Tessera does not know.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut found = Vec::new();
+        for word in raw.split(' ').filter(|w| !w.is_empty()) {
+            let known = SCOPES
+                .into_iter()
+                .find(|s| *s == word)
+                .ok_or_else(|| word.to_owned())?;
+            if !found.contains(&known) {
+                found.push(known);
+            }
+        }
+        found.sort_by_key(|s| SCOPES.iter().position(|k| k == s));
+        Ok(Self(found))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn covers(&self, other: &Self) -> bool {
+        other.0.iter().all(|s| self.0.contains(s))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn join(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+/// What a session of a registered client was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthGrant {
+    pub client: ClientId,
+    pub scopes: Scopes,
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub id: ClientId,
+    pub name: String,
+    /// The digest of a confidential client's secret; `None` for a public client, which
+    /// authenticates by PKCE alone.
+    pub secret_hash: Option<String>,
+    /// Exact redirect URIs: an authorization request must name one of these, byte for byte.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Scopes,
+    /// Tessera's own apps: no consent page.
+    pub first_party: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OAuthClient {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A client as an administrator describes it.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: String,
+    pub public: bool,
+    pub first_party: bool,
+}
+
+/// Why a client description was refused; the message is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidClient(pub String);
+
+impl NewClient {
+    /// Checks the description before anything is stored.
+    ///
+    /// # Errors
+    /// [`InvalidClient`] naming the first rule broken.
+    pub fn validate(&self) -> Result<Scopes, InvalidClient> {
+        let bad = |s: String| Err(InvalidClient(s));
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return bad("a client's name is 1 to 100 characters, no control characters".into());
+        }
+        if self.grant_types.is_empty() {
+            return bad("give at least one grant type".into());
+        }
+        if self.public && self.grant_types.contains(&GrantType::ClientCredentials) {
+            return bad("a public client has no secret, so no client_credentials grant".into());
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return bad("the authorization_code grant needs at least one redirect URI".into());
+        }
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            check_redirect_uri(uri).map_err(InvalidClient)?;
+        }
+        if self.redirect_uris.len() + self.post_logout_redirect_uris.len() > 20 {
+            return bad("at most 20 redirect URIs".into());
+        }
+        Scopes::parse(&self.scopes).map_err(|s| InvalidClient(format!("unknown scope {s:?}")))
+    }
+}
+
+/// A redirect URI a client may register (RFC 9700 §2.1, OAuth 2.1 §2.3.1): absolute,
+/// without a fragment; https, or http on a loopback host (native and development apps).
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let bad = || format!("{uri:?} is not a redirect URI Tessera accepts");
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(bad());
+    };
+    if uri.len() > 512 || uri.contains('#') || uri.chars().any(|c| c.is_whitespace()) {
+        return Err(bad());
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    if host.is_empty() || authority.contains('@') {
+        return Err(bad());
+    }
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match scheme {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+/// A client secret as handed out once: 256 random bits, base64url.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// # Errors
+    /// Only when the OS has no randomness to give.
+    pub fn generate() -> anyhow::Result<Self> {
+        crate::opaque::random().map(Self)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps.
+    pub fn hash_of(raw: &str) -> String {
+        crate::opaque::digest(raw)
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// How long an authorization code lives: long enough for a redirect and a token request.
+pub const CODE_TTL: TimeDelta = TimeDelta::seconds(60);
+
+/// An authorization code as the store keeps it (by the digest of the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub hash: String,
+    pub client: ClientId,
+    pub user: UserId,
+    pub redirect_uri: String,
+    pub scopes: Scopes,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge (RFC 7636), base64url.
+    pub code_challenge: String,
+    /// When the user authenticated, and how (for the ID token).
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<AuthMethod>,
+    pub expires_at: DateTime<Utc>,
+    /// The session the first exchange started: a second exchange ends it.
+    pub session: Option<SessionId>,
+}
+
+/// Whether `verifier` answers the S256 `challenge` (RFC 7636 §4.6). A verifier is 43 to
+/// 128 unreserved characters.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    well_formed && digest.len() == challenge.len() && digest == challenge
+}
+
+/// A user's remembered consent for one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client: ClientId,
+    pub client_name: String,
+    pub scopes: Scopes,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Registered clients, authorization codes and remembered consent.
+///
+/// # Errors
+/// Every method MUST return [`StoreError::Unavailable`] when the store cannot be reached;
+/// `create_client` MUST return [`StoreError::Conflict`] for an id that exists.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    async fn create_client(&self, client: &OAuthClient) -> Result<(), StoreError>;
+    async fn find_client(&self, id: ClientId) -> Result<Option<OAuthClient>, StoreError>;
+    /// Oldest first.
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError>;
+    /// Deletes the client with its codes and consents; returns whether it existed.
+    async fn delete_client(&self, id: ClientId) -> Result<bool, StoreError>;
+    async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Marks the code used at `now` in one conditional statement and returns it, with
+    /// `true` for the one caller that used it first; `None` for an unknown code.
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(AuthorizationCode, bool)>, StoreError>;
+    /// Records the session the code's first exchange started.
+    async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError>;
+    /// Deletes codes that expired before `now`.
+    async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn consent(&self, user: UserId, client: ClientId) -> Result<Option<Scopes>, StoreError>;
+    /// Remembers (or widens) the user's consent for the client.
+    async fn grant_consent(
+        &self,
+        user: UserId,
+        client: ClientId,
+        scopes: &Scopes,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Returns whether there was one.
+    async fn revoke_consent(&self, user: UserId, client: ClientId) -> Result<bool, StoreError>;
+    /// The user's consents, newest first.
+    async fn consents(&self, user: UserId) -> Result<Vec<Consent>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_7636_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(challenge, challenge));
+        assert!(!pkce_matches("short", challenge));
+        assert!(!pkce_matches(verifier, verifier), "plain is not S256");
+    }
+
+    #[test]
+    fn scopes_are_known_ordered_and_once() {
+        let s = Scopes::parse("email openid email").unwrap();
+        assert_eq!(s.join(), "openid email");
+        assert!(Scopes::parse("openid admin").is_err());
+        assert!(Scopes::parse("openid profile email").unwrap().covers(&s));
+        assert!(!s.covers(&Scopes::parse("profile").unwrap()));
+    }
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_http_without_fragments() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:8000/cb",
+            "http://localhost/cb?x=1",
+            "http://[::1]:9/cb",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#frag",
+            "javascript:alert(1)",
+            "https://user@app.example/",
+            "/relative",
+            "https://",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}
