@@ -151,8 +151,10 @@ pub struct TokenRequest {
     client_secret: Option<String>,
 }
 
-/// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, each part form-urlencoded),
+/// The client's credentials (and whether they came as HTTP Basic), or the answer that
+/// refuses them: HTTP Basic (RFC 6749 §2.3.1, each part form-urlencoded),
 /// or `client_id` (and `client_secret`) in the body. Both at once is a malformed request.
+#[allow(clippy::result_large_err)] // the refusal is answered at once, never carried
 fn credentials(
     req: &Request,
     body: &TokenRequest,

@@ -15,7 +15,7 @@ const jwks = createRemoteJWKSet(new URL("/.well-known/jwks.json", TESSERA_URL));
 export async function verifyAccessToken(token, { audience = "tessera" } = {}) {
   const { payload } = await jwtVerify(token, jwks, {
     algorithms: ["RS256"], // never the header's choice
-    issuer: process.env.TESSERA_ISSUER ?? "tessera", // tokens.issuer
+    issuer: process.env.TESSERA_ISSUER ?? TESSERA_URL, // tokens.issuer: the public URL
     audience, // tokens.audience
     typ: "at+jwt", // RFC 9068: refuse ID tokens and other JWTs
     requiredClaims: ["exp", "sub"],

@@ -11,7 +11,7 @@ import os
 import jwt
 
 TESSERA_URL = os.environ.get("TESSERA_URL", "http://127.0.0.1:8080")
-ISSUER = os.environ.get("TESSERA_ISSUER", "tessera")  # tokens.issuer
+ISSUER = os.environ.get("TESSERA_ISSUER", TESSERA_URL)  # tokens.issuer: the public URL
 AUDIENCE = os.environ.get("TESSERA_AUDIENCE", "tessera")  # tokens.audience
 
 jwks = jwt.PyJWKClient(f"{TESSERA_URL}/.well-known/jwks.json", cache_keys=True)

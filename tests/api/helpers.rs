@@ -189,6 +189,10 @@ pub fn test_config(env: &TestEnv) -> Config {
     // Cheap hashing for tests only; production keeps the OWASP defaults.
     c.passwords.argon2_memory_kib = 64;
     c.passwords.argon2_iterations = 1;
+    // One issuer for every instance of a test, whatever port each got (a deployment's
+    // instances share `server.public_url`); the OpenID provider's tests use the default,
+    // the test server's own URL.
+    c.tokens.issuer = Some("tessera".into());
     // Every test talks from 127.0.0.1: the security tests switch limits on themselves.
     c.limits.enabled = false;
     // Passkeys for a web app at this origin (the software authenticator of the passkey

@@ -15,6 +15,7 @@ mod keys;
 mod mfa;
 mod oauth;
 mod observability;
+mod oidc;
 mod pages;
 mod passkeys;
 mod restart;

@@ -89,7 +89,7 @@ async fn the_rust_verifier_example_accepts_tessera_tokens_and_nothing_else() {
     let config = tessera::config::Config::default();
     let verifier = Verifier::new(
         &app.url("/.well-known/jwks.json"),
-        &config.tokens.issuer,
+        "tessera",
         &config.tokens.audience,
     );
 
@@ -97,7 +97,7 @@ async fn the_rust_verifier_example_accepts_tessera_tokens_and_nothing_else() {
     assert_eq!(claims.username, name);
     let eager = Verifier::new(
         &app.url("/.well-known/jwks.json"),
-        &config.tokens.issuer,
+        "tessera",
         &config.tokens.audience,
     )
     .min_refetch(std::time::Duration::ZERO);
@@ -107,11 +107,7 @@ async fn the_rust_verifier_example_accepts_tessera_tokens_and_nothing_else() {
     );
 
     // Another audience's verifier refuses the same token.
-    let elsewhere = Verifier::new(
-        &app.url("/.well-known/jwks.json"),
-        &config.tokens.issuer,
-        "billing",
-    );
+    let elsewhere = Verifier::new(&app.url("/.well-known/jwks.json"), "tessera", "billing");
     assert!(matches!(
         elsewhere.verify(&pair.access_token).await,
         Err(VerifyError::Invalid(_))
@@ -490,6 +486,7 @@ async fn the_generated_rust_client_calls_every_operation() {
         assert_eq!(problem(alice.get_me().await), (401, "token_revoked".into()));
     }
     second_factors(&app, &admin, &mut call).await;
+    oauth_clients(&admin, &mut call).await;
     assert_eq!(admin.disable_user(&user.id).await.unwrap().status(), 204);
 
     let spec = crate::spec::operation_ids();
@@ -661,4 +658,55 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     call("resetUserMfa");
     let id = me.get_me().await.unwrap().into_inner().id;
     assert_eq!(admin.reset_user_mfa(&id).await.unwrap().status(), 204);
+}
+
+/// The OAuth client registry through the generated client: register a confidential
+/// client (its secret shown once), list it without the secret, delete it, and the typed
+/// problems of a bad description and an unknown id.
+async fn oauth_clients(admin: &Client, call: &mut impl FnMut(&str)) {
+    use tessera_client::types::{GrantType, NewClient};
+    let new = |redirect: &str| NewClient {
+        name: "SDK test app".parse().unwrap(),
+        redirect_uris: Some(vec![redirect.to_owned()]),
+        post_logout_redirect_uris: None,
+        grant_types: Some(vec![
+            GrantType::AuthorizationCode,
+            GrantType::ClientCredentials,
+        ]),
+        scopes: Some("openid profile".parse().unwrap()),
+        public: Some(false),
+        first_party: None,
+    };
+    call("createClient");
+    let created = admin
+        .create_client(&new("https://app.example/callback"))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created = created.into_inner();
+    assert_eq!(created.client_secret.as_ref().map(String::len), Some(43));
+    assert_eq!(created.scopes, "openid profile");
+    assert_eq!(
+        problem(
+            admin
+                .create_client(&new("http://app.example/callback"))
+                .await
+        ),
+        (422, "invalid_client_metadata".into()),
+        "plain http is for loopback only"
+    );
+    call("listClients");
+    let listed = admin.list_clients().await.unwrap().into_inner();
+    let found = listed
+        .iter()
+        .find(|c| c.client_id == created.client_id)
+        .unwrap();
+    assert!(!found.public && found.redirect_uris == ["https://app.example/callback"]);
+    call("deleteClient");
+    let deleted = admin.delete_client(&created.client_id).await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        problem(admin.delete_client(&created.client_id).await),
+        (404, "client_not_found".into())
+    );
 }

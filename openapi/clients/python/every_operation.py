@@ -160,8 +160,11 @@ def exercise(
         rename_passkey,
     )
     from tessera_client.api.admin import (
+        create_client,
+        delete_client,
         disable_user,
         list_audit_events,
+        list_clients,
         list_keys,
         list_users,
         reset_user_mfa,
@@ -188,6 +191,10 @@ def exercise(
     from tessera_client.api.o_auth import introspect_token, revoke_token
     from tessera_client.models import (
         AdminUser,
+        Client,
+        GrantType,
+        NewClient,
+        RegisteredClient,
         AuditEntry,
         AuditPage,
         CodeBody,
@@ -674,6 +681,22 @@ def exercise(
     call(reset_user_mfa, 403, "insufficient_role", client=as_carol, id=carol.id)
     call(reset_user_mfa, 204, None, client=as_admin, id=carol.id)
     call(reset_user_mfa, 404, "user_not_found", client=as_admin, id=uuid.uuid4())
+
+    # The OAuth client registry: a confidential client's secret is shown once.
+    app = NewClient(
+        name="Python SDK app",
+        redirect_uris=["https://app.example/callback"],
+        grant_types=[GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN],
+    )
+    call(create_client, 403, "insufficient_role", client=as_carol, body=app)
+    registered = call(create_client, 201, RegisteredClient, client=as_admin, body=app)
+    assert isinstance(registered.client_secret, str) and len(registered.client_secret) == 43, registered
+    bad = NewClient(name="Plain http", redirect_uris=["http://app.example/callback"])
+    call(create_client, 422, "invalid_client_metadata", client=as_admin, body=bad)
+    listed = call(list_clients, 200, ListOf(Client), client=as_admin)
+    assert any(c.client_id == registered.client_id for c in listed), listed
+    call(delete_client, 204, None, client=as_admin, client_id=registered.client_id)
+    call(delete_client, 404, "client_not_found", client=as_admin, client_id=registered.client_id)
 
     # Disabling an account: its tokens die at once and it can no longer log in.
     bob_name = fresh_name("py-every")

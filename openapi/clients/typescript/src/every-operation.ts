@@ -517,6 +517,23 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
   expectEmpty(await resetMfa(carol.id, asAdmin), 204, "resetUserMfa");
   expectProblem(await resetMfa(randomUUID(), asAdmin), 404, "user_not_found", "reset nobody");
 
+  // The OAuth client registry: a confidential client's secret is shown once.
+  const app: components["schemas"]["NewClient"] = {
+    name: "TypeScript SDK app",
+    redirect_uris: ["https://app.example/callback"],
+    grant_types: ["authorization_code", "refresh_token"],
+  };
+  expectProblem(await api.POST("/v1/admin/clients", { headers: asCarol, body: app }), 403, "insufficient_role", "register without the role");
+  const registered = expectData(await api.POST("/v1/admin/clients", { headers: asAdmin, body: app }), 201, "createClient");
+  check(registered.client_secret?.length === 43, "a confidential client's secret is shown once");
+  const plainHttp = { ...app, redirect_uris: ["http://app.example/callback"] };
+  expectProblem(await api.POST("/v1/admin/clients", { headers: asAdmin, body: plainHttp }), 422, "invalid_client_metadata", "plain http elsewhere than loopback");
+  const clients = expectData(await api.GET("/v1/admin/clients", { headers: asAdmin }), 200, "listClients");
+  check(clients.some((c) => c.client_id === registered.client_id), "the new client is listed");
+  const clientPath = { params: { path: { client_id: registered.client_id } }, headers: asAdmin };
+  expectEmpty(await api.DELETE("/v1/admin/clients/{client_id}", clientPath), 204, "deleteClient");
+  expectProblem(await api.DELETE("/v1/admin/clients/{client_id}", clientPath), 404, "client_not_found", "delete it twice");
+
   // Disabling an account: its tokens die at once and it can no longer log in.
   const bobName = freshName();
   const bob = expectData(
