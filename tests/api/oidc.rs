@@ -214,6 +214,10 @@ async fn the_openidconnect_crate_signs_a_user_in_with_code_and_pkce() {
         "the API audience resource servers check"
     );
     assert!(tokens.refresh_token().is_some());
+    // A third-party app's token is for resource servers, not for Tessera's account API.
+    let r = app.get("/v1/me", Some(&access)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("third-party"));
 
     let userinfo: openidconnect::core::CoreUserInfoClaims = rp
         .user_info(
@@ -432,6 +436,10 @@ async fn refusals_are_the_ones_rfc_6749_and_rfc_7636_name() {
     let (status, body) = token(&app, &as_refs(&exchange(&code, &verifier)), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // A first-party app's token works on Tessera's own API, as the user's own.
+    let first_party = body["access_token"].as_str().unwrap();
+    let me: Value = app.get("/v1/me", Some(first_party)).await.json().await.unwrap();
+    assert_eq!(me["username"], json!(name));
     // An expired code.
     let code = code_for(&mut browser, &public, &verifier).await;
     app.advance(TimeDelta::seconds(61));

@@ -161,6 +161,20 @@ async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::
         state.auth.authenticate(token).await
     };
     let claims = verified.map_err(ApiError::from)?;
+    if claims.client_id.is_some()
+        && !state
+            .auth
+            .takes_for_account_api(&claims)
+            .await
+            .map_err(ApiError::from)?
+    {
+        return Err(ApiError::invalid_token(
+            "invalid_token",
+            "this token was issued to a third-party application: Tessera's own API takes \
+             tokens of its own sessions and first-party applications",
+        )
+        .into());
+    }
     crate::observe::note_user(&claims.sub);
     Ok(claims)
 }

@@ -83,6 +83,20 @@ impl AuthService {
         self.oidc.as_ref()?.id_tokens.verify_id_token_hint(token)
     }
 
+    /// Whether Tessera's own API takes this token: a token of Tessera's own sessions, or
+    /// one issued to a first-party client (the docs, your own apps). A third-party app's
+    /// token is for the resource servers it was granted, never for changing the account
+    /// (email, password, factors) or for an administrator's powers.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    pub async fn takes_for_account_api(&self, claims: &Claims) -> Result<bool, Unavailable> {
+        let Some(id) = &claims.client_id else {
+            return Ok(true);
+        };
+        Ok(self.client(id).await?.is_some_and(|c| c.first_party))
+    }
+
     /// Registers a client; a confidential one gets its secret, shown this once.
     ///
     /// # Errors
