@@ -26,30 +26,78 @@ use crate::telemetry::Telemetry;
 /// page's `localStorage`, on the origin that issued it; access tokens live minutes.
 /// `tests/api/spec.rs` and the browser test in `tests/browser` notice if a poem-openapi
 /// upgrade changes the template this edits.
-fn swagger_ui(page: impl Fn() -> String + Send + Sync + 'static) -> Route {
+fn swagger_ui(page: impl Fn() -> String + Send + Sync + 'static, public_url: String) -> Route {
     // Built on the first visit, not at start: the page embeds Swagger UI's 1.5 MB bundle,
     // which a server nobody browses should not hold (idle memory).
     let html = Arc::new(std::sync::OnceLock::new());
-    Route::new().at(
-        "/",
-        poem::endpoint::make_sync(move |_| {
-            let html = html.get_or_init(|| {
-                page()
-                    .replacen(
-                        "deepLinking: true,",
-                        "deepLinking: true,\n        persistAuthorization: true,",
-                        1,
-                    )
-                    // No icon to fetch: spares every visit a 404 for /favicon.ico.
-                    .replacen(
-                        "<head>",
-                        "<head>\n    <link rel=\"icon\" href=\"data:,\">",
-                        1,
-                    )
-            });
-            poem::web::Html(html.clone())
-        }),
-    )
+    let oauth_receiver = Arc::new(tokio::sync::OnceCell::new());
+    let init_oauth = format!(
+        "\n    }});\n    window.ui.initOAuth({{ clientId: \"{}\", usePkceWithAuthorizationCodeGrant: true, scopes: \"openid profile\" }});\n</script>",
+        tessera_domain::oidc::DOCS_CLIENT_ID
+    );
+    Route::new()
+        .at(
+            "/",
+            poem::endpoint::make_sync(move |_| {
+                let html = html.get_or_init(|| {
+                    page()
+                        .replacen(
+                            "deepLinking: true,",
+                            "deepLinking: true,\n        persistAuthorization: true,",
+                            1,
+                        )
+                        // The receiver next to the page, whatever deep link (`#/…`) the
+                        // address shows: poem-openapi derives it from the whole href.
+                        .replacen(
+                            "    SwaggerUIBundle({",
+                            "    oauth2RedirectUrl = location.origin + location.pathname.replace(/\\/?$/, \"/\") + \"oauth-receiver.html\";\n    window.ui = SwaggerUIBundle({",
+                            1,
+                        )
+                        // "Authorize" signs in through Tessera: the built-in docs client,
+                        // authorization code with PKCE.
+                        .replacen("\n    })\n</script>", &init_oauth, 1)
+                        // No icon to fetch: spares every visit a 404 for /favicon.ico.
+                        .replacen(
+                            "<head>",
+                            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
+                            1,
+                        )
+                });
+                poem::web::Html(html.clone())
+            }),
+        )
+        .at(
+            "/oauth-receiver.html",
+            poem::endpoint::make(move |_| {
+                let (cell, public_url) = (Arc::clone(&oauth_receiver), public_url.clone());
+                async move {
+                    let html = cell.get_or_init(|| oauth_receiver_html(public_url)).await;
+                    poem::web::Html(html.clone())
+                }
+            }),
+        )
+}
+
+/// poem-openapi's OAuth receiver page (Swagger UI's `oauth2-redirect.html`), where the
+/// sign-in popup lands with the code and hands it to the docs page.
+async fn oauth_receiver_html(public_url: String) -> String {
+    let endpoint = api::service(&public_url).swagger_ui();
+    let req = Request::builder()
+        .uri(poem::http::Uri::from_static("/oauth-receiver.html"))
+        .finish();
+    match endpoint
+        .get_response(req)
+        .await
+        .into_body()
+        .into_string()
+        .await
+    {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::warn!(error = %e, "no OAuth receiver page");
+            String::new()
+        }
+    }
 }
 
 /// Every route, with request hygiene (header size, body size and read time), CORS when
@@ -68,7 +116,7 @@ pub fn routes(
     let documents = Arc::new(Documents::new(settings));
     let docs = {
         let documents = Arc::clone(&documents);
-        swagger_ui(move || documents.swagger_ui_html())
+        swagger_ui(move || documents.swagger_ui_html(), public_url.to_owned())
     };
     let spec_json = {
         let documents = Arc::clone(&documents);

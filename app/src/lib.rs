@@ -6,6 +6,7 @@ pub mod api;
 pub mod background;
 pub mod cli;
 pub mod config;
+mod docs_client;
 pub mod hashing;
 pub mod http;
 pub mod kek;

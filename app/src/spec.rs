@@ -76,11 +76,61 @@ impl Documents {
     }
 
     /// Swagger UI as poem-openapi renders it, embedding the finished document instead of
-    /// its own.
+    /// its own, with one addition: the page's copy offers signing in through Tessera
+    /// itself ([`with_sign_in`]).
     pub fn swagger_ui_html(&self) -> String {
+        let mut doc = document(&self.settings);
+        with_sign_in(&mut doc, &self.settings.public_url);
+        let json = serde_json::to_string_pretty(&doc).unwrap_or_default();
         crate::api::service(&self.settings.public_url)
             .swagger_ui_html()
-            .replacen(&raw(&self.settings), self.json(), 1)
+            .replacen(&raw(&self.settings), &json, 1)
+    }
+}
+
+/// The name of the sign-in scheme in the Swagger UI page's copy of the document.
+pub const SIGN_IN_SCHEME: &str = "tesseraSignIn";
+
+/// Adds an OAuth 2.0 authorization-code scheme (Tessera's own provider, with the
+/// built-in `/docs` client and PKCE) as an alternative to `bearerAuth` on every
+/// operation that takes a token, so Swagger UI's Authorize dialog can sign an explorer
+/// in on the hosted page. Only the docs page's copy has it: SDK generators read
+/// `/openapi.json`, where a bearer token is the one way in.
+pub fn with_sign_in(doc: &mut Value, public_url: &str) {
+    let base = public_url.trim_end_matches('/');
+    let scheme = serde_json::json!({
+        "type": "oauth2",
+        "description": "Sign in on Tessera's hosted page (authorization code with PKCE, the built-in docs client): the access token it gives is sent as a Bearer token.",
+        "flows": {"authorizationCode": {
+            "authorizationUrl": format!("{base}/oauth2/authorize"),
+            "tokenUrl": format!("{base}/oauth2/token"),
+            "scopes": {
+                "openid": "your account's id",
+                "profile": "your username",
+                "email": "your email address",
+            },
+        }},
+    });
+    if let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    {
+        schemes.insert(SIGN_IN_SCHEME.into(), scheme);
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        if security.iter().any(|r| r.get("bearerAuth").is_some()) {
+            security.push(serde_json::json!({ SIGN_IN_SCHEME: ["openid"] }));
+        }
     }
 }
 

@@ -346,7 +346,10 @@ pub async fn build_state(
         )),
     })
     .with_oidc(OidcDeps {
-        clients: Arc::new(store.clone()),
+        clients: Arc::new(crate::docs_client::WithDocsClient::new(
+            Arc::new(store.clone()),
+            &public_base(config),
+        )),
         id_tokens: keys.clone(),
     });
     observe_keys(&telemetry, &keys, clock_for_gauges);

@@ -38,6 +38,11 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// The built-in public client of the API explorer at `/docs` (Swagger UI's Authorize
+/// dialog signs in through Tessera with it).
+pub const DOCS_CLIENT_ID: ClientId =
+    ClientId(Uuid::from_u128(0x7e55_e7a0_d0c5_4000_8000_0000_0000_0001));
+
 /// What a client may ask the token endpoint for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {

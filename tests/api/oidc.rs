@@ -438,7 +438,12 @@ async fn refusals_are_the_ones_rfc_6749_and_rfc_7636_name() {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     // A first-party app's token works on Tessera's own API, as the user's own.
     let first_party = body["access_token"].as_str().unwrap();
-    let me: Value = app.get("/v1/me", Some(first_party)).await.json().await.unwrap();
+    let me: Value = app
+        .get("/v1/me", Some(first_party))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["username"], json!(name));
     // An expired code.
     let code = code_for(&mut browser, &public, &verifier).await;

@@ -167,7 +167,26 @@ async fn swagger_ui_keeps_the_authorization_and_fetches_no_icon() {
             html.contains(r#"<link rel="icon" href="data:,">"#),
             "{path}"
         );
+        // Authorize signs in through Tessera: the built-in docs client, with PKCE.
+        assert!(html.contains("window.ui.initOAuth({ clientId: \"7e55e7a0-d0c5-4000-8000-000000000001\", usePkceWithAuthorizationCodeGrant: true"), "{path}");
+        assert!(html.contains("\"tesseraSignIn\""), "{path}");
     }
+    let receiver = app.get("/docs/oauth-receiver.html", None).await;
+    assert_eq!(receiver.status(), 200);
+    assert!(
+        receiver
+            .text()
+            .await
+            .unwrap()
+            .contains("swaggerUIRedirectOauth2")
+    );
+    // The committed document, which SDK generators read, has the bearer scheme only.
+    let spec = generated();
+    assert!(
+        spec["components"]["securitySchemes"]
+            .get("tesseraSignIn")
+            .is_none()
+    );
 }
 
 /// A parameter that does not parse (a UUID that is not one, `page=x`) is a client error

@@ -1,6 +1,7 @@
 // Swagger UI in a real browser, the way a developer meets Tessera: open /docs, click
 // Authorize, paste an access token, "Try it out" on GET /v1/me, see 200 and the
-// username; reload and find the authorization still there. Screenshots go to
+// username; reload and find the authorization still there. Then, in a fresh browser,
+// Authorize by signing in on Tessera's hosted login page (OAuth, PKCE) instead. Screenshots go to
 // $SCREENSHOT_DIR (default ../../target/browser) as CI artifacts.
 //
 //   TESSERA_URL=http://127.0.0.1:8080 CHROMIUM=/usr/bin/chromium node swagger-ui.test.mjs
@@ -87,9 +88,10 @@ try {
 
   await page.locator(".scheme-container button.authorize").click();
   const dialog = page.locator(".dialog-ux .modal-ux");
-  await dialog.locator("input").fill(access_token);
-  await dialog.locator("button.authorize").click();
-  await dialog.locator("button.btn-done").click();
+  const bearer = dialog.locator(".auth-container").filter({ hasText: "bearerAuth" });
+  await bearer.locator("input").fill(access_token);
+  await bearer.locator("button.authorize").click();
+  await dialog.locator("button.btn-done").first().click();
 
   const authorized = await tryGetMe(page);
   assert.equal(authorized.status, "200", `after Authorize: ${authorized.status} ${authorized.body}`);
@@ -108,8 +110,40 @@ try {
   assert.match(afterReload.body, new RegExp(`"username": "${username}"`));
   await page.screenshot({ path: join(SCREENSHOTS, "swagger-ui-after-reload.png") });
 
+  // Signing in through Tessera instead of pasting a token: the Authorize dialog's OAuth
+  // section (the built-in docs client, authorization code with PKCE) opens the hosted
+  // login page in a popup; the token it brings back authorizes "Try it out".
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 1400 } });
+  const explorer = await fresh.newPage();
+  explorer.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  await explorer.goto(new URL("/docs", TESSERA_URL).href);
+  await explorer.locator(".information-container .title").getByText("Tessera").waitFor();
+  await explorer.locator(".scheme-container button.authorize").click();
+  const signIn = explorer.locator(".dialog-ux .modal-ux .auth-container").filter({ hasText: "tesseraSignIn" });
+  await signIn.waitFor();
+  await explorer.screenshot({ path: join(SCREENSHOTS, "swagger-ui-sign-in-dialog.png") });
+  const [popup] = await Promise.all([
+    explorer.waitForEvent("popup"),
+    signIn.locator("button.authorize").click(),
+  ]);
+  popup.on("console", (m) => m.type() === "error" && consoleErrors.push(`popup: ${m.text()}`));
+  await popup.waitForURL(/\/login\?return_to=/);
+  await popup.getByLabel("Username").fill(username);
+  await popup.getByLabel("Password").fill("correct horse battery staple");
+  await popup.screenshot({ path: join(SCREENSHOTS, "swagger-ui-sign-in-popup.png") });
+  await Promise.all([
+    popup.waitForEvent("close"),
+    popup.getByRole("button", { name: "Sign in", exact: true }).click(),
+  ]);
+  await signIn.getByText("Authorized").waitFor();
+  await explorer.locator(".dialog-ux .modal-ux button.btn-done").first().click();
+  const viaSignIn = await tryGetMe(explorer);
+  assert.equal(viaSignIn.status, "200", `after signing in: ${viaSignIn.status} ${viaSignIn.body}`);
+  assert.match(viaSignIn.body, new RegExp(`"username": "${username}"`));
+  await explorer.screenshot({ path: join(SCREENSHOTS, "swagger-ui-signed-in.png") });
+
   assert.deepEqual(consoleErrors.filter((e) => !e.includes("401")), [], "no console errors");
-  console.log(`swagger ui: authorized GET /v1/me answered 200 for ${username}, before and after a reload`);
+  console.log(`swagger ui: authorized GET /v1/me answered 200 for ${username}, before and after a reload, and after signing in through Tessera`);
 } finally {
   await browser.close();
 }
