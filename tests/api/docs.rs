@@ -70,16 +70,18 @@ fn the_configuration_reference_lists_every_key_with_its_default() {
 #[test]
 fn the_readme_quotes_the_verifier_examples_ci_runs() {
     let readme = read("README.md");
-    for file in [
-        "examples/python-verifier/verify_token.py",
-        "examples/node-verifier/verify-token.mjs",
-        "examples/rust-verifier/src/lib.rs",
+    for (file, region) in [
+        ("examples/python-verifier/verify_token.py", "verifier"),
+        ("examples/node-verifier/verify-token.mjs", "verifier"),
+        ("examples/rust-verifier/src/lib.rs", "verifier"),
+        // The openid-client snippet the OpenID provider's browser test runs.
+        ("tests/browser/sign-in-with-tessera.mjs", "oidc"),
     ] {
         let source = read(file);
         let region = source
-            .split("--8<-- [start:verifier]\n")
+            .split(&format!("--8<-- [start:{region}]\n"))
             .nth(1)
-            .and_then(|rest| rest.split("--8<-- [end:verifier]").next())
+            .and_then(|rest| rest.split(&format!("--8<-- [end:{region}]")).next())
             .unwrap_or_else(|| panic!("{file} marks no verifier region"));
         // Drop the end marker's comment leader (`# `, `// `) left on the last line.
         let quoted = region.rsplit_once('\n').map_or(region, |(body, _)| body);

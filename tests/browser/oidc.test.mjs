@@ -38,6 +38,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as client from "openid-client";
+import { finishSignIn, startSignIn, tessera } from "./sign-in-with-tessera.mjs";
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -117,18 +118,9 @@ try {
     if (url.protocol !== "data:" && !ORIGINS.has(url.origin)) problems.push(`requested ${r.url()}`);
   });
 
-  // 2. The authorization request, in the browser.
-  const codeVerifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const authorizationUrl = client.buildAuthorizationUrl(config, {
-    redirect_uri: CALLBACK_URL,
-    scope: "openid profile email",
-    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: "S256",
-    state,
-    nonce,
-  });
+  // 2. The authorization request, in the browser, through the README's snippet.
+  const { url: authorizationUrl, pending } = await startSignIn(config, CALLBACK_URL);
+  const { nonce } = pending;
   const startedAt = Math.floor(Date.now() / 1000);
   await page.goto(authorizationUrl.href);
   await page.waitForURL((url) => url.origin === new URL(TESSERA_URL).origin && url.pathname === "/login");
@@ -164,12 +156,7 @@ try {
   assert.ok(reached.searchParams.get("code"), "a code");
 
   // 3. The code for tokens: state, iss, PKCE, ID token claims and signature.
-  const tokens = await client.authorizationCodeGrant(config, reached, {
-    pkceCodeVerifier: codeVerifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
-  });
+  const { tokens } = await finishSignIn(config, reached, pending);
   assert.equal(tokens.token_type, "bearer"); // lower-cased by the library
   assert.ok(tokens.expires_in > 0 && tokens.refresh_token, "expires_in and a refresh token");
   assert.deepEqual(tokens.scope.split(" ").sort(), ["email", "openid", "profile"]);
@@ -207,14 +194,9 @@ try {
   const again = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
   assert.equal(again.preferred_username, username);
 
-  // 6. A confidential client, no user: client_credentials with client_secret_basic.
-  const service = await client.discovery(
-    new URL(TESSERA_URL),
-    CONFIDENTIAL_CLIENT_ID,
-    undefined,
-    client.ClientSecretBasic(CONFIDENTIAL_CLIENT_SECRET),
-    { execute: [client.allowInsecureRequests] },
-  );
+  // 6. A confidential client, no user: client_credentials with the secret, discovered
+  // through the README's snippet (openid-client's default, client_secret_post).
+  const service = await tessera(TESSERA_URL, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET);
   const scope = process.env.CLIENT_CREDENTIALS_SCOPE;
   const machine = await client.clientCredentialsGrant(service, scope ? { scope } : {});
   assert.ok(machine.access_token, "an access token");
