@@ -10,7 +10,6 @@ use base64::engine::general_purpose::STANDARD;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::{Data, Form};
 use poem::{Request, Response, Route, handler};
-use serde::Deserialize;
 use tessera_domain::auth::{OAuthError, OidcTokens};
 use tessera_domain::oidc::{GrantType, SCOPES};
 use tessera_domain::throttle::ClientAction;
@@ -139,7 +138,7 @@ fn refusal(e: OAuthError, basic: bool) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 pub struct TokenRequest {
     grant_type: Option<String>,
     code: Option<String>,
@@ -149,6 +148,36 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+impl TokenRequest {
+    /// The form's parameters, each at most once (RFC 6749 §3.2); unknown ones are
+    /// ignored (§3.1).
+    #[allow(clippy::result_large_err)] // the refusal is answered at once, never carried
+    fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, Response> {
+        let mut r = Self::default();
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "grant_type" => &mut r.grant_type,
+                "code" => &mut r.code,
+                "redirect_uri" => &mut r.redirect_uri,
+                "code_verifier" => &mut r.code_verifier,
+                "refresh_token" => &mut r.refresh_token,
+                "scope" => &mut r.scope,
+                "client_id" => &mut r.client_id,
+                "client_secret" => &mut r.client_secret,
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("{key} is given more than once"),
+                ));
+            }
+        }
+        Ok(r)
+    }
 }
 
 /// The client's credentials (and whether they came as HTTP Basic), or the answer that
@@ -226,8 +255,12 @@ fn tokens_response(t: OidcTokens) -> Response {
 pub async fn token_endpoint(
     state: Data<&AppState>,
     req: &Request,
-    Form(body): Form<TokenRequest>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    let body = match TokenRequest::from_pairs(pairs) {
+        Ok(body) => body,
+        Err(resp) => return resp,
+    };
     if let Err(e) = check_client(req, ClientAction::Refresh).await {
         let mut resp = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,

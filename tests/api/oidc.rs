@@ -239,6 +239,26 @@ async fn the_openidconnect_crate_signs_a_user_in_with_code_and_pkce() {
     let (status, headers, _) = browser.get(&again).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(param(headers[LOCATION].to_str().unwrap(), "code").is_some());
+    // … until the person takes it back on /account: then the client must ask again.
+    let (_, _, account) = browser.get("/account").await;
+    assert!(account.contains("Test app") && account.contains("Remove access"));
+    let csrf = browser.csrf.clone();
+    let id = client.id.to_string();
+    let (status, headers, _) = browser
+        .post(
+            "/account/apps/revoke",
+            &[("csrf", &csrf), ("client_id", &id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/account?notice=app_removed");
+    assert_eq!(app.audit_events("consent_revoked").await, 1);
+    let (status, _, html) = browser.get(&again).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Allow this application?"),
+        "consent asked again"
+    );
 
     // The code a second time: refused, and what it issued is revoked.
     let replay = rp
@@ -529,6 +549,33 @@ async fn refusals_are_the_ones_rfc_6749_and_rfc_7636_name() {
     )
     .await;
     assert_eq!(body["error"], "unsupported_grant_type");
+    // A parameter twice is a malformed request (RFC 6749 §3.2).
+    let twice = [
+        ("grant_type", "client_credentials"),
+        ("grant_type", "client_credentials"),
+    ];
+    let (status, body) = token(&app, &twice, Some((&cid, &secret))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // Introspection names the client and the scopes (RFC 7662 §2.2).
+    let code = code_for(&mut browser, &public, &verifier).await;
+    let (status, body) = token(&app, &as_refs(&exchange(&code, &verifier)), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = app.signed_in_with_role("admin").await;
+    let r = app
+        .post_json(
+            "/v1/oauth/introspect",
+            &json!({"token": body["access_token"]}),
+            Some(&admin.access_token),
+        )
+        .await;
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], json!(id));
+    assert_eq!(seen["scope"], "openid");
 }
 
 #[tokio::test]

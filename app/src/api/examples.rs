@@ -209,6 +209,8 @@ impl Example for IntrospectionView {
             roles: Some(vec![]),
             amr: Some(vec!["pwd".into(), "otp".into(), "mfa".into()]),
             auth_time: Some(ISSUED_AT),
+            client_id: None,
+            scope: None,
         }
     }
 }

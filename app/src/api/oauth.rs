@@ -101,6 +101,12 @@ pub struct IntrospectionView {
     /// When the user authenticated (seconds since the epoch).
     #[oai(skip_serializing_if_is_none)]
     pub auth_time: Option<i64>,
+    /// The OAuth client the token was issued to, when not Tessera's own API.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    /// The scopes granted to that client, space-separated.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -207,7 +213,7 @@ impl OAuthApi {
                 active: true,
                 token_type: Some("access_token".into()),
                 sub: Some(c.sub.0),
-                username: Some(c.username),
+                username: (!c.username.is_empty()).then_some(c.username),
                 exp: Some(c.exp),
                 iat: Some(c.iat),
                 nbf: Some(c.nbf),
@@ -217,7 +223,9 @@ impl OAuthApi {
                 sid: Some(c.sid.0),
                 roles: Some(c.roles),
                 amr: Some(c.amr),
-                auth_time: Some(c.auth_time),
+                auth_time: (c.auth_time != 0).then_some(c.auth_time),
+                client_id: c.client_id,
+                scope: c.scope,
             },
             Ok(Introspection::Refresh { session }) => IntrospectionView {
                 active: true,
@@ -228,6 +236,8 @@ impl OAuthApi {
                 sid: Some(session.id.0),
                 amr: Some(session.amr.iter().map(|m| m.as_str().to_owned()).collect()),
                 auth_time: Some(session.created_at.timestamp()),
+                client_id: session.oauth.as_ref().map(|o| o.client.to_string()),
+                scope: session.oauth.as_ref().map(|o| o.scopes.join()),
                 ..Default::default()
             },
             Err(e) => return answer(e),

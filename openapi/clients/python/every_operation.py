@@ -189,9 +189,9 @@ def exercise(
     from tessera_client.api.health import get_health, get_readiness
     from tessera_client.api.keys import get_jwks
     from tessera_client.api.o_auth import introspect_token, revoke_token
+    from tessera_client.models import Client as RegisteredApp  # the HTTP client is `Client`
     from tessera_client.models import (
         AdminUser,
-        Client,
         GrantType,
         NewClient,
         RegisteredClient,
@@ -693,7 +693,7 @@ def exercise(
     assert isinstance(registered.client_secret, str) and len(registered.client_secret) == 43, registered
     bad = NewClient(name="Plain http", redirect_uris=["http://app.example/callback"])
     call(create_client, 422, "invalid_client_metadata", client=as_admin, body=bad)
-    listed = call(list_clients, 200, ListOf(Client), client=as_admin)
+    listed = call(list_clients, 200, ListOf(RegisteredApp), client=as_admin)
     assert any(c.client_id == registered.client_id for c in listed), listed
     call(delete_client, 204, None, client=as_admin, client_id=registered.client_id)
     call(delete_client, 404, "client_not_found", client=as_admin, client_id=registered.client_id)
