@@ -518,15 +518,19 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
   expectProblem(await resetMfa(randomUUID(), asAdmin), 404, "user_not_found", "reset nobody");
 
   // The OAuth client registry: a confidential client's secret is shown once.
-  const app: components["schemas"]["NewClient"] = {
+  const newApp: components["schemas"]["NewClient"] = {
     name: "TypeScript SDK app",
     redirect_uris: ["https://app.example/callback"],
+    post_logout_redirect_uris: [],
     grant_types: ["authorization_code", "refresh_token"],
+    scopes: "openid profile email",
+    public: false,
+    first_party: false,
   };
-  expectProblem(await api.POST("/v1/admin/clients", { headers: asCarol, body: app }), 403, "insufficient_role", "register without the role");
-  const registered = expectData(await api.POST("/v1/admin/clients", { headers: asAdmin, body: app }), 201, "createClient");
+  expectProblem(await api.POST("/v1/admin/clients", { headers: asCarol, body: newApp }), 403, "insufficient_role", "register without the role");
+  const registered = expectData(await api.POST("/v1/admin/clients", { headers: asAdmin, body: newApp }), 201, "createClient");
   check(registered.client_secret?.length === 43, "a confidential client's secret is shown once");
-  const plainHttp = { ...app, redirect_uris: ["http://app.example/callback"] };
+  const plainHttp = { ...newApp, redirect_uris: ["http://app.example/callback"] };
   expectProblem(await api.POST("/v1/admin/clients", { headers: asAdmin, body: plainHttp }), 422, "invalid_client_metadata", "plain http elsewhere than loopback");
   const clients = expectData(await api.GET("/v1/admin/clients", { headers: asAdmin }), 200, "listClients");
   check(clients.some((c) => c.client_id === registered.client_id), "the new client is listed");
