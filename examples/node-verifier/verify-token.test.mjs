@@ -31,7 +31,7 @@ before(async () => {
 test("accepts a Tessera access token", async () => {
   const claims = await verifyAccessToken(tokens.access_token);
   assert.equal(claims.username, username);
-  assert.equal(claims.iss, "tessera");
+  assert.equal(claims.iss, TESSERA_URL); // tokens.issuer: the public URL
 });
 
 test("refuses another audience", async () => {

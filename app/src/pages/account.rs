@@ -326,20 +326,14 @@ async fn after(
 /// `GET /account`.
 #[handler]
 pub async fn show(state: Data<&AppState>, req: &Request, Query(q): Query<NoticeQuery>) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, None).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, None).await);
     account_page(&state, &claims, reply, &csrf, notice(&q.notice), None).await
 }
 
 /// `POST /account/email`: mails a verification link to a new address.
 #[handler]
 pub async fn email(state: Data<&AppState>, req: &Request, Form(form): Form<EmailForm>) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let email = Email::parse(&form.email).map_err(ApiError::from)?;
         state
@@ -361,10 +355,7 @@ pub async fn password(
     req: &Request,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         check_client(req, ClientAction::Login).await?;
         if form.new_password != form.confirm_password {
@@ -404,10 +395,7 @@ pub async fn end_session(
     req: &Request,
     Form(form): Form<SessionForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let Ok(id) = form.session_id.parse::<uuid::Uuid>().map(SessionId) else {
         let e: ApiError = AccountError::SessionNotFound.into();
         return account_page(&state, &claims, reply, &csrf, None, Some(("sessions", e))).await;
@@ -440,10 +428,7 @@ pub async fn end_all(
     req: &Request,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let (claims, reply, _) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     if let Err(e) = state.auth.logout_all(&claims, &client_info(req)).await {
         return unavailable(e.into());
     }
@@ -512,10 +497,7 @@ async fn totp_setup(
 /// `GET /account/totp`: the pending enrollment (or back to the account without one).
 #[handler]
 pub async fn totp_page(state: Data<&AppState>, req: &Request) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, None).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, None).await);
     totp_setup(&state, &claims, reply, &csrf, None).await
 }
 
@@ -526,10 +508,7 @@ pub async fn totp_begin(
     req: &Request,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     match state.auth.begin_totp(&claims).await {
         Ok(_) => reply.see_other("/account/totp"),
         Err(e) => after(&state, &claims, reply, &csrf, "totp", Err(e.into())).await,
@@ -553,10 +532,7 @@ pub async fn totp_confirm(
     req: &Request,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     match state
         .auth
         .confirm_totp(&claims, form.code.trim(), &client_info(req))
@@ -595,10 +571,7 @@ pub async fn totp_disable(
     req: &Request,
     Form(form): Form<ProofForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let pending = state
         .auth
         .factor_status(&claims)
@@ -628,10 +601,7 @@ pub async fn recovery_codes(
     req: &Request,
     Form(form): Form<ProofForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         check_client(req, ClientAction::Login).await?;
         let _slot = password_slot(req)?;
@@ -659,10 +629,7 @@ pub async fn passkey_options(
     req: &Request,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let (claims, _, _) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, _, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     match state.auth.passkey_registration_options(&claims).await {
         Ok(options) => json(&options),
         Err(e) => json_refusal(e.into()),
@@ -676,10 +643,7 @@ pub async fn passkey_add(
     req: &Request,
     Form(form): Form<PasskeyForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let name = PasskeyName::parse(&form.name)
             .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", why))?;
@@ -706,10 +670,7 @@ pub async fn passkey_rename(
     req: &Request,
     Form(form): Form<PasskeyForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let id = passkey_id(&form.id)?;
         let name = PasskeyName::parse(&form.name)
@@ -728,10 +689,7 @@ pub async fn passkey_delete(
     req: &Request,
     Form(form): Form<PasskeyForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let id = passkey_id(&form.id)?;
         state
@@ -751,10 +709,7 @@ pub async fn app_revoke(
     req: &Request,
     Form(form): Form<AppForm>,
 ) -> Response {
-    let (claims, reply, csrf) = match signed_in(&state, req, Some(&form.csrf)).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = state
         .auth
         .revoke_consent(&claims, &form.client_id, &client_info(req))

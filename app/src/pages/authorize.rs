@@ -208,14 +208,8 @@ pub async fn authorize(
         Err(e) => return refuse(&state, req, e),
     };
     let silent = params.prompt.as_deref() == Some("none");
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
+    let (reply, csrf) = answered!(Reply::to(&state, &visitor));
     let Some(claims) = &visitor.claims else {
         if silent {
             let e = redirect_error(&auth, "login_required", "nobody is signed in");
@@ -261,10 +255,7 @@ pub async fn consent(
     req: &Request,
     Form(params): Form<AuthorizeParams>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
     let Some(claims) = visitor.claims.clone() else {
         return Reply::empty().see_other("/login?notice=session_ended");
     };
@@ -336,10 +327,7 @@ pub async fn logout(
             "The application asked to send you to an address it did not register.",
         );
     }
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
     let mut reply = Reply::empty();
     if let Some(claims) = &visitor.claims {
         let hinted_sub = hint

@@ -13,7 +13,7 @@ use tessera_domain::auth::{ResetError, VerifyEmailError};
 use tessera_domain::email::{Email, EmailToken};
 use tessera_domain::throttle::ClientAction;
 
-use super::{Message, Reply, Visitor, forged, page_status, retry_after, say, unavailable};
+use super::{Message, Reply, page_status, retry_after, say, unavailable, visit};
 use crate::api::{AppState, check_client, client_info};
 use crate::problem::ApiError;
 
@@ -121,21 +121,15 @@ fn refused(title: &str, e: &ApiError) -> Response {
     retry_after(resp, e)
 }
 
-/// The visitor and the answer under way (with the CSRF token of its forms), or the
-/// answer already decided: 403 for a posted form whose token does not match (`posted`
-/// is `None` for a page view), 503 when the session store cannot answer.
+/// The answer under way and its forms' CSRF token ([`visit`]).
 async fn browser(
     state: &AppState,
     req: &Request,
     posted: Option<&str>,
 ) -> Result<(Reply, String), Response> {
-    let visitor = Visitor::of(state, req).await?;
-    if let Some(csrf) = posted
-        && !visitor.csrf_ok(state, csrf)
-    {
-        return Err(forged());
-    }
-    Reply::to(state, &visitor)
+    visit(state, req, posted)
+        .await
+        .map(|(_, reply, csrf)| (reply, csrf))
 }
 
 /// `GET /verify-email?token=…`: a button that confirms.
@@ -154,10 +148,7 @@ pub async fn verify_email_page(
             None,
         );
     }
-    let (reply, csrf) = match browser(&state, req, None).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
+    let (reply, csrf) = answered!(browser(&state, req, None).await);
     let page = VerifyPage {
         title: VERIFY_TITLE,
         csrf: &csrf,
@@ -251,10 +242,7 @@ pub async fn reset_password_submit(
     req: &Request,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    let b = match browser(&state, req, Some(&form.csrf)).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
+    let b = answered!(browser(&state, req, Some(&form.csrf)).await);
     if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
         return refused(RESET_TITLE, &e);
     }
@@ -306,10 +294,7 @@ pub async fn reset_password_submit(
 /// `GET /forgot-password`: asks for the address to send a reset link to.
 #[handler]
 pub async fn forgot_password_page(state: Data<&AppState>, req: &Request) -> Response {
-    let (reply, csrf) = match browser(&state, req, None).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
+    let (reply, csrf) = answered!(browser(&state, req, None).await);
     let page = ForgotPage {
         title: FORGOT_TITLE,
         csrf: &csrf,
@@ -327,10 +312,7 @@ pub async fn forgot_password_submit(
     req: &Request,
     Form(form): Form<ForgotForm>,
 ) -> Response {
-    let (reply, csrf) = match browser(&state, req, Some(&form.csrf)).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
+    let (reply, csrf) = answered!(browser(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         check_client(req, ClientAction::PasswordReset).await?;
         let email = Email::parse(&form.email).map_err(ApiError::from)?;

@@ -16,7 +16,7 @@ use tessera_domain::user::PasswordAttempt;
 
 use super::{
     Reply, Visitor, clear_cookie, forged, json, json_refusal, local_path, page_status, retry_after,
-    say, unavailable,
+    say, unavailable, visit,
 };
 use crate::api::{
     AppState, check_client, client_info, count_second_factor, note_rate_limited, passkey_refusal,
@@ -159,14 +159,8 @@ pub async fn sign_in_form(
     req: &Request,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
+    let (reply, csrf) = answered!(Reply::to(&state, &visitor));
     if visitor.claims.is_some() {
         return reply.see_other(local_path(&q.return_to));
     }
@@ -188,17 +182,7 @@ pub async fn submit(
     req: &Request,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (_, reply, csrf) = answered!(visit(&state, req, Some(&form.csrf)).await);
     let return_to = local_path(&form.return_to);
     let refuse = |reply: Reply, e: ApiError| {
         let resp = login_page(
@@ -307,17 +291,7 @@ pub async fn second_step(
     req: &Request,
     Form(form): Form<SecondStepForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (_, reply, csrf) = answered!(visit(&state, req, Some(&form.csrf)).await);
     let return_to = local_path(&form.return_to);
     let (proof, method, error_for) = if !form.credential.is_empty() {
         let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
@@ -384,10 +358,7 @@ pub async fn second_step_options(
     req: &Request,
     Form(form): Form<SecondStepForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
     if !visitor.csrf_ok(&state, &form.csrf) {
         return forged();
     }
@@ -412,10 +383,7 @@ pub async fn passkey_options(
     req: &Request,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
     if !visitor.csrf_ok(&state, &form.csrf) {
         return forged();
     }
@@ -444,17 +412,7 @@ pub async fn passkey(
     req: &Request,
     Form(form): Form<PasskeyForm>,
 ) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    let (reply, csrf) = match Reply::to(&state, &visitor) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (_, reply, csrf) = answered!(visit(&state, req, Some(&form.csrf)).await);
     let return_to = local_path(&form.return_to);
     let refuse = |reply: Reply, e: ApiError| {
         let resp = login_page(reply, page_status(&e), &csrf, return_to, "", Some(say(&e)));
@@ -479,10 +437,7 @@ pub async fn passkey(
 /// token it issued — and forgets the cookie.
 #[handler]
 pub async fn logout(state: Data<&AppState>, req: &Request, Form(form): Form<CsrfForm>) -> Response {
-    let visitor = match Visitor::of(&state, req).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+    let visitor = answered!(Visitor::of(&state, req).await);
     let Some(claims) = &visitor.claims else {
         let reply = Reply {
             cookies: vec![clear_cookie(&state, state.pages.session_cookie())],

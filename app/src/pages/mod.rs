@@ -24,6 +24,17 @@
 // boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+/// The value of a step that may already have decided the answer: `answered!(step)` is
+/// what `step` gave, or returns the page it decided on.
+macro_rules! answered {
+    ($step:expr) => {
+        match $step {
+            Ok(value) => value,
+            Err(resp) => return resp,
+        }
+    };
+}
+
 mod account;
 mod authorize;
 mod links;
@@ -251,6 +262,24 @@ impl Visitor {
             !expected.is_empty() && constant_time_eq(expected.as_bytes(), presented.as_bytes())
         })
     }
+}
+
+/// The visitor, the answer under way and the CSRF token of its forms, or the answer
+/// already decided: 403 for a posted form (`posted`: its `csrf` field) whose token does
+/// not match, 503 when the session store cannot answer.
+pub(crate) async fn visit(
+    state: &AppState,
+    req: &Request,
+    posted: Option<&str>,
+) -> Result<(Visitor, Reply, String), Response> {
+    let visitor = Visitor::of(state, req).await?;
+    if let Some(csrf) = posted
+        && !visitor.csrf_ok(state, csrf)
+    {
+        return Err(forged());
+    }
+    let (reply, csrf) = Reply::to(state, &visitor)?;
+    Ok((visitor, reply, csrf))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -421,15 +421,7 @@ impl AuthService {
     pub async fn pending_totp(&self, claims: &Claims) -> Result<TotpProvisioning, FactorError> {
         let f = self.factor_deps()?;
         let user = self.me(claims).await.map_err(account_gone)?;
-        let Some(enrollment) = f
-            .factors
-            .totp(user.id)
-            .await?
-            .filter(|t| t.confirmed_at.is_none())
-        else {
-            return Err(FactorError::NotEnrolled);
-        };
-        let secret = open_secret(f, user.id, &enrollment)?;
+        let secret = pending_secret(f, user.id).await?;
         Ok(f.totp.provisioning(&secret, user.username.as_str())?)
     }
 
@@ -447,15 +439,7 @@ impl AuthService {
     ) -> Result<Vec<RecoveryCode>, FactorError> {
         let f = self.factor_deps()?;
         let user = self.me(claims).await.map_err(account_gone)?;
-        let Some(enrollment) = f
-            .factors
-            .totp(user.id)
-            .await?
-            .filter(|t| t.confirmed_at.is_none())
-        else {
-            return Err(FactorError::NotEnrolled);
-        };
-        let secret = open_secret(f, user.id, &enrollment)?;
+        let secret = pending_secret(f, user.id).await?;
         let now = self.now();
         let step = f
             .totp
@@ -756,6 +740,19 @@ impl AuthService {
 
 /// The enrollment's secret, unsealed. A secret that does not open is the server's
 /// failure (a changed key-encryption key), never the user's.
+/// The secret of the user's enrollment that no code has confirmed yet.
+async fn pending_secret(f: &SecondFactorDeps, user: UserId) -> Result<TotpSecret, FactorError> {
+    let Some(enrollment) = f
+        .factors
+        .totp(user)
+        .await?
+        .filter(|t| t.confirmed_at.is_none())
+    else {
+        return Err(FactorError::NotEnrolled);
+    };
+    Ok(open_secret(f, user, &enrollment)?)
+}
+
 fn open_secret(
     f: &SecondFactorDeps,
     user: UserId,
