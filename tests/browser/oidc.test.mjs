@@ -39,7 +39,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as client from "openid-client";
 import { finishSignIn, startSignIn, tessera } from "./sign-in-with-tessera.mjs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -96,19 +96,7 @@ try {
   assert.ok(metadata.supportsPKCE("S256"), "PKCE S256 is advertised");
   assert.equal(metadata.authorization_response_iss_parameter_supported, true);
 
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    // This machine's network is closed: keep Chromium from phoning home at start.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 420, height: 900 } });
   const page = await context.newPage();
   page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execFileSync } from "node:child_process";
 import { TOTP, URI } from "otpauth";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const TESSERA_URL = process.env.TESSERA_URL ?? "http://127.0.0.1:8080";
 // WebAuthn refuses IP addresses: Tessera's relying party for http://127.0.0.1:<port>
@@ -40,7 +40,7 @@ let password = "correct horse battery staple";
 
 /** The link in the newest mail to `to` with `subject`, once it arrives. */
 async function mailedLink(to, subject, after = 0) {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     const mails = readdirSync(MAIL_DIR)
       .filter((f) => f.endsWith(".json"))
       .map((f) => JSON.parse(readFileSync(join(MAIL_DIR, f), "utf8")))
@@ -55,18 +55,7 @@ async function mailedLink(to, subject, after = 0) {
   throw new Error(`no mail "${subject}" to ${to} arrived`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 
 const problems = [];
 /** A fresh browser context (its own cookies) with a virtual authenticator, watched for
@@ -110,6 +99,8 @@ async function signInWithPassword(page) {
  *  password, Enter sends the form. */
 async function signInWithKeyboard(page) {
   await page.goto(`${BASE}/login`);
+  // autofocus lands after the load event: type once it has.
+  await page.locator("#username:focus").waitFor();
   await page.keyboard.type(username);
   await page.keyboard.press("Tab");
   await page.keyboard.type(password);
@@ -127,7 +118,8 @@ async function freshCode() {
     step = Math.floor(Date.now() / 30000);
   }
   lastStep = step;
-  return totp.generate();
+  // The code of that very step, even if the clock turns over right now.
+  return totp.generate({ timestamp: step * 30000 });
 }
 
 try {
