@@ -37,8 +37,11 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        // RFC 7009 revocation: possession of the token is the authorisation. Introspection
+        // is left out: it takes a bearer with a role, not an OAuth client authentication
+        // RFC 8414 can name.
         "revocation_endpoint": format!("{issuer}/v1/oauth/revoke"),
-        "introspection_endpoint": format!("{issuer}/v1/oauth/introspect"),
+        "revocation_endpoint_auth_methods_supported": ["none"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
