@@ -350,6 +350,18 @@ pub async fn second_step(
     }
 }
 
+/// The checks before a ceremony's options go to the script: the form's CSRF token (403
+/// page), then the client's sign-in bucket (problem+json, which the script reads).
+async fn ceremony_call(state: &AppState, req: &Request, csrf: &str) -> Result<(), Response> {
+    let visitor = Visitor::of(state, req).await?;
+    if !visitor.csrf_ok(state, csrf) {
+        return Err(forged());
+    }
+    check_client(req, ClientAction::Login)
+        .await
+        .map_err(json_refusal)
+}
+
 /// `POST /login/second-step/options` (the script): WebAuthn request options for the
 /// open challenge, as `POST /v1/auth/mfa/webauthn/options` answers them.
 #[handler]
@@ -358,13 +370,7 @@ pub async fn second_step_options(
     req: &Request,
     Form(form): Form<SecondStepForm>,
 ) -> Response {
-    let visitor = answered!(Visitor::of(&state, req).await);
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    if let Err(e) = check_client(req, ClientAction::Login).await {
-        return json_refusal(e);
-    }
+    answered!(ceremony_call(&state, req, &form.csrf).await);
     match state
         .auth
         .second_step_webauthn_options(&form.mfa_token, &client_info(req))
@@ -383,13 +389,7 @@ pub async fn passkey_options(
     req: &Request,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let visitor = answered!(Visitor::of(&state, req).await);
-    if !visitor.csrf_ok(&state, &form.csrf) {
-        return forged();
-    }
-    if let Err(e) = check_client(req, ClientAction::Login).await {
-        return json_refusal(e);
-    }
+    answered!(ceremony_call(&state, req, &form.csrf).await);
     match state.auth.passkey_sign_in_options().await {
         Ok((challenge, options)) => {
             let mut body = options;
