@@ -103,6 +103,15 @@ impl Scopes {
         self.0.contains(&scope)
     }
 
+    /// Both sets' scopes, in the usual order.
+    #[must_use]
+    pub fn union(&self, other: &Self) -> Self {
+        let mut all = self.0.clone();
+        all.extend(other.0.iter().filter(|s| !self.0.contains(s)));
+        all.sort_by_key(|s| SCOPES.iter().position(|k| k == s));
+        Self(all)
+    }
+
     pub fn covers(&self, other: &Self) -> bool {
         other.0.iter().all(|s| self.0.contains(s))
     }
@@ -365,6 +374,8 @@ mod tests {
         assert!(Scopes::parse("openid admin").is_err());
         assert!(Scopes::parse("openid profile email").unwrap().covers(&s));
         assert!(!s.covers(&Scopes::parse("profile").unwrap()));
+        let both = s.union(&Scopes::parse("profile openid").unwrap());
+        assert_eq!(both.join(), "openid profile email");
     }
 
     #[test]

@@ -25,3 +25,13 @@ pub fn is_well_formed(raw: &str) -> bool {
 pub(crate) fn digest(raw: &str) -> String {
     URL_SAFE_NO_PAD.encode(Blake2b256::digest(raw.as_bytes()))
 }
+
+/// Whether two secrets' forms (digests, MACs) are equal, in time that depends on their
+/// length only, so a comparison leaks nothing of where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

@@ -395,7 +395,7 @@ impl From<PasskeyRecord> for PasskeyView {
     }
 }
 
-fn passkey_name(raw: &str) -> Result<PasskeyName, Box<ApiError>> {
+pub(crate) fn passkey_name(raw: &str) -> Result<PasskeyName, Box<ApiError>> {
     PasskeyName::parse(raw).map_err(|why| {
         Box::new(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use crate::problem::ApiError;
 
-pub(crate) use mfa::{count_second_factor, passkey_refusal};
+pub(crate) use mfa::{count_second_factor, passkey_name, passkey_refusal};
 pub use responses::RETRY_AFTER_SECS;
 
 /// What every handler can reach. poem clones request data into every request, so the

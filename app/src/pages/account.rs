@@ -13,17 +13,18 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tessera_domain::auth::{AccountError, Reauthentication};
 use tessera_domain::email::Email;
-use tessera_domain::mfa::{PasskeyName, RecoveryCode};
+use tessera_domain::mfa::RecoveryCode;
 use tessera_domain::session::SessionId;
 use tessera_domain::throttle::ClientAction;
 use tessera_domain::token::Claims;
 use tessera_domain::user::{Password, PasswordAttempt};
 
 use super::{
-    Reply, Visitor, clear_cookie, forged, json, json_refusal, page_status, retry_after, say,
-    unavailable,
+    Reply, Visitor, clear_cookie, for_script, forged, page_status, retry_after, say, unavailable,
 };
-use crate::api::{AppState, check_client, client_info, note_rate_limited, password_slot};
+use crate::api::{
+    AppState, check_client, client_info, note_rate_limited, passkey_name, password_slot,
+};
 use crate::problem::ApiError;
 
 const TITLE: &str = "Your account";
@@ -630,10 +631,7 @@ pub async fn passkey_options(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, _, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    match state.auth.passkey_registration_options(&claims).await {
-        Ok(options) => json(&options),
-        Err(e) => json_refusal(e.into()),
-    }
+    for_script(state.auth.passkey_registration_options(&claims).await)
 }
 
 /// `POST /account/passkeys`: stores the passkey the script registered.
@@ -645,8 +643,7 @@ pub async fn passkey_add(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
-        let name = PasskeyName::parse(&form.name)
-            .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", why))?;
+        let name = passkey_name(&form.name).map_err(|e| *e)?;
         let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
         state
             .auth
@@ -673,8 +670,7 @@ pub async fn passkey_rename(
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let id = passkey_id(&form.id)?;
-        let name = PasskeyName::parse(&form.name)
-            .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", why))?;
+        let name = passkey_name(&form.name).map_err(|e| *e)?;
         state.auth.rename_passkey(&claims, id, name).await?;
         Ok("passkey_renamed")
     };

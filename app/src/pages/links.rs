@@ -13,7 +13,7 @@ use tessera_domain::auth::{ResetError, VerifyEmailError};
 use tessera_domain::email::{Email, EmailToken};
 use tessera_domain::throttle::ClientAction;
 
-use super::{Message, Reply, page_status, retry_after, say, unavailable, visit};
+use super::{Reply, message_with_link, page_status, retry_after, say, unavailable, visit};
 use crate::api::{AppState, check_client, client_info};
 use crate::problem::ApiError;
 
@@ -86,27 +86,8 @@ const FORGOT_TITLE: &str = "Forgot your password?";
 const BAD_LINK: &str =
     "This link is invalid, already used or expired. Ask for a new one and use the latest mail.";
 
-fn say_page(
-    status: StatusCode,
-    title: &str,
-    class: &str,
-    text: &str,
-    link: Option<(&str, &str)>,
-) -> Response {
-    let page = Message {
-        title,
-        class,
-        text,
-        link,
-    };
-    Reply {
-        cookies: Vec::new(),
-    }
-    .page(status, &page)
-}
-
 fn bad_link(title: &str) -> Response {
-    say_page(
+    message_with_link(
         StatusCode::BAD_REQUEST,
         title,
         "error",
@@ -117,7 +98,7 @@ fn bad_link(title: &str) -> Response {
 
 /// A refusal of a per-client bucket: the words and `Retry-After`.
 fn refused(title: &str, e: &ApiError) -> Response {
-    let resp = say_page(page_status(e), title, "error", &say(e), None);
+    let resp = message_with_link(page_status(e), title, "error", &say(e), None);
     retry_after(resp, e)
 }
 
@@ -140,7 +121,7 @@ pub async fn verify_email_page(
     Query(q): Query<TokenQuery>,
 ) -> Response {
     if EmailToken::from_client(&q.token).is_none() {
-        return say_page(
+        return message_with_link(
             StatusCode::BAD_REQUEST,
             VERIFY_TITLE,
             "error",
@@ -175,21 +156,21 @@ pub async fn verify_email_submit(
         .verify_email(&form.token, &client_info(req))
         .await
     {
-        Ok(()) => say_page(
+        Ok(()) => message_with_link(
             StatusCode::OK,
             VERIFY_TITLE,
             "ok",
             "Thank you: your email address is verified.",
             Some(("/account", "Go to your account")),
         ),
-        Err(VerifyEmailError::InvalidToken) => say_page(
+        Err(VerifyEmailError::InvalidToken) => message_with_link(
             StatusCode::BAD_REQUEST,
             VERIFY_TITLE,
             "error",
             BAD_LINK,
             None,
         ),
-        Err(VerifyEmailError::EmailTaken) => say_page(
+        Err(VerifyEmailError::EmailTaken) => message_with_link(
             StatusCode::CONFLICT,
             VERIFY_TITLE,
             "error",
@@ -269,7 +250,7 @@ pub async fn reset_password_submit(
         )
         .await
     {
-        Ok(()) => say_page(
+        Ok(()) => message_with_link(
             StatusCode::OK,
             RESET_TITLE,
             "ok",
@@ -325,7 +306,7 @@ pub async fn forgot_password_submit(
         Ok::<_, ApiError>(())
     };
     match outcome.await {
-        Ok(()) => say_page(
+        Ok(()) => message_with_link(
             StatusCode::OK,
             FORGOT_TITLE,
             "ok",

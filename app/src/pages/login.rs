@@ -15,8 +15,8 @@ use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::PasswordAttempt;
 
 use super::{
-    Reply, Visitor, clear_cookie, forged, json, json_refusal, local_path, page_status, retry_after,
-    say, unavailable, visit,
+    Reply, Visitor, clear_cookie, for_script, forged, json_refusal, local_path, page_status,
+    retry_after, say, unavailable, visit,
 };
 use crate::api::{
     AppState, check_client, client_info, count_second_factor, note_rate_limited, passkey_refusal,
@@ -371,14 +371,12 @@ pub async fn second_step_options(
     Form(form): Form<SecondStepForm>,
 ) -> Response {
     answered!(ceremony_call(&state, req, &form.csrf).await);
-    match state
-        .auth
-        .second_step_webauthn_options(&form.mfa_token, &client_info(req))
-        .await
-    {
-        Ok(options) => json(&options),
-        Err(e) => json_refusal(e.into()),
-    }
+    for_script(
+        state
+            .auth
+            .second_step_webauthn_options(&form.mfa_token, &client_info(req))
+            .await,
+    )
 }
 
 /// `POST /login/passkey/options` (the script): options for passwordless sign-in and
@@ -390,19 +388,22 @@ pub async fn passkey_options(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     answered!(ceremony_call(&state, req, &form.csrf).await);
-    match state.auth.passkey_sign_in_options().await {
-        Ok((challenge, options)) => {
-            let mut body = options;
-            if let Some(o) = body.as_object_mut() {
-                o.insert(
-                    "challenge_id".to_owned(),
-                    serde_json::Value::String(challenge.expose().to_owned()),
-                );
-            }
-            json(&body)
-        }
-        Err(e) => json_refusal(e.into()),
-    }
+    // The ceremony's id travels with its options.
+    for_script(
+        state
+            .auth
+            .passkey_sign_in_options()
+            .await
+            .map(|(challenge, mut options)| {
+                if let Some(o) = options.as_object_mut() {
+                    o.insert(
+                        "challenge_id".to_owned(),
+                        serde_json::Value::String(challenge.expose().to_owned()),
+                    );
+                }
+                options
+            }),
+    )
 }
 
 /// `POST /login/passkey`: passwordless sign-in with the assertion the script made.

@@ -259,7 +259,7 @@ impl Visitor {
     fn csrf_ok(&self, state: &AppState, presented: &str) -> bool {
         self.binding().is_some_and(|b| {
             let expected = state.pages.csrf_for(b);
-            !expected.is_empty() && constant_time_eq(expected.as_bytes(), presented.as_bytes())
+            !expected.is_empty() && tessera_domain::opaque::same(&expected, presented)
         })
     }
 }
@@ -280,10 +280,6 @@ pub(crate) async fn visit(
     }
     let (reply, csrf) = Reply::to(state, &visitor)?;
     Ok((visitor, reply, csrf))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value of cookie `name` in the request, if it came.
@@ -411,16 +407,24 @@ pub(crate) struct Message<'a> {
 }
 
 fn message(status: StatusCode, title: &str, class: &str, text: &str) -> Response {
+    message_with_link(status, title, class, text, None)
+}
+
+/// A page that says something and offers one way on (`href`, label).
+fn message_with_link(
+    status: StatusCode,
+    title: &str,
+    class: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
     let page = Message {
         title,
         class,
         text,
-        link: None,
+        link,
     };
-    Reply {
-        cookies: Vec::new(),
-    }
-    .page(status, &page)
+    Reply::empty().page(status, &page)
 }
 
 /// The 503 page, with `Retry-After`.
@@ -515,6 +519,15 @@ fn json(value: &serde_json::Value) -> Response {
         .content_type("application/json")
         .body(value.to_string());
     finish(StatusCode::OK, resp, &[])
+}
+
+/// A use case's answer to the ceremony script: its JSON, or its refusal as the API
+/// would answer it.
+fn for_script<E: Into<ApiError>>(result: Result<serde_json::Value, E>) -> Response {
+    match result {
+        Ok(value) => json(&value),
+        Err(e) => json_refusal(e.into()),
+    }
 }
 
 /// A refusal for the ceremony script: problem+json, as the API answers.

@@ -58,6 +58,8 @@ pub struct TokenPair {
     pub refresh_token: RefreshToken,
     pub refresh_expires_in: i64,
     pub session_id: SessionId,
+    /// The scopes granted, for a registered client's session.
+    pub scope: Option<String>,
 }
 
 /// What a right password leads to.
@@ -204,6 +206,7 @@ impl AuthService {
             refresh_token: refresh,
             refresh_expires_in: (session.idle_expires_at - now).num_seconds().max(0),
             session_id: session.id,
+            scope: claims.scope,
         })
     }
 

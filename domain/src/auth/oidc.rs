@@ -294,11 +294,10 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), Unavailable> {
         let o = self.oidc_deps()?;
-        let mut scopes = auth.scopes.clone();
-        if let Some(given) = o.clients.consent(claims.sub, auth.client.id).await? {
-            let both = format!("{} {}", given.join(), scopes.join());
-            scopes = Scopes::parse(&both).unwrap_or(scopes);
-        }
+        let scopes = match o.clients.consent(claims.sub, auth.client.id).await? {
+            Some(given) => given.union(&auth.scopes),
+            None => auth.scopes.clone(),
+        };
         o.clients
             .grant_consent(claims.sub, auth.client.id, &scopes, self.now())
             .await?;
@@ -400,13 +399,7 @@ impl AuthService {
         let ok = match (&client.secret_hash, secret) {
             (None, None) => true,
             (Some(stored), Some(given)) => {
-                let given = ClientSecret::hash_of(given);
-                given.len() == stored.len()
-                    && given
-                        .bytes()
-                        .zip(stored.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
+                crate::opaque::same(&ClientSecret::hash_of(given), stored)
             }
             _ => false,
         };
@@ -489,6 +482,8 @@ impl AuthService {
             client: client.id,
             scopes: record.scopes.clone(),
         });
+        // Every session has a refresh token (the store keys it by one); a client without
+        // the refresh grant is never handed it, so it can never be presented.
         let refresh = self.mint.first()?;
         self.deps
             .sessions
@@ -587,19 +582,12 @@ impl AuthService {
             Err(RefreshError::Unavailable(e)) => return Err(e.into()),
             Err(RefreshError::Unknown(e)) => return Err(e.into()),
         };
-        let scope = self
-            .deps
-            .sessions
-            .find(pair.session_id)
-            .await?
-            .and_then(|s| s.oauth.map(|o| o.scopes.join()))
-            .unwrap_or_default();
         Ok(OidcTokens {
             access_token: pair.access_token,
             expires_in: pair.expires_in,
             refresh_token: Some(pair.refresh_token),
             id_token: None,
-            scope,
+            scope: pair.scope.unwrap_or_default(),
         })
     }
 
