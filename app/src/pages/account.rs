@@ -345,8 +345,7 @@ pub async fn email(state: Data<&AppState>, req: &Request, Form(form): Form<Email
         state.mail.wake();
         Ok("email_sent")
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "email", outcome).await
+    after(&state, &claims, reply, &csrf, "email", outcome.await).await
 }
 
 /// `POST /account/password`: changes the password; the other sessions end.
@@ -385,8 +384,7 @@ pub async fn password(
             }
         }
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "password", outcome).await
+    after(&state, &claims, reply, &csrf, "password", outcome.await).await
 }
 
 /// `POST /account/sessions/end`: ends one session; ending this browser's own signs out.
@@ -591,8 +589,7 @@ pub async fn totp_disable(
             "totp_disabled"
         })
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "totp", outcome).await
+    after(&state, &claims, reply, &csrf, "totp", outcome.await).await
 }
 
 /// `POST /account/recovery-codes`: a new set (shown once); the old set stops working.
@@ -651,8 +648,7 @@ pub async fn passkey_add(
             .await?;
         Ok("passkey_added")
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "passkeys", outcome).await
+    after(&state, &claims, reply, &csrf, "passkeys", outcome.await).await
 }
 
 fn passkey_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -674,8 +670,7 @@ pub async fn passkey_rename(
         state.auth.rename_passkey(&claims, id, name).await?;
         Ok("passkey_renamed")
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "passkeys", outcome).await
+    after(&state, &claims, reply, &csrf, "passkeys", outcome.await).await
 }
 
 /// `POST /account/passkeys/delete`: removing the last factor needs a recent sign-in.
@@ -694,8 +689,7 @@ pub async fn passkey_delete(
             .await?;
         Ok("passkey_removed")
     };
-    let outcome = outcome.await;
-    after(&state, &claims, reply, &csrf, "passkeys", outcome).await
+    after(&state, &claims, reply, &csrf, "passkeys", outcome.await).await
 }
 
 /// `POST /account/apps/revoke`: takes back the consent given to an application.
