@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use crate::api::AppState;
+use crate::edge::AppState;
 
 /// Every `keys.refresh_interval`: what is due (generate, promote, retire), audited by the
 /// one key-administration use case, then a reload of the ring.

@@ -14,8 +14,8 @@ use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordHash, Role, Username};
 use tessera_keys::{KeyError, KeyEvent};
 
-use crate::api::AppState;
 use crate::config::Config;
+use crate::edge::AppState;
 use crate::startup::{Application, build_state, connect_store};
 
 #[derive(Debug, Parser)]

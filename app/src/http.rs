@@ -13,8 +13,9 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::{Cors, SetHeader};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::{ServerConfig, TelemetryConfig};
+use crate::edge::AppState;
 use crate::observe::observe_request;
 use crate::problem::{ApiError, render_error};
 use crate::spec::{Documents, SpecSettings};
@@ -138,7 +139,7 @@ pub fn routes(
         .at("/openapi.yaml", spec_yaml)
         .at("/problems", poem::get(problem_index))
         .at("/problems/:code", poem::get(problem_page));
-    route = crate::oauth2::routes(crate::pages::routes(route));
+    route = crate::oidc::routes(crate::pages::routes(route));
     if telemetry.metrics && telemetry.metrics_listen.is_none() {
         route = route.at("/metrics", metrics_endpoint(Arc::clone(&state.telemetry)));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::{FutureExt as _, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
@@ -18,6 +18,7 @@ use tessera_domain::email::OutgoingMail;
 use tessera_domain::ports::{AuditEvent, AuditSink, MailError, MailTransport};
 use tessera_domain::revocation::{RevocationEntry, RevocationError, RevocationList};
 use tessera_domain::session::ClientInfo;
+use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter};
 use tessera_domain::token::{AccessTokenSigner, Claims, SignError};
 
 use crate::telemetry::{Metrics, Spans};
@@ -257,5 +258,62 @@ pub fn note_user(user: &impl std::fmt::Display) {
     let span = cx.span();
     if span.span_context().is_valid() {
         span.set_attribute(KeyValue::new("enduser.id", user.to_string()));
+    }
+}
+
+/// Counts every 429 a limiter decides (`tessera_rate_limited_total{action}`), whichever
+/// door or use case asked: per-client buckets by their action (`login`, `register`,
+/// `refresh`, `revoke`, `password_reset`, `mail_to_address`), the per-account failure
+/// budget as `account`. Handlers count nothing.
+pub struct ObservedLimiter {
+    pub inner: Arc<dyn RateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ObservedLimiter {
+    fn counted<T>(
+        &self,
+        action: &'static str,
+        result: Result<T, LimitError>,
+    ) -> Result<T, LimitError> {
+        if let Err(LimitError::Throttled(_)) = &result {
+            self.metrics
+                .rate_limited
+                .add(1, &[KeyValue::new("action", action)]);
+        }
+        result
+    }
+}
+
+/// The metric's name for a per-client action.
+const fn action_label(action: ClientAction) -> &'static str {
+    match action {
+        ClientAction::Login => "login",
+        ClientAction::Register => "register",
+        ClientAction::Refresh => "refresh",
+        ClientAction::Revoke => "revoke",
+        ClientAction::PasswordReset => "password_reset",
+        ClientAction::MailToAddress => "mail_to_address",
+    }
+}
+
+#[async_trait]
+impl RateLimiter for ObservedLimiter {
+    async fn check_client(&self, action: ClientAction, client: &str) -> Result<(), LimitError> {
+        let result = self.inner.check_client(action, client).await;
+        self.counted(action_label(action), result)
+    }
+
+    async fn reserve_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimeDelta>, LimitError> {
+        let result = self.inner.reserve_attempt(account, now).await;
+        self.counted("account", result)
+    }
+
+    async fn record_success(&self, account: &str) -> Result<(), LimitError> {
+        self.inner.record_success(account).await
     }
 }

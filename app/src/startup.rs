@@ -36,11 +36,11 @@ use tessera_revocation::{
 use tessera_sql::{PoolOptions, SqlStore};
 use url::Url;
 
-use crate::api::{AppState, SharedState};
 use crate::background::{
     deliver_mail, follow_other_processes, maintain_keys, purge_lapsed, shutdown_signal,
 };
 use crate::config::{Config, KeySourceKind, MailTransportKind, RevocationBackend};
+use crate::edge::{AppState, SharedState};
 use crate::hashing::BlockingHasher;
 use crate::http::{metrics_endpoint, routes};
 use crate::kek::load_kek;
@@ -292,7 +292,10 @@ pub async fn build_state(
     // locked account, a malformed name) pass the door too, and must not crowd out the
     // ones that will hash.
     let password_door = Arc::new(tokio::sync::Semaphore::new(hasher.capacity() * 2));
-    let limiter = build_limiter(config).await?;
+    let limiter: Arc<dyn RateLimiter> = Arc::new(crate::observe::ObservedLimiter {
+        inner: build_limiter(config).await?,
+        metrics: Arc::clone(&telemetry.metrics),
+    });
 
     let sealed_mail = Arc::new(SealedMail {
         inner: Arc::new(store.clone()),
@@ -370,12 +373,12 @@ pub async fn build_state(
             max_chars: config.passwords.max_length,
         },
         jwks_max_age_secs: config.keys.jwks_max_age.as_secs(),
-        mail: crate::api::MailState {
+        mail: crate::edge::MailState {
             delivery,
             wake: Arc::new(tokio::sync::Notify::new()),
             retention: config.mail.retention,
         },
-        pages: crate::pages::PagesConfig::new(
+        pages: crate::edge::browser::PagesConfig::new(
             config
                 .server
                 .public_url

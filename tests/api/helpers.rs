@@ -167,7 +167,7 @@ pub struct TestApp {
     pub dir: Arc<TestEnv>,
     pub auth: AuthService,
     pub keys: Arc<tessera_keys::KeyRingHandle>,
-    pub state: tessera::api::AppState,
+    pub state: tessera::edge::AppState,
     /// The server's own pool (closing it makes the store unavailable to the server).
     pub pool: tessera_sql::SqlStore,
     shutdown: Option<oneshot::Sender<()>>,

@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod backends;
 mod docs;
+mod edge;
 mod email;
 mod errors;
 mod fuzz;

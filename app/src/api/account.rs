@@ -11,13 +11,11 @@ use tessera_domain::session::{Session, SessionId};
 use tessera_domain::user::{Password, PasswordAttempt};
 use uuid::Uuid;
 
-use super::responses::{answer, bad_request, refusals};
+use super::responses::{admitted, answer, bad_request, refusals};
 use super::text::Text;
-use super::{
-    ApiTags, AppState, BearerAuth, UserView, check_client, client_info, note_rate_limited,
-};
+use super::{ApiTags, BearerAuth, UserView};
+use crate::edge::{AppState, client_info};
 use crate::problem::Problem;
-use tessera_domain::throttle::ClientAction;
 
 pub struct AccountApi;
 
@@ -239,9 +237,7 @@ impl AccountApi {
         auth: BearerAuth,
         body: Json<PasswordChange>,
     ) -> poem::Result<PasswordResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, PasswordCheck);
         let Some(current) = PasswordAttempt::new(&body.current_password) else {
             return answer(AccountError::WrongPassword);
         };
@@ -260,12 +256,7 @@ impl AccountApi {
             .await
         {
             Ok(()) => Ok(PasswordResponse::Done),
-            Err(e) => {
-                if let AccountError::Throttled(_) = e {
-                    note_rate_limited(&state, "password_account");
-                }
-                answer(e)
-            }
+            Err(e) => answer(e),
         }
     }
 

@@ -14,8 +14,10 @@ use tessera_domain::user::{Role, User, UserId};
 use tessera_keys::KeyError;
 use uuid::Uuid;
 
-use super::responses::{answer, bad_request, insufficient_role, internal, refusals};
-use super::{ApiTags, AppState, BearerAuth, client_info};
+use super::responses::{answer, bad_request, refusals};
+use super::{ApiTags, BearerAuth};
+use crate::edge::refusal::{insufficient_role, internal};
+use crate::edge::{AppState, client_info};
 use crate::problem::{ApiError, Problem};
 
 pub struct AdminApi;

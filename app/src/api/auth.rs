@@ -8,15 +8,12 @@ use tessera_domain::auth::{
     LoginError, LoginOutcome, RefreshError, SecondStepChallenge, TokenPair,
 };
 use tessera_domain::email::Email;
-use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
-use super::responses::{answer, bad_request, refusals};
+use super::responses::{admitted, answer, bad_request, refusals};
 use super::text::Text;
-use super::{
-    ApiTags, AppState, BearerAuth, LogoutBearerAuth, UserView, check_client, client_info,
-    note_rate_limited, password_slot,
-};
+use super::{ApiTags, BearerAuth, LogoutBearerAuth, UserView};
+use crate::edge::{AppState, client_info};
 use crate::problem::Problem;
 
 pub struct AuthApi;
@@ -262,13 +259,7 @@ impl AuthApi {
         req: &Request,
         body: Json<Registration>,
     ) -> poem::Result<RegisterResponse> {
-        if let Err(e) = check_client(req, ClientAction::Register).await {
-            return answer(e);
-        }
-        let _slot = match password_slot(req) {
-            Ok(slot) => slot,
-            Err(e) => return answer(e),
-        };
+        let _admitted = admitted!(req, Register);
         let username = match Username::parse(&body.username) {
             Ok(u) => u,
             Err(e) => return answer(e),
@@ -307,13 +298,7 @@ impl AuthApi {
         req: &Request,
         body: Json<Credentials>,
     ) -> poem::Result<LoginResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
-        let _slot = match password_slot(req) {
-            Ok(slot) => slot,
-            Err(e) => return answer(e),
-        };
+        let _admitted = admitted!(req, Login);
         let Some(attempt) = PasswordAttempt::new(&body.password) else {
             return answer(LoginError::InvalidCredentials);
         };
@@ -331,12 +316,7 @@ impl AuthApi {
                 Json(mfa_required(&challenge)),
                 NO_STORE.into(),
             )),
-            Err(e) => {
-                if let LoginError::Throttled(_) = e {
-                    note_rate_limited(&state, "login_account");
-                }
-                answer(e)
-            }
+            Err(e) => answer(e),
         }
     }
 
@@ -353,9 +333,7 @@ impl AuthApi {
         req: &Request,
         body: Json<RefreshRequest>,
     ) -> poem::Result<TokenResponse> {
-        if let Err(e) = check_client(req, ClientAction::Refresh).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, Refresh);
         let result = state
             .auth
             .refresh(&body.refresh_token, &client_info(req))

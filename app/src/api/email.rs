@@ -8,11 +8,11 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tessera_domain::email::Email;
-use tessera_domain::throttle::ClientAction;
 
-use super::responses::{answer, bad_request, refusals};
+use super::responses::{admitted, answer, bad_request, refusals};
 use super::text::Text;
-use super::{ApiTags, AppState, BearerAuth, check_client, client_info, note_rate_limited};
+use super::{ApiTags, BearerAuth};
+use crate::edge::{AppState, client_info};
 use crate::problem::Problem;
 
 /// A new address for the signed-in user.
@@ -234,9 +234,7 @@ impl MailAuthApi {
         req: &Request,
         body: Json<EmailTokenRequest>,
     ) -> poem::Result<VerifyEmailResponse> {
-        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, MailedLink);
         match state
             .auth
             .verify_email(&body.token, &client_info(req))
@@ -262,9 +260,7 @@ impl MailAuthApi {
         req: &Request,
         body: Json<PasswordResetRequest>,
     ) -> poem::Result<ResetRequestResponse> {
-        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, MailedLink);
         let email = match Email::parse(&body.email) {
             Ok(e) => e,
             Err(e) => return answer(e),
@@ -278,12 +274,7 @@ impl MailAuthApi {
             Ok(()) => Ok(ResetRequestResponse::Accepted(Json(MailAccepted {
                 detail: RESET_ACCEPTED.into(),
             }))),
-            Err(e) => {
-                if let tessera_domain::auth::ResetRequestError::Throttled(_) = e {
-                    note_rate_limited(&state, "mail_to_address");
-                }
-                answer(e)
-            }
+            Err(e) => answer(e),
         }
     }
 
@@ -303,9 +294,7 @@ impl MailAuthApi {
         req: &Request,
         body: Json<PasswordResetConfirm>,
     ) -> poem::Result<ResetConfirmResponse> {
-        if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, ResetPassword);
         match state
             .auth
             .reset_password(

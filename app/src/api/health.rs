@@ -4,7 +4,8 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::{ApiTags, AppState};
+use super::ApiTags;
+use crate::edge::AppState;
 
 pub struct HealthApi;
 

@@ -10,16 +10,17 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tessera_domain::auth::{FactorError, Reauthentication, SecondStepError, SecondStepProof};
-use tessera_domain::mfa::{PasskeyName, PasskeyRecord, RecoveryCode};
-use tessera_domain::throttle::ClientAction;
+use tessera_domain::auth::{FactorError, Reauthentication, SecondStepProof};
+use tessera_domain::mfa::{PasskeyRecord, RecoveryCode};
 use tessera_domain::user::PasswordAttempt;
 use uuid::Uuid;
 
 use super::auth::TokenPairView;
-use super::responses::{answer, bad_request, refusals};
+use super::responses::{admitted, answer, bad_request, refusals};
 use super::text::Text;
-use super::{ApiTags, AppState, BearerAuth, check_client, client_info};
+use super::{ApiTags, BearerAuth};
+use crate::edge::factors::{count_second_factor, passkey_name, passkey_refusal};
+use crate::edge::{AppState, client_info};
 use crate::problem::{ApiError, Problem};
 
 pub struct MfaAuthApi;
@@ -395,16 +396,6 @@ impl From<PasskeyRecord> for PasskeyView {
     }
 }
 
-pub(crate) fn passkey_name(raw: &str) -> Result<PasskeyName, Box<ApiError>> {
-    PasskeyName::parse(raw).map_err(|why| {
-        Box::new(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_name",
-            why,
-        ))
-    })
-}
-
 /// The answer of a signed-in operation: the variants given, then the bearer check's 401
 /// and the 503 they all share, with [`refusals!`] over all of them.
 macro_rules! signed_in_response {
@@ -693,45 +684,6 @@ refusals!(PasskeySignInResponse {
     503 => Unavailable,
 });
 
-/// Counts a second step or passkey sign-in (`tessera_second_factors_total`).
-pub(crate) fn count_second_factor<T>(
-    state: &AppState,
-    method: &'static str,
-    result: &Result<T, SecondStepError>,
-) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(
-            SecondStepError::InvalidChallenge
-            | SecondStepError::InvalidCode
-            | SecondStepError::NoPasskey
-            | SecondStepError::Throttled(_),
-        ) => "refused",
-        Err(_) => "error",
-    };
-    state.telemetry.metrics.second_factors.add(
-        1,
-        &[
-            opentelemetry::KeyValue::new("method", method),
-            opentelemetry::KeyValue::new("outcome", outcome),
-        ],
-    );
-}
-
-/// A passkey sign-in's refusals say nothing about which part was wrong.
-pub(crate) fn passkey_refusal(e: SecondStepError) -> ApiError {
-    match e {
-        SecondStepError::InvalidChallenge
-        | SecondStepError::InvalidCode
-        | SecondStepError::NoPasskey => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_passkey",
-            "the passkey was not accepted; start again with new options",
-        ),
-        e => e.into(),
-    }
-}
-
 #[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
 impl MfaAuthApi {
     /// Complete a login's second step
@@ -747,9 +699,7 @@ impl MfaAuthApi {
         req: &Request,
         body: Json<SecondStep>,
     ) -> poem::Result<SecondStepResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, SecondFactor);
         let proof = match (&body.code, &body.recovery_code, &body.webauthn) {
             (Some(code), None, None) => SecondStepProof::Totp(code.0.clone()),
             (None, Some(code), None) => SecondStepProof::RecoveryCode(code.0.clone()),
@@ -793,9 +743,7 @@ impl MfaAuthApi {
         req: &Request,
         body: Json<MfaTokenBody>,
     ) -> poem::Result<SecondStepOptionsResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, SecondFactor);
         match state
             .auth
             .second_step_webauthn_options(&body.mfa_token, &client_info(req))
@@ -823,9 +771,7 @@ impl MfaAuthApi {
         state: Data<&AppState>,
         req: &Request,
     ) -> poem::Result<PasskeyOptionsResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, SecondFactor);
         match state.auth.passkey_sign_in_options().await {
             Ok((token, options)) => {
                 let public_key = WebauthnOptions::new(options).public_key;
@@ -852,9 +798,7 @@ impl MfaAuthApi {
         req: &Request,
         body: Json<PasskeySignIn>,
     ) -> poem::Result<PasskeySignInResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, SecondFactor);
         let result = state
             .auth
             .passkey_sign_in(&body.challenge_id, &body.credential, &client_info(req))
@@ -970,9 +914,7 @@ impl MfaAccountApi {
         auth: BearerAuth,
         body: Json<Reauth>,
     ) -> poem::Result<DisableTotpResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, PasswordCheck);
         let proof = match body.proof() {
             Ok(p) => p,
             Err(e) => return answer(*e),
@@ -1003,9 +945,7 @@ impl MfaAccountApi {
         auth: BearerAuth,
         body: Json<Reauth>,
     ) -> poem::Result<RecoveryCodesResponse> {
-        if let Err(e) = check_client(req, ClientAction::Login).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, PasswordCheck);
         let proof = match body.proof() {
             Ok(p) => p,
             Err(e) => return answer(*e),

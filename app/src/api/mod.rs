@@ -1,5 +1,6 @@
-//! The HTTP surface (poem-openapi): shared state, the bearer security scheme, the schemas
-//! every operation shares, and the assembly of the OpenAPI service.
+//! The JSON API (poem-openapi): the bearer security schemes, the schemas every operation
+//! shares, and the assembly of the OpenAPI service. What it shares with the hosted pages
+//! and the OpenID endpoints (state, client identity, the gate, refusals) is `crate::edge`.
 
 /// `Debug` for bodies that carry secrets: the fields after `;` print as `<redacted>`, so
 /// no `?body` in a log line can leak a password or a token.
@@ -29,94 +30,15 @@ mod mfa;
 mod oauth;
 mod wellknown;
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
-use tessera_domain::auth::AuthService;
-use tessera_domain::ports::HealthCheck;
-use tessera_domain::revocation::{RevocationList, RevocationStore};
-use tessera_domain::session::ClientInfo;
-use tessera_domain::throttle::{ClientAction, LimitError, RateLimiter, client_key};
 use tessera_domain::token::Claims;
-use tessera_domain::user::PasswordPolicy;
-use tessera_keys::KeyRingHandle;
 use uuid::Uuid;
 
+use crate::edge::{AppState, RETRY_AFTER_SECS};
 use crate::problem::ApiError;
-
-pub(crate) use mfa::{count_second_factor, passkey_name, passkey_refusal};
-pub use responses::RETRY_AFTER_SECS;
-
-/// What every handler can reach. poem clones request data into every request, so the
-/// state is one shared allocation and a clone is one reference count, not a copy of every
-/// adapter handle and policy string (measured: `AppState::clone` and the copies it made
-/// were a visible share of the protected route's time).
-#[derive(Clone)]
-pub struct AppState(Arc<SharedState>);
-
-impl AppState {
-    pub fn new(shared: SharedState) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = SharedState;
-
-    fn deref(&self) -> &SharedState {
-        &self.0
-    }
-}
-
-/// The state behind [`AppState`].
-pub struct SharedState {
-    pub auth: AuthService,
-    /// Signing-key operations (rotate, revoke, maintenance), audited one way.
-    pub keys_admin: crate::keys_admin::KeyAdmin,
-    /// The key ring itself, for reloads and gauges.
-    pub keys: Arc<KeyRingHandle>,
-    /// Whether the store answers (readiness).
-    pub store_health: Arc<dyn HealthCheck>,
-    /// The durable revocation rules, for the hourly purge.
-    pub revocation_store: Arc<dyn RevocationStore>,
-    pub revocations: Arc<dyn RevocationList>,
-    pub limiter: Arc<dyn RateLimiter>,
-    /// Places for requests that may end in a password hash (login, registration):
-    /// twice as many as the hashing pool admits. A request that finds none is answered
-    /// 503 at once, before it reads the database or holds memory while it waits.
-    pub password_door: Arc<tokio::sync::Semaphore>,
-    pub password_policy: PasswordPolicy,
-    pub jwks_max_age_secs: u64,
-    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    /// IPv6 clients share buckets per prefix of this many bits.
-    pub ipv6_prefix: u8,
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
-    pub mail: MailState,
-    /// The hosted pages' cookies and CSRF key.
-    pub pages: crate::pages::PagesConfig,
-}
-
-/// The outbox's sender, and how a request that queued mail wakes it.
-#[derive(Clone)]
-pub struct MailState {
-    pub delivery: tessera_domain::delivery::MailDelivery,
-    /// Notified after a request may have queued mail, so it goes out now rather than at
-    /// the next `mail.send_interval`.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// How long sent and given-up mails are kept.
-    pub retention: std::time::Duration,
-}
-
-impl MailState {
-    /// Wakes the sender (cheap, never blocks).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-}
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -195,100 +117,6 @@ pub struct LogoutBearerAuth(pub Claims);
 
 async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     verified_bearer(req, &bearer.token, true).await
-}
-
-/// The client's address: the socket peer, or — only when the peer is a trusted proxy —
-/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
-///
-/// Hops are read right to left, as the proxies appended them. A hop may carry a port
-/// (`192.0.2.1:443`, `[2001:db8::1]:443`, as some gateways write it); a hop that is no
-/// address at all ends the walk and the peer is the client: skipping it would make the
-/// attacker-written part to its left "the client".
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
-    let trusted = req
-        .data::<AppState>()
-        .map(|s| Arc::clone(&s.trusted_proxies))
-        .unwrap_or_default();
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    let headers: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
-    let hops: Vec<&str> = headers.iter().flat_map(|v| v.split(',')).collect();
-    for hop in hops.into_iter().rev() {
-        match parse_hop(hop) {
-            Some(ip) if is_trusted(&ip) => continue,
-            Some(ip) => return Some(ip),
-            None => return Some(peer),
-        }
-    }
-    Some(peer)
-}
-
-/// One `X-Forwarded-For` entry: an address, with or without a port.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim();
-    hop.parse()
-        .ok()
-        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-}
-
-/// The per-client bucket for `action`: `Err` carries the 429 or 503 to answer.
-pub async fn check_client(req: &Request, action: ClientAction) -> Result<(), ApiError> {
-    let Some(state) = req.data::<AppState>() else {
-        return Ok(());
-    };
-    let key = client_ip(req)
-        .map(|ip| client_key(ip, state.ipv6_prefix))
-        .unwrap_or_default();
-    state.limiter.check_client(action, &key).await.map_err(|e| {
-        if let LimitError::Throttled(_) = e {
-            note_rate_limited(state, &format!("{action:?}").to_lowercase());
-        }
-        ApiError::from(e)
-    })
-}
-
-/// Counts a 429 by what was limited (`login`, `login_account`, …).
-/// A place at the password door (see [`AppState::password_door`]), held until the
-/// request is answered.
-///
-/// # Errors
-/// 503 `service_unavailable` with `Retry-After` when every place is taken.
-pub fn password_slot(
-    req: &Request,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, tessera_domain::auth::Unavailable> {
-    let Some(state) = req.data::<AppState>() else {
-        return Ok(None);
-    };
-    Arc::clone(&state.password_door)
-        .try_acquire_owned()
-        .map(Some)
-        .map_err(|_| tessera_domain::auth::Unavailable::HashingBusy)
-}
-
-pub fn note_rate_limited(state: &AppState, action: &str) {
-    state.telemetry.metrics.rate_limited.add(
-        1,
-        &[opentelemetry::KeyValue::new("action", action.to_owned())],
-    );
-}
-
-pub fn client_info(req: &Request) -> ClientInfo {
-    ClientInfo {
-        ip: client_ip(req).map(|ip| ip.to_string()),
-        user_agent: req
-            .headers()
-            .get(poem::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-    }
 }
 
 /// A user account.

@@ -7,13 +7,14 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 use tessera_domain::auth::Introspection;
-use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::Role;
 use uuid::Uuid;
 
-use super::responses::{answer, bad_request, insufficient_role, refusals};
+use super::responses::{admitted, answer, bad_request, refusals};
 use super::text::Text;
-use super::{ApiTags, AppState, BearerAuth, check_client, client_info};
+use super::{ApiTags, BearerAuth};
+use crate::edge::refusal::insufficient_role;
+use crate::edge::{AppState, client_info};
 use crate::problem::Problem;
 
 pub struct OAuthApi;
@@ -175,9 +176,7 @@ impl OAuthApi {
         req: &Request,
         body: TokenRequest,
     ) -> poem::Result<RevokeResponse> {
-        if let Err(e) = check_client(req, ClientAction::Revoke).await {
-            return answer(e);
-        }
+        let _admitted = admitted!(req, Revoke);
         match state
             .auth
             .revoke_token(body.token(), &client_info(req))

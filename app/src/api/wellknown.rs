@@ -5,7 +5,8 @@ use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::{ApiTags, AppState};
+use super::ApiTags;
+use crate::edge::AppState;
 
 pub struct KeysApi;
 

@@ -15,16 +15,14 @@ use tessera_domain::auth::{AccountError, Reauthentication};
 use tessera_domain::email::Email;
 use tessera_domain::mfa::RecoveryCode;
 use tessera_domain::session::SessionId;
-use tessera_domain::throttle::ClientAction;
 use tessera_domain::token::Claims;
 use tessera_domain::user::{Password, PasswordAttempt};
 
 use super::{
     Reply, Visitor, clear_cookie, for_script, forged, page_status, retry_after, say, unavailable,
 };
-use crate::api::{
-    AppState, check_client, client_info, note_rate_limited, passkey_name, password_slot,
-};
+use crate::edge::factors::passkey_name;
+use crate::edge::{Action, AppState, admit, client_info};
 use crate::problem::ApiError;
 
 const TITLE: &str = "Your account";
@@ -357,7 +355,7 @@ pub async fn password(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
-        check_client(req, ClientAction::Login).await?;
+        let _admitted = admit(req, Action::PasswordCheck).await?;
         if form.new_password != form.confirm_password {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -365,7 +363,6 @@ pub async fn password(
                 "the two new passwords differ",
             ));
         }
-        let _slot = password_slot(req)?;
         let current =
             PasswordAttempt::new(&form.current_password).ok_or(AccountError::WrongPassword)?;
         let user = state.auth.me(&claims).await?;
@@ -376,12 +373,7 @@ pub async fn password(
             .await
         {
             Ok(()) => Ok("password_changed"),
-            Err(e) => {
-                if let AccountError::Throttled(_) = e {
-                    note_rate_limited(&state, "password_account");
-                }
-                Err(e.into())
-            }
+            Err(e) => Err(e.into()),
         }
     };
     after(&state, &claims, reply, &csrf, "password", outcome.await).await
@@ -442,7 +434,7 @@ fn qr_svg(uri: &str) -> Result<String, ApiError> {
         tracing::warn!(error = %e, "no QR code for a TOTP URI");
         ApiError::unavailable(
             "the QR code could not be drawn",
-            crate::api::RETRY_AFTER_SECS,
+            crate::edge::RETRY_AFTER_SECS,
         )
     })?;
     let svg = code
@@ -577,8 +569,7 @@ pub async fn totp_disable(
         .await
         .is_ok_and(|f| f.totp_pending && !f.summary.totp);
     let outcome = async {
-        check_client(req, ClientAction::Login).await?;
-        let _slot = password_slot(req)?;
+        let _admitted = admit(req, Action::PasswordCheck).await?;
         state
             .auth
             .disable_totp(&claims, proof(&form), &client_info(req))
@@ -601,8 +592,7 @@ pub async fn recovery_codes(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
-        check_client(req, ClientAction::Login).await?;
-        let _slot = password_slot(req)?;
+        let _admitted = admit(req, Action::PasswordCheck).await?;
         Ok::<_, ApiError>(
             state
                 .auth

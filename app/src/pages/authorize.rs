@@ -16,7 +16,7 @@ use tessera_domain::auth::{Authorization, AuthorizeError, AuthorizeRequest};
 use tessera_domain::token::Claims;
 
 use super::{Message, Reply, Visitor, clear_cookie, forged, message, unavailable};
-use crate::api::{AppState, client_info};
+use crate::edge::{AppState, client_info};
 use crate::problem::ApiError;
 
 /// An authorization request's parameters, from the query or the consent form.

@@ -11,10 +11,9 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tessera_domain::auth::{ResetError, VerifyEmailError};
 use tessera_domain::email::{Email, EmailToken};
-use tessera_domain::throttle::ClientAction;
 
 use super::{Reply, message_with_link, page_status, retry_after, say, unavailable, visit};
-use crate::api::{AppState, check_client, client_info};
+use crate::edge::{Action, AppState, admit, client_info};
 use crate::problem::ApiError;
 
 #[derive(Deserialize)]
@@ -148,9 +147,10 @@ pub async fn verify_email_submit(
     if let Err(resp) = browser(&state, req, Some(&form.csrf)).await {
         return resp;
     }
-    if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
-        return refused(VERIFY_TITLE, &e);
-    }
+    let _admitted = match admit(req, Action::MailedLink).await {
+        Ok(admission) => admission,
+        Err(e) => return refused(VERIFY_TITLE, &e),
+    };
     match state
         .auth
         .verify_email(&form.token, &client_info(req))
@@ -224,9 +224,10 @@ pub async fn reset_password_submit(
     Form(form): Form<ResetForm>,
 ) -> Response {
     let b = answered!(browser(&state, req, Some(&form.csrf)).await);
-    if let Err(e) = check_client(req, ClientAction::PasswordReset).await {
-        return refused(RESET_TITLE, &e);
-    }
+    let _admitted = match admit(req, Action::ResetPassword).await {
+        Ok(admission) => admission,
+        Err(e) => return refused(RESET_TITLE, &e),
+    };
     if EmailToken::from_client(&form.token).is_none() {
         return bad_link(RESET_TITLE);
     }
@@ -295,7 +296,7 @@ pub async fn forgot_password_submit(
 ) -> Response {
     let (reply, csrf) = answered!(browser(&state, req, Some(&form.csrf)).await);
     let outcome = async {
-        check_client(req, ClientAction::PasswordReset).await?;
+        let _admitted = admit(req, Action::MailedLink).await?;
         let email = Email::parse(&form.email).map_err(ApiError::from)?;
         state
             .auth

@@ -11,17 +11,14 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tessera_domain::auth::{LoginOutcome, SecondStepChallenge, SecondStepProof, TokenPair};
 use tessera_domain::mfa::SecondFactor;
-use tessera_domain::throttle::ClientAction;
 use tessera_domain::user::PasswordAttempt;
 
 use super::{
     Reply, Visitor, clear_cookie, for_script, forged, json_refusal, local_path, page_status,
     retry_after, say, unavailable, visit,
 };
-use crate::api::{
-    AppState, check_client, client_info, count_second_factor, note_rate_limited, passkey_refusal,
-    password_slot,
-};
+use crate::edge::factors::{count_second_factor, passkey_refusal};
+use crate::edge::{Action, AppState, admit, client_info};
 use crate::problem::ApiError;
 
 #[derive(Template)]
@@ -195,12 +192,9 @@ pub async fn submit(
         );
         retry_after(resp, &e)
     };
-    if let Err(e) = check_client(req, ClientAction::Login).await {
-        return refuse(reply, e);
-    }
-    let _slot = match password_slot(req) {
-        Ok(slot) => slot,
-        Err(e) => return refuse(reply, e.into()),
+    let _admitted = match admit(req, Action::Login).await {
+        Ok(admission) => admission,
+        Err(e) => return refuse(reply, e),
     };
     let Some(attempt) = PasswordAttempt::new(&form.password) else {
         return refuse(
@@ -223,12 +217,7 @@ pub async fn submit(
             "",
             None,
         ),
-        Err(e) => {
-            if let tessera_domain::auth::LoginError::Throttled(_) = e {
-                note_rate_limited(&state, "login_account");
-            }
-            refuse(reply, e.into())
-        }
+        Err(e) => refuse(reply, e.into()),
     }
 }
 
@@ -336,9 +325,10 @@ pub async fn second_step(
         );
         retry_after(resp, &e)
     };
-    if let Err(e) = check_client(req, ClientAction::Login).await {
-        return refuse(reply, e);
-    }
+    let _admitted = match admit(req, Action::SecondFactor).await {
+        Ok(admission) => admission,
+        Err(e) => return refuse(reply, e),
+    };
     let result = state
         .auth
         .complete_second_step(&form.mfa_token, proof, &client_info(req))
@@ -357,8 +347,9 @@ async fn ceremony_call(state: &AppState, req: &Request, csrf: &str) -> Result<()
     if !visitor.csrf_ok(state, csrf) {
         return Err(forged());
     }
-    check_client(req, ClientAction::Login)
+    admit(req, Action::SecondFactor)
         .await
+        .map(drop)
         .map_err(json_refusal)
 }
 
@@ -419,9 +410,10 @@ pub async fn passkey(
         let resp = login_page(reply, page_status(&e), &csrf, return_to, "", Some(say(&e)));
         retry_after(resp, &e)
     };
-    if let Err(e) = check_client(req, ClientAction::Login).await {
-        return refuse(reply, e);
-    }
+    let _admitted = match admit(req, Action::SecondFactor).await {
+        Ok(admission) => admission,
+        Err(e) => return refuse(reply, e),
+    };
     let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
     let result = state
         .auth

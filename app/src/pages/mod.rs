@@ -41,77 +41,18 @@ mod links;
 mod login;
 
 use askama::Template;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use blake2::Blake2bMac512;
-use blake2::digest::{KeyInit, Mac};
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Request, Response, Route, handler};
 use tessera_domain::auth::AuthError;
 use tessera_domain::token::Claims;
 
-use crate::api::AppState;
+use crate::edge::AppState;
 use crate::problem::ApiError;
 
 pub use links::{
     forgot_password_page, forgot_password_submit, reset_password_page, reset_password_submit,
     verify_email_page, verify_email_submit,
 };
-
-/// What the pages need to know of the deployment, built once at start.
-#[derive(Clone)]
-pub struct PagesConfig {
-    /// Behind https (`server.public_url` is `https://…`): cookies are `Secure` and
-    /// `__Host-` prefixed.
-    pub secure: bool,
-    csrf_key: [u8; 32],
-}
-
-impl PagesConfig {
-    pub fn new(secure: bool, csrf_key: [u8; 32]) -> Self {
-        Self { secure, csrf_key }
-    }
-
-    fn session_cookie(&self) -> &'static str {
-        if self.secure {
-            "__Host-tessera_session"
-        } else {
-            "tessera_session"
-        }
-    }
-
-    fn form_cookie(&self) -> &'static str {
-        if self.secure {
-            "__Host-tessera_form"
-        } else {
-            "tessera_form"
-        }
-    }
-
-    /// The CSRF token of forms shown to the visitor identified by `binding`.
-    fn csrf_for(&self, binding: &str) -> String {
-        let Ok(mut mac) = <Blake2bMac512 as KeyInit>::new_from_slice(&self.csrf_key) else {
-            // A 32-byte key is always valid for BLAKE2b; no token then matches nothing.
-            return String::new();
-        };
-        mac.update(b"tessera page csrf v1\0");
-        mac.update(binding.as_bytes());
-        let out = mac.finalize().into_bytes();
-        URL_SAFE_NO_PAD.encode(out.get(..32).unwrap_or_default())
-    }
-
-    /// `Set-Cookie` for a cookie only this origin's pages read.
-    fn cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
-        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-        if self.secure {
-            c.push_str("; Secure");
-        }
-        if let Some(secs) = max_age {
-            c.push_str(&format!("; Max-Age={secs}"));
-        }
-        c
-    }
-}
 
 /// The three routes of the pages' own files and every page, for `http::routes`.
 pub fn routes(route: Route) -> Route {
@@ -316,7 +257,7 @@ impl Reply {
                     tracing::warn!(error = ?e, "no randomness for a form cookie");
                     unavailable(ApiError::unavailable(
                         "the service is temporarily unavailable, retry shortly",
-                        crate::api::RETRY_AFTER_SECS,
+                        crate::edge::RETRY_AFTER_SECS,
                     ))
                 })?;
                 cookies.push(state.pages.cookie(state.pages.form_cookie(), &fresh, None));
@@ -437,7 +378,7 @@ fn unavailable(e: ApiError) -> Response {
     );
     resp.headers_mut().insert(
         header::RETRY_AFTER,
-        HeaderValue::from(e.retry_after.unwrap_or(crate::api::RETRY_AFTER_SECS)),
+        HeaderValue::from(e.retry_after.unwrap_or(crate::edge::RETRY_AFTER_SECS)),
     );
     resp
 }

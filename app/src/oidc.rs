@@ -12,9 +12,9 @@ use poem::web::{Data, Form};
 use poem::{Request, Response, Route, handler};
 use tessera_domain::auth::{OAuthError, OidcTokens};
 use tessera_domain::oidc::{GrantType, SCOPES};
-use tessera_domain::throttle::ClientAction;
 
-use crate::api::{AppState, check_client, client_info};
+use crate::edge::{Action, AppState, RETRY_AFTER_SECS, admit, client_info};
+use crate::problem::ApiError;
 
 /// The routes, for `http::routes`.
 pub fn routes(route: Route) -> Route {
@@ -124,10 +124,8 @@ fn refusal(e: OAuthError, basic: bool) -> Response {
                 "temporarily_unavailable",
                 "the service is temporarily unavailable, retry shortly",
             );
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(crate::api::RETRY_AFTER_SECS),
-            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             resp
         }
         OAuthError::Unknown(e) => {
@@ -253,6 +251,23 @@ fn tokens_response(t: OidcTokens) -> Response {
     resp
 }
 
+/// The gate's refusal in the token endpoint's words, with `Retry-After`: 429 `slow_down`
+/// when the client's bucket is empty, 503 `temporarily_unavailable` when the limiter
+/// cannot be reached or the request cannot be admitted for another reason.
+fn gate_refusal(e: &ApiError) -> Response {
+    let (status, code) = if e.problem.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+        (StatusCode::TOO_MANY_REQUESTS, "slow_down")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+    };
+    let mut resp = oauth_error(status, code, &e.problem.detail);
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(e.retry_after.unwrap_or(RETRY_AFTER_SECS)),
+    );
+    resp
+}
+
 /// `POST /oauth2/token`.
 #[handler]
 pub async fn token_endpoint(
@@ -264,18 +279,10 @@ pub async fn token_endpoint(
         Ok(body) => body,
         Err(resp) => return resp,
     };
-    if let Err(e) = check_client(req, ClientAction::Refresh).await {
-        let mut resp = oauth_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "slow_down",
-            &e.problem.detail,
-        );
-        if let Some(secs) = e.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        return resp;
-    }
+    let _admitted = match admit(req, Action::TokenEndpoint).await {
+        Ok(admission) => admission,
+        Err(e) => return gate_refusal(&e),
+    };
     let (id, secret, basic) = match credentials(req, &body) {
         Ok(c) => c,
         Err(resp) => return resp,
