@@ -2,3 +2,5 @@
 //! matter, in milliseconds, without HTTP, SQL, RSA or argon2.
 
 mod accounts;
+mod oidc;
+mod second_factors;
