@@ -325,3 +325,37 @@ async fn a_pending_enrollment_goes_without_proof_and_shows_the_same_secret() {
         "nothing was enabled"
     );
 }
+
+#[tokio::test]
+async fn a_passkey_signs_in_alone_once_per_ceremony() {
+    let w = World::new();
+    let alice = w.user("alice").await;
+    let claims = w.claims(&w.login("alice").await).await;
+    w.add_passkey(&claims, "key-1").await;
+    let client = ClientInfo::default();
+    let (id, options) = w.factors.passkey_sign_in_options().await.unwrap();
+    let mut forged = ScriptedWebAuthn::credential(&options, "key-1", alice.id, true);
+    forged["valid"] = false.into();
+    let r = w
+        .factors
+        .passkey_sign_in(id.expose(), &forged, &client)
+        .await;
+    assert!(matches!(r, Err(SecondStepError::InvalidCode)), "{r:?}");
+    // Any answer uses the ceremony up, the right one included.
+    let right = ScriptedWebAuthn::credential(&options, "key-1", alice.id, false);
+    let r = w
+        .factors
+        .passkey_sign_in(id.expose(), &right, &client)
+        .await;
+    assert!(matches!(r, Err(SecondStepError::InvalidChallenge)), "{r:?}");
+
+    let (id, options) = w.factors.passkey_sign_in_options().await.unwrap();
+    let right = ScriptedWebAuthn::credential(&options, "key-1", alice.id, false);
+    let pair = w
+        .factors
+        .passkey_sign_in(id.expose(), &right, &client)
+        .await
+        .unwrap();
+    // Without user verification, possession alone: no `mfa`.
+    assert_eq!(w.claims(&pair).await.amr, ["hwk"]);
+}
