@@ -17,6 +17,8 @@ pub mod password;
 pub mod ports;
 pub mod revocation;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod throttle;
 pub mod token;
 pub mod user;

@@ -10,12 +10,28 @@ use crate::user::{Password, PasswordPolicy};
 
 use super::*;
 
-impl AuthService {
+/// The email lifecycle: verification, change of address, password reset, and an
+/// administrator's "verified".
+#[derive(Clone)]
+pub struct EmailFlows {
+    core: Core,
+}
+
+impl EmailFlows {
+    pub fn new(core: Core) -> Self {
+        Self { core }
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
     /// Withdraws the user's outstanding verification links and mails a new one for
     /// `email`, bound to that address.
     async fn send_verification(&self, user: &User, email: &Email) -> Result<(), Unavailable> {
-        let now = self.now();
-        self.deps
+        let now = self.core.now();
+        self.core
+            .deps()
             .email_tokens
             .withdraw(user.id, EmailTokenPurpose::Verify, now)
             .await?;
@@ -36,18 +52,19 @@ impl AuthService {
         // Without OS randomness nothing can be issued: answered like an outage (503).
         let token = EmailToken::generate().map_err(|e| Unavailable::Store(e.context("token")))?;
         let username = user.map_or("", |u| u.username.as_str());
-        let mail = self.mail.compose(purpose, email, username, &token);
+        let mail = self.core.mail().compose(purpose, email, username, &token);
         let record = EmailTokenRecord {
             hash: token.hash(),
             purpose,
             user: user.map(|u| u.id),
             email: email.clone(),
             created_at: now,
-            expires_at: now + self.mail.ttl(purpose),
+            expires_at: now + self.core.mail().ttl(purpose),
             used_at: None,
         };
         Ok(self
-            .deps
+            .core
+            .deps()
             .email_tokens
             .issue(&record, &mail, user.is_some(), now)
             .await?)
@@ -63,20 +80,26 @@ impl AuthService {
         let Some(token) = EmailToken::from_client(raw_token) else {
             return Ok(None);
         };
-        let found = self.deps.email_tokens.find_token(&token.hash()).await?;
+        let found = self
+            .core
+            .deps()
+            .email_tokens
+            .find_token(&token.hash())
+            .await?;
         let Some(record) = found.filter(|r| r.is_redeemable(purpose, now)) else {
             return Ok(None);
         };
         let Some(id) = record.user else {
             return Ok(None); // a decoy
         };
-        let user = self.deps.users.find_by_id(id).await?;
+        let user = self.core.deps().users.find_by_id(id).await?;
         Ok(user.filter(|u| !u.is_disabled()).map(|u| (record, u)))
     }
 
     /// Whether another mail may go to `email` now (a per-address bucket, whoever asks).
     async fn mail_allowed(&self, email: &Email) -> Result<(), LimitError> {
-        self.deps
+        self.core
+            .deps()
             .limiter
             .check_client(ClientAction::MailToAddress, &email.canonical())
             .await
@@ -84,7 +107,7 @@ impl AuthService {
 
     /// After registering `user` with an address: its verification mail. Best effort — the
     /// account exists either way, and the owner can ask again with `POST /v1/me/email`.
-    pub(super) async fn welcome(&self, user: &User) {
+    pub(crate) async fn welcome(&self, user: &User) {
         if let Some(email) = &user.email
             && self.mail_allowed(email).await.is_ok()
         {
@@ -105,13 +128,14 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), EmailChangeError> {
         let user = self
-            .deps
+            .core
+            .deps()
             .users
             .find_by_id(claims.sub)
             .await?
             .filter(|u| !u.is_disabled())
             .ok_or(EmailChangeError::AccountGone)?;
-        if let Some(owner) = self.deps.users.find_by_email(email).await?
+        if let Some(owner) = self.core.deps().users.find_by_email(email).await?
             && owner.id != user.id
         {
             return Err(EmailChangeError::EmailTaken);
@@ -122,7 +146,8 @@ impl AuthService {
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
         }
         self.send_verification(&user, email).await?;
-        self.audit(AuditEvent::EmailChangeRequested { user: user.id }, client)
+        self.core
+            .audit(AuditEvent::EmailChangeRequested { user: user.id }, client)
             .await;
         Ok(())
     }
@@ -137,13 +162,14 @@ impl AuthService {
         raw_token: &str,
         client: &ClientInfo,
     ) -> Result<(), VerifyEmailError> {
-        let now = self.now();
+        let now = self.core.now();
         let (record, user) = self
             .redeemable(raw_token, EmailTokenPurpose::Verify, now)
             .await?
             .ok_or(VerifyEmailError::InvalidToken)?;
         match self
-            .deps
+            .core
+            .deps()
             .email_tokens
             .redeem_verification(&record, user.id, now)
             .await
@@ -153,7 +179,8 @@ impl AuthService {
             Err(RedeemError::EmailTaken) => return Err(VerifyEmailError::EmailTaken),
             Err(RedeemError::Store(e)) => return Err(e.into()),
         }
-        self.audit(AuditEvent::EmailVerified { user: user.id }, client)
+        self.core
+            .audit(AuditEvent::EmailVerified { user: user.id }, client)
             .await;
         Ok(())
     }
@@ -175,22 +202,24 @@ impl AuthService {
             Err(LimitError::Throttled(secs)) => return Err(ResetRequestError::Throttled(secs)),
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
         }
-        let now = self.now();
+        let now = self.core.now();
         let user = self
-            .deps
+            .core
+            .deps()
             .users
             .find_by_email(email)
             .await?
             .filter(|u| !u.is_disabled() && u.email_verified);
         self.issue(EmailTokenPurpose::Reset, user.as_ref(), email, now)
             .await?;
-        self.audit(
-            AuditEvent::PasswordResetRequested {
-                user: user.map(|u| u.id),
-            },
-            client,
-        )
-        .await;
+        self.core
+            .audit(
+                AuditEvent::PasswordResetRequested {
+                    user: user.map(|u| u.id),
+                },
+                client,
+            )
+            .await;
         Ok(())
     }
 
@@ -208,7 +237,7 @@ impl AuthService {
         policy: &PasswordPolicy,
         client: &ClientInfo,
     ) -> Result<(), ResetError> {
-        let now = self.now();
+        let now = self.core.now();
         let (record, user) = self
             .redeemable(raw_token, EmailTokenPurpose::Reset, now)
             .await?
@@ -219,9 +248,10 @@ impl AuthService {
             })
             .ok_or(ResetError::InvalidToken)?;
         let password = Password::parse(new_password, &user.username, policy)?;
-        let hash = self.deps.hasher.hash(&password).await?;
+        let hash = self.core.deps().hasher.hash(&password).await?;
         match self
-            .deps
+            .core
+            .deps()
             .email_tokens
             .redeem_reset(&record, user.id, &hash, now)
             .await
@@ -232,22 +262,24 @@ impl AuthService {
             }
             Err(RedeemError::Store(e)) => return Err(e.into()),
         }
-        let sessions = self.end_sessions_of(user.id, None).await?;
+        let sessions = self.core.end_sessions_of(user.id, None).await?;
         // Whoever was guessing the old password has nothing left to guess: the owner
         // proved control of the address, so the lock goes.
         let _ = self
-            .deps
+            .core
+            .deps()
             .limiter
             .record_success(&user.username.canonical())
             .await;
-        self.audit(
-            AuditEvent::PasswordReset {
-                user: user.id,
-                sessions,
-            },
-            client,
-        )
-        .await;
+        self.core
+            .audit(
+                AuditEvent::PasswordReset {
+                    user: user.id,
+                    sessions,
+                },
+                client,
+            )
+            .await;
         Ok(())
     }
 
@@ -263,7 +295,8 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<User, MarkVerifiedError> {
         let user = self
-            .deps
+            .core
+            .deps()
             .users
             .find_by_id(id)
             .await?
@@ -272,19 +305,29 @@ impl AuthService {
             .or_else(|| user.email.clone())
             .ok_or(MarkVerifiedError::NoEmail)?;
         if !self
-            .deps
+            .core
+            .deps()
             .users
-            .set_verified_email(id, &email, self.now())
+            .set_verified_email(id, &email, self.core.now())
             .await?
         {
             return Err(MarkVerifiedError::UserNotFound);
         }
-        self.audit(AuditEvent::EmailVerified { user: id }, client)
+        self.core
+            .audit(AuditEvent::EmailVerified { user: id }, client)
             .await;
         Ok(User {
             email: Some(email),
             email_verified: true,
             ..user
         })
+    }
+
+    /// Deletes mailed tokens that expired before `now` (used or not, they open nothing).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be written.
+    pub async fn purge_mail_tokens(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
+        Ok(self.core.deps().email_tokens.purge_tokens(now).await?)
     }
 }

@@ -1,26 +1,37 @@
-//! The use cases the HTTP edge calls, one file per flow: [`credentials`] (register,
-//! login, import), [`refresh`] (rotation with reuse detection), [`account`] (the caller's
-//! account and sessions, logout, password change, disabling users), [`oauth`] (RFC 7009
-//! revocation and RFC 7662 introspection), [`admin`] (accounts and the audit trail, for
-//! administrators). Each has its own small error enum
-//! ([`errors`]); storage failures surface as [`Unavailable`]. This file holds the
-//! service, what it depends on, and the steps several flows share.
+//! The use cases the edges call, split by capability. [`Core`] holds what every flow
+//! shares (stores, signer, verifier, revocations, audit, limiter, clock, policies) and the
+//! steps several flows take: starting, rotating and ending sessions, counting password
+//! attempts, auditing. Four services are built on it, each with everything it needs:
+//!
+//! - [`Accounts`]: register, login and import, refresh, the caller's account and
+//!   sessions, logout, password change, administrators' accounts and audit trail,
+//!   RFC 7009 revocation and RFC 7662 introspection;
+//! - [`EmailFlows`]: verification mails, password reset, an administrator's "verified";
+//! - [`SecondFactors`]: the login's second step, passkey sign-in, TOTP, recovery codes,
+//!   passkeys;
+//! - [`OidcProvider`]: registered clients, authorization and consent, the token
+//!   endpoint's grants, ID tokens and UserInfo.
+//!
+//! Where one capability needs another, the service holds it: [`Accounts`] holds the
+//! [`SecondFactors`] (a login with a factor enrolled opens a second step) and the
+//! [`EmailFlows`] (registration mails a verification link). The [`OidcProvider`] takes
+//! the [`Core`]'s steps to start, refresh and end its clients' sessions. Each use case
+//! has its own small error enum; storage failures surface as [`Unavailable`].
 
-mod account;
-mod admin;
-mod credentials;
+mod accounts;
 mod email;
 mod errors;
-mod mfa;
-mod oauth;
 mod oidc;
-
-pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcTokens, UserInfo};
-
-pub use mfa::FactorStatus;
-mod refresh;
+mod second_factors;
+mod shared;
 #[cfg(test)]
 mod tests;
+
+pub use accounts::Accounts;
+pub use email::EmailFlows;
+pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcProvider, OidcTokens, UserInfo};
+pub use second_factors::{FactorStatus, SecondFactors};
+pub use shared::Core;
 
 pub use errors::{
     AccountError, AuthError, AuthorizeError, ClientError, EmailChangeError, FactorError,
@@ -86,7 +97,7 @@ pub enum SecondStepProof {
     Totp(String),
     RecoveryCode(String),
     /// A WebAuthn assertion (`PublicKeyCredential` JSON) answering
-    /// [`AuthService::second_step_webauthn_options`].
+    /// [`SecondFactors::second_step_webauthn_options`].
     Webauthn(serde_json::Value),
 }
 
@@ -117,7 +128,8 @@ pub enum Introspection {
     Refresh { session: Session },
 }
 
-/// Everything the use cases need, wired once by the composition root.
+/// The ports every capability shares (the [`Core`]'s), wired once by the composition
+/// root.
 #[derive(Clone)]
 pub struct AuthDeps {
     pub users: Arc<dyn UserRepository>,
@@ -132,134 +144,4 @@ pub struct AuthDeps {
     pub clock: Arc<dyn Clock>,
     /// Mailed tokens and, in the same transaction, the outbox.
     pub email_tokens: Arc<dyn EmailTokenStore>,
-}
-
-/// The authentication service.
-#[derive(Clone)]
-pub struct AuthService {
-    deps: AuthDeps,
-    tokens: TokenPolicy,
-    sessions: SessionPolicy,
-    mint: RefreshTokenMint,
-    mail: MailPolicy,
-    /// Second factors; without them (the domain's own tests) no login asks for one.
-    factors: Option<SecondFactorDeps>,
-    /// The OpenID provider: registered clients, codes, consent, ID tokens.
-    oidc: Option<OidcDeps>,
-}
-
-impl AuthService {
-    pub fn new(
-        deps: AuthDeps,
-        tokens: TokenPolicy,
-        sessions: SessionPolicy,
-        mint: RefreshTokenMint,
-    ) -> Self {
-        Self {
-            deps,
-            tokens,
-            sessions,
-            mint,
-            mail: MailPolicy::default(),
-            factors: None,
-            oidc: None,
-        }
-    }
-
-    /// TOTP, recovery codes and passkeys.
-    #[must_use]
-    pub fn with_second_factors(mut self, factors: SecondFactorDeps) -> Self {
-        self.factors = Some(factors);
-        self
-    }
-
-    /// The OpenID provider.
-    #[must_use]
-    pub fn with_oidc(mut self, oidc: OidcDeps) -> Self {
-        self.oidc = Some(oidc);
-        self
-    }
-
-    /// Mailed links and their lifetimes ([`MailPolicy::default`] until set).
-    #[must_use]
-    pub fn with_mail(mut self, mail: MailPolicy) -> Self {
-        self.mail = mail;
-        self
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.deps.clock.now()
-    }
-
-    fn pair(
-        &self,
-        user: &User,
-        session: &Session,
-        refresh: RefreshToken,
-        now: DateTime<Utc>,
-    ) -> Result<TokenPair, SignError> {
-        let claims = self.tokens.claims_for(user, session, now);
-        let access_token = self.deps.signer.sign(&claims)?;
-        Ok(TokenPair {
-            access_token,
-            expires_in: self.tokens.access_ttl.num_seconds(),
-            refresh_token: refresh,
-            refresh_expires_in: (session.idle_expires_at - now).num_seconds().max(0),
-            session_id: session.id,
-            scope: claims.scope,
-        })
-    }
-
-    async fn end_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), Unavailable> {
-        // The store first: it is the durable truth refresh consults, so once this write
-        // lands the refresh token is dead whatever happens to the rule. The rule then
-        // stops the session's access tokens; if it fails, the client retries the logout
-        // (see `authenticate_for_logout`) and this runs again.
-        self.deps.sessions.revoke(session.id, now).await?;
-        self.revoke_rule(Revocation::Session(session.id), now)
-            .await?;
-        Ok(())
-    }
-
-    /// Ends every session of `user` but `except` in one store statement, then revokes
-    /// their access tokens. Sessions that lapsed recently are included: a refresh just
-    /// before the absolute limit leaves an access token that outlives its session.
-    async fn end_sessions_of(
-        &self,
-        user: UserId,
-        except: Option<SessionId>,
-    ) -> Result<usize, Unavailable> {
-        let now = self.now();
-        let ended = self
-            .deps
-            .sessions
-            .revoke_all(user, except, now, self.lapsed_after(now))
-            .await?;
-        for id in &ended {
-            self.revoke_rule(Revocation::Session(*id), now).await?;
-        }
-        Ok(ended.len())
-    }
-
-    /// Sessions that lapsed after this instant may still have a live access token (a
-    /// refresh just before the absolute limit mints one that outlives its session).
-    fn lapsed_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - (self.tokens.acceptance_horizon(now) - now)
-    }
-
-    async fn revoke_rule(
-        &self,
-        revocation: Revocation,
-        now: DateTime<Utc>,
-    ) -> Result<(), Unavailable> {
-        let entry = RevocationEntry {
-            revocation,
-            expires_at: self.tokens.acceptance_horizon(now),
-        };
-        Ok(self.deps.revocations.revoke(entry).await?)
-    }
-
-    async fn audit(&self, event: AuditEvent, client: &ClientInfo) {
-        self.deps.audit.record(event, self.now(), client).await;
-    }
 }

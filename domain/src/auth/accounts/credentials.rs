@@ -6,7 +6,6 @@ use crate::mfa::AuthMethod;
 use crate::password::Verification;
 use crate::ports::CreateUserError;
 use crate::throttle::LimitError;
-use crate::throttle::retry_secs;
 use crate::user::Password;
 use crate::user::PasswordAttempt;
 use crate::user::PasswordHash;
@@ -15,7 +14,7 @@ use crate::user::Username;
 
 use super::*;
 
-impl AuthService {
+impl Accounts {
     /// Creates an account with the given roles and, optionally, an email address, which
     /// is mailed a verification link (it is the account's, unverified, until redeemed).
     ///
@@ -29,14 +28,14 @@ impl AuthService {
         email: Option<Email>,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        if self.deps.hasher.is_saturated() {
+        if self.core.deps().hasher.is_saturated() {
             return Err(Unavailable::HashingBusy.into());
         }
-        let hash = self.deps.hasher.hash(&password).await?;
+        let hash = self.core.deps().hasher.hash(&password).await?;
         let user = self
             .create_user(username, hash, roles, email, client)
             .await?;
-        self.welcome(&user).await;
+        self.email.welcome(&user).await;
         Ok(user)
     }
 
@@ -54,17 +53,18 @@ impl AuthService {
             username,
             password_hash,
             roles,
-            created_at: self.now(),
+            created_at: self.core.now(),
             disabled_at: None,
             email,
             email_verified: false,
         };
-        match self.deps.users.create(&user).await {
+        match self.core.deps().users.create(&user).await {
             Ok(()) => {}
             Err(CreateUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
             Err(CreateUserError::Store(e)) => return Err(e.into()),
         }
-        self.audit(AuditEvent::Registered { user: user.id }, client)
+        self.core
+            .audit(AuditEvent::Registered { user: user.id }, client)
             .await;
         Ok(user)
     }
@@ -86,7 +86,7 @@ impl AuthService {
     ) -> Result<LoginOutcome, LoginError> {
         // A flood is turned away before it costs a lookup or a count against anybody's
         // budget: every login ends in a hash, so none could finish now.
-        if self.deps.hasher.is_saturated() {
+        if self.core.deps().hasher.is_saturated() {
             return Err(Unavailable::HashingBusy.into());
         }
         let parsed = Username::parse(username);
@@ -101,24 +101,25 @@ impl AuthService {
                 .collect::<String>()
                 .to_lowercase(),
         };
-        let lock = match self.reserve_attempt(&account).await {
+        let lock = match self.core.reserve_attempt(&account).await {
             Ok(lock) => lock,
             Err(LimitError::Throttled(secs)) => return Err(LoginError::Throttled(secs)),
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
         };
         let found = match &parsed {
-            Ok(name) => self.deps.users.find_by_username(name).await?,
+            Ok(name) => self.core.deps().users.find_by_username(name).await?,
             Err(_) => None,
         };
         let verdict = match found.as_ref().filter(|u| !u.is_disabled()) {
             Some(user) => {
-                self.deps
+                self.core
+                    .deps()
                     .hasher
                     .verify(attempt, &user.password_hash)
                     .await?
             }
             None => {
-                self.deps.hasher.verify_dummy(attempt).await?;
+                self.core.deps().hasher.verify_dummy(attempt).await?;
                 Verification::Mismatch
             }
         };
@@ -135,102 +136,30 @@ impl AuthService {
                 let event = AuditEvent::LoginFailed {
                     username: account.clone(),
                 };
-                self.failed_attempt(event, &account, lock, client).await;
+                self.core
+                    .failed_attempt(event, &account, lock, client)
+                    .await;
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        if let Some(f) = &self.factors {
-            let summary = f.factors.summary(user.id).await?;
-            if summary.requires_second_step() {
-                // The password's reservation stays counted until the second step
-                // succeeds: the budget spans both steps.
-                let challenge = self
-                    .open_second_step(f, &user, &verified_hash, summary, client)
-                    .await?;
-                return Ok(LoginOutcome::SecondStep(challenge));
-            }
+        let summary = self.factors.summary(user.id).await?;
+        if summary.requires_second_step() {
+            // The password's reservation stays counted until the second step succeeds:
+            // the budget spans both steps.
+            let challenge = self
+                .factors
+                .open_second_step(&user, &verified_hash, summary, client)
+                .await?;
+            return Ok(LoginOutcome::SecondStep(challenge));
         }
         // Forgetting past failures is bookkeeping: if the limiter cannot do it now, the
         // right password still logs in.
-        let _ = self.deps.limiter.record_success(&account).await;
+        let _ = self.core.deps().limiter.record_success(&account).await;
         let pair = self
+            .core
             .start_session(&user, Some(&verified_hash), vec![AuthMethod::Pwd], client)
             .await?;
         Ok(LoginOutcome::Tokens(pair))
-    }
-
-    /// Starts a session for a user who just proved who they are, and hands out its first
-    /// pair. `checked_hash` is the password hash a password step checked, if one did.
-    ///
-    /// # Errors
-    /// [`LoginError::InvalidCredentials`] when the account changed under the login.
-    pub(super) async fn start_session(
-        &self,
-        user: &User,
-        checked_hash: Option<&PasswordHash>,
-        amr: Vec<AuthMethod>,
-        client: &ClientInfo,
-    ) -> Result<TokenPair, LoginError> {
-        let now = self.now();
-        let session = Session::start(user.id, client.clone(), amr, &self.sessions, now);
-        let refresh = self.mint.first()?;
-        self.deps
-            .sessions
-            .create(&session, &RefreshTokenMint::hash(&refresh))
-            .await?;
-        // The password was checked against a hash read before the session existed. A
-        // password change, reset or disable that landed since ended every session it
-        // could see — not this one, if it was created after. Reading the account again
-        // now closes the gap: whatever wrote after this read sees the session and ends
-        // it; whatever wrote before it, this read sees.
-        let still = self.deps.users.find_by_id(user.id).await?;
-        let unchanged = still.is_some_and(|u| {
-            !u.is_disabled() && checked_hash.is_none_or(|h| &u.password_hash == h)
-        });
-        if !unchanged {
-            self.deps.sessions.revoke(session.id, now).await?;
-            return Err(LoginError::InvalidCredentials);
-        }
-        self.audit(
-            AuditEvent::LoginSucceeded {
-                user: user.id,
-                session: session.id,
-            },
-            client,
-        )
-        .await;
-        Ok(self.pair(user, &session, refresh, now)?)
-    }
-
-    /// Admits one password check for `account`, counted as a failure until it succeeds
-    /// (see [`RateLimiter::reserve_attempt`]): the lock it started, if any.
-    pub(super) async fn reserve_attempt(
-        &self,
-        account: &str,
-    ) -> Result<Option<chrono::TimeDelta>, LimitError> {
-        self.deps.limiter.reserve_attempt(account, self.now()).await
-    }
-
-    /// Records a wrong password: the failure was already counted by the reservation, so
-    /// this only audits it and the lock it started.
-    pub(super) async fn failed_attempt(
-        &self,
-        event: AuditEvent,
-        account: &str,
-        lock: Option<chrono::TimeDelta>,
-        client: &ClientInfo,
-    ) {
-        self.audit(event, client).await;
-        if let Some(lock) = lock {
-            self.audit(
-                AuditEvent::Lockout {
-                    username: account.to_owned(),
-                    seconds: retry_secs(lock),
-                },
-                client,
-            )
-            .await;
-        }
     }
 
     /// Imports an account whose password hash comes from another system (bcrypt, as the
@@ -255,9 +184,10 @@ impl AuthService {
     /// costs the upgrade.
     async fn rehash(&self, user: &User, attempt: &PasswordAttempt) -> PasswordHash {
         let password = Password::verified(attempt);
-        if let Ok(hash) = self.deps.hasher.hash(&password).await
+        if let Ok(hash) = self.core.deps().hasher.hash(&password).await
             && let Ok(true) = self
-                .deps
+                .core
+                .deps()
                 .users
                 .replace_password_hash(user.id, &user.password_hash, &hash)
                 .await

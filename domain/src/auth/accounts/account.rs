@@ -9,16 +9,16 @@ use crate::user::PasswordAttempt;
 
 use super::*;
 
-impl AuthService {
+impl Accounts {
     /// Verifies an access token and checks it against the revocation list.
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] with the failed check, [`AuthError::Revoked`], or
     /// `Unavailable` when revocation state cannot be trusted (fail closed).
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        let now = self.now();
-        let claims = self.deps.verifier.verify(token, now).await?;
-        if self.deps.revocations.is_revoked(&claims, now)? {
+        let now = self.core.now();
+        let claims = self.core.deps().verifier.verify(token, now).await?;
+        if self.core.deps().revocations.is_revoked(&claims, now)? {
             return Err(AuthError::Revoked);
         }
         Ok(claims)
@@ -32,12 +32,12 @@ impl AuthService {
     /// # Errors
     /// As [`Self::authenticate`].
     pub async fn authenticate_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
-        let now = self.now();
-        let claims = self.deps.verifier.verify(token, now).await?;
-        if !self.deps.revocations.is_revoked(&claims, now)? {
+        let now = self.core.now();
+        let claims = self.core.deps().verifier.verify(token, now).await?;
+        if !self.core.deps().revocations.is_revoked(&claims, now)? {
             return Ok(claims);
         }
-        match self.deps.sessions.find(claims.sid).await? {
+        match self.core.deps().sessions.find(claims.sid).await? {
             Some(session) if session.user_id == claims.sub && session.revoked_at.is_some() => {
                 Ok(claims)
             }
@@ -56,10 +56,11 @@ impl AuthService {
     /// [`AuthError::Revoked`] when the token opens no live session of an enabled user;
     /// `Unavailable` when the store or the revocation list cannot answer (fail closed).
     pub async fn browser_session(&self, refresh_token: &str) -> Result<Claims, AuthError> {
-        let now = self.now();
+        let now = self.core.now();
         let token = RefreshToken::from_client(refresh_token).ok_or(AuthError::Revoked)?;
         let found = self
-            .deps
+            .core
+            .deps()
             .sessions
             .find_for_refresh(&RefreshTokenMint::hash(&token))
             .await?;
@@ -70,8 +71,8 @@ impl AuthService {
         if !session.is_live(now) || user.is_disabled() || session.oauth.is_some() {
             return Err(AuthError::Revoked);
         }
-        let claims = self.tokens.claims_for(&user, &session, now);
-        if self.deps.revocations.is_revoked(&claims, now)? {
+        let claims = self.core.tokens().claims_for(&user, &session, now);
+        if self.core.deps().revocations.is_revoked(&claims, now)? {
             return Err(AuthError::Revoked);
         }
         Ok(claims)
@@ -82,7 +83,8 @@ impl AuthService {
     /// # Errors
     /// [`AccountError::AccountGone`] when the account was deleted or disabled.
     pub async fn me(&self, claims: &Claims) -> Result<User, AccountError> {
-        self.deps
+        self.core
+            .deps()
             .users
             .find_by_id(claims.sub)
             .await?
@@ -95,21 +97,23 @@ impl AuthService {
     /// # Errors
     /// `Unavailable` when the session or revocation store cannot be written.
     pub async fn logout(&self, claims: &Claims, client: &ClientInfo) -> Result<(), Unavailable> {
-        let now = self.now();
-        if let Some(session) = self.deps.sessions.find(claims.sid).await? {
-            self.end_session(&session, now).await?;
+        let now = self.core.now();
+        if let Some(session) = self.core.deps().sessions.find(claims.sid).await? {
+            self.core.end_session(&session, now).await?;
         } else {
-            self.revoke_rule(Revocation::Session(claims.sid), now)
+            self.core
+                .revoke_rule(Revocation::Session(claims.sid), now)
                 .await?;
         }
-        self.audit(
-            AuditEvent::Logout {
-                user: claims.sub,
-                session: claims.sid,
-            },
-            client,
-        )
-        .await;
+        self.core
+            .audit(
+                AuditEvent::Logout {
+                    user: claims.sub,
+                    session: claims.sid,
+                },
+                client,
+            )
+            .await;
         Ok(())
     }
 
@@ -124,15 +128,16 @@ impl AuthService {
     ) -> Result<(), Unavailable> {
         // Every access token carries its session, so ending every session that may still
         // have a live access token ends them all.
-        let ended = self.end_sessions_of(claims.sub, None).await?;
-        self.audit(
-            AuditEvent::LogoutAll {
-                user: claims.sub,
-                sessions: ended,
-            },
-            client,
-        )
-        .await;
+        let ended = self.core.end_sessions_of(claims.sub, None).await?;
+        self.core
+            .audit(
+                AuditEvent::LogoutAll {
+                    user: claims.sub,
+                    sessions: ended,
+                },
+                client,
+            )
+            .await;
         Ok(())
     }
 
@@ -141,7 +146,12 @@ impl AuthService {
     /// # Errors
     /// `Unavailable` when the store cannot be read.
     pub async fn sessions(&self, claims: &Claims) -> Result<Vec<Session>, Unavailable> {
-        Ok(self.deps.sessions.list_live(claims.sub, self.now()).await?)
+        Ok(self
+            .core
+            .deps()
+            .sessions
+            .list_live(claims.sub, self.core.now())
+            .await?)
     }
 
     /// Ends one of the caller's sessions.
@@ -155,9 +165,10 @@ impl AuthService {
         id: SessionId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        let now = self.now();
+        let now = self.core.now();
         let session = self
-            .deps
+            .core
+            .deps()
             .sessions
             .find(id)
             .await?
@@ -165,18 +176,19 @@ impl AuthService {
             .filter(|s| {
                 s.user_id == claims.sub
                     && s.revoked_at.is_none()
-                    && s.idle_expires_at.min(s.absolute_expires_at) > self.lapsed_after(now)
+                    && s.idle_expires_at.min(s.absolute_expires_at) > self.core.lapsed_after(now)
             })
             .ok_or(AccountError::SessionNotFound)?;
-        self.end_session(&session, now).await?;
-        self.audit(
-            AuditEvent::SessionRevoked {
-                user: claims.sub,
-                session: id,
-            },
-            client,
-        )
-        .await;
+        self.core.end_session(&session, now).await?;
+        self.core
+            .audit(
+                AuditEvent::SessionRevoked {
+                    user: claims.sub,
+                    session: id,
+                },
+                client,
+            )
+            .await;
         Ok(())
     }
 
@@ -194,26 +206,34 @@ impl AuthService {
         let user = self.me(claims).await?;
         // A current-password check is a login attempt: same failure budget, same lock.
         let account = user.username.canonical();
-        let lock = match self.reserve_attempt(&account).await {
+        let lock = match self.core.reserve_attempt(&account).await {
             Ok(lock) => lock,
             Err(LimitError::Throttled(secs)) => return Err(AccountError::Throttled(secs)),
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
         };
         let verdict = self
-            .deps
+            .core
+            .deps()
             .hasher
             .verify(current, &user.password_hash)
             .await?;
         if verdict == Verification::Mismatch {
             let event = AuditEvent::PasswordChangeFailed { user: user.id };
-            self.failed_attempt(event, &account, lock, client).await;
+            self.core
+                .failed_attempt(event, &account, lock, client)
+                .await;
             return Err(AccountError::WrongPassword);
         }
-        let _ = self.deps.limiter.record_success(&account).await;
-        let hash = self.deps.hasher.hash(new).await?;
-        self.deps.users.update_password_hash(user.id, &hash).await?;
-        self.end_sessions_of(user.id, Some(claims.sid)).await?;
-        self.audit(AuditEvent::PasswordChanged { user: user.id }, client)
+        let _ = self.core.deps().limiter.record_success(&account).await;
+        let hash = self.core.deps().hasher.hash(new).await?;
+        self.core
+            .deps()
+            .users
+            .update_password_hash(user.id, &hash)
+            .await?;
+        self.core.end_sessions_of(user.id, Some(claims.sid)).await?;
+        self.core
+            .audit(AuditEvent::PasswordChanged { user: user.id }, client)
             .await;
         Ok(())
     }

@@ -4,37 +4,42 @@ use crate::session::RefreshTokenState;
 
 use super::*;
 
-impl AuthService {
+impl Accounts {
     /// RFC 7009: revokes an access token (by `jti`) or a refresh token (its whole
     /// session). Tokens that are unknown, invalid or expired are silently accepted.
     ///
     /// # Errors
     /// Only `Unavailable`.
     pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), Unavailable> {
-        let now = self.now();
+        let now = self.core.now();
         if let Some(refresh) = RefreshToken::from_client(token) {
             // An ended session needs no second ending: a long-dead token costs one read.
             if let Some((session, _)) = self
-                .deps
+                .core
+                .deps()
                 .sessions
                 .find_by_refresh(&RefreshTokenMint::hash(&refresh))
                 .await?
                 .filter(|(s, _)| s.revoked_at.is_none())
             {
-                self.end_session(&session, now).await?;
-                self.audit(
-                    AuditEvent::TokenRevoked {
-                        user: session.user_id,
-                    },
-                    client,
-                )
-                .await;
+                self.core.end_session(&session, now).await?;
+                self.core
+                    .audit(
+                        AuditEvent::TokenRevoked {
+                            user: session.user_id,
+                        },
+                        client,
+                    )
+                    .await;
             }
             return Ok(());
         }
-        if let Ok(claims) = self.deps.verifier.verify(token, now).await {
-            self.revoke_rule(Revocation::Token(claims.jti), now).await?;
-            self.audit(AuditEvent::TokenRevoked { user: claims.sub }, client)
+        if let Ok(claims) = self.core.deps().verifier.verify(token, now).await {
+            self.core
+                .revoke_rule(Revocation::Token(claims.jti), now)
+                .await?;
+            self.core
+                .audit(AuditEvent::TokenRevoked { user: claims.sub }, client)
                 .await;
         }
         Ok(())
@@ -45,10 +50,11 @@ impl AuthService {
     /// # Errors
     /// Only `Unavailable`.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, Unavailable> {
-        let now = self.now();
+        let now = self.core.now();
         if let Some(refresh) = RefreshToken::from_client(token) {
             let found = self
-                .deps
+                .core
+                .deps()
                 .sessions
                 .find_by_refresh(&RefreshTokenMint::hash(&refresh))
                 .await?;

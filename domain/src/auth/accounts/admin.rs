@@ -6,7 +6,7 @@ use crate::user::Username;
 
 use super::*;
 
-impl AuthService {
+impl Accounts {
     /// Disables an account: it can no longer log in or refresh, and every access token
     /// it holds stops working at once (a "user before now" revocation).
     ///
@@ -17,37 +17,21 @@ impl AuthService {
         user: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        let now = self.now();
-        if self.deps.users.find_by_id(user).await?.is_none() {
+        let now = self.core.now();
+        if self.core.deps().users.find_by_id(user).await?.is_none() {
             return Err(AccountError::AccountGone);
         }
         // Revocation first: once it is durable no token of the user passes, whatever
         // happens to the writes after it.
-        self.revoke_rule(Revocation::UserBefore(user, now), now)
+        self.core
+            .revoke_rule(Revocation::UserBefore(user, now), now)
             .await?;
-        self.deps.users.disable(user, now).await?;
-        self.end_sessions_of(user, None).await?;
-        self.audit(AuditEvent::UserDisabled { user }, client).await;
+        self.core.deps().users.disable(user, now).await?;
+        self.core.end_sessions_of(user, None).await?;
+        self.core
+            .audit(AuditEvent::UserDisabled { user }, client)
+            .await;
         Ok(())
-    }
-
-    /// Deletes mailed tokens that expired before `now` (used or not, they open nothing).
-    ///
-    /// # Errors
-    /// `Unavailable` when the store cannot be written.
-    pub async fn purge_mail_tokens(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
-        Ok(self.deps.email_tokens.purge_tokens(now).await?)
-    }
-
-    /// Deletes second-step challenges and WebAuthn ceremonies that have expired.
-    ///
-    /// # Errors
-    /// `Unavailable` when the store cannot be written.
-    pub async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
-        match &self.factors {
-            Some(f) => Ok(f.challenges.purge(now).await?),
-            None => Ok(0),
-        }
     }
 
     /// A page of accounts, for administrators.
@@ -59,7 +43,7 @@ impl AuthService {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<User>, u64), Unavailable> {
-        Ok(self.deps.users.list(offset, limit).await?)
+        Ok(self.core.deps().users.list(offset, limit).await?)
     }
 
     /// Disables the account with this name (the CLI's `users disable <name>`).
@@ -72,7 +56,8 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<User, AccountError> {
         let user = self
-            .deps
+            .core
+            .deps()
             .users
             .find_by_username(name)
             .await?
@@ -92,7 +77,12 @@ impl AuthService {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<AuditRecord>, u64), Unavailable> {
-        Ok(self.deps.audit_log.list(user, event, offset, limit).await?)
+        Ok(self
+            .core
+            .deps()
+            .audit_log
+            .list(user, event, offset, limit)
+            .await?)
     }
 
     /// Deletes audit events recorded before `before` (retention); returns how many.
@@ -100,6 +90,6 @@ impl AuthService {
     /// # Errors
     /// `Unavailable` when the store cannot be written.
     pub async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, Unavailable> {
-        Ok(self.deps.audit_log.purge_before(before).await?)
+        Ok(self.core.deps().audit_log.purge_before(before).await?)
     }
 }

@@ -1,0 +1,281 @@
+//! The token endpoint's grants: a code exchanged (RFC 6749 §4.1.3, RFC 7636 §4.6), a
+//! client's refresh, a service token (`client_credentials`); the ID token a code earns
+//! and UserInfo.
+
+use uuid::Uuid;
+
+use crate::oidc::{AuthorizationCode, GrantType, OAuthGrant, pkce_matches};
+
+use super::*;
+
+impl OidcProvider {
+    /// Exchanges a code (RFC 6749 §4.1.3, RFC 7636 §4.6). The first exchange starts a
+    /// session of the client; a code presented again ends that session (RFC 6749
+    /// §4.1.2: "the authorization server … SHOULD revoke … all tokens previously issued
+    /// based on that authorization code").
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidGrant`] for an unknown, used, expired or foreign code, a
+    /// different redirect URI, or a verifier that does not answer the challenge.
+    pub async fn exchange_code(
+        &self,
+        client: &OAuthClient,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        info: &ClientInfo,
+    ) -> Result<OidcTokens, OAuthError> {
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let invalid = OAuthError::InvalidGrant("the code is invalid, used, expired or not yours");
+        if !crate::opaque::is_well_formed(code) {
+            return Err(invalid);
+        }
+        let now = self.core.now();
+        let hash = crate::opaque::digest(code);
+        let Some((record, first)) = self.deps.clients.redeem_code(&hash, now).await? else {
+            return Err(invalid);
+        };
+        if !first {
+            if let Some(sid) = record.session
+                && let Some(session) = self.core.deps().sessions.find(sid).await?
+            {
+                self.core.end_session(&session, now).await?;
+            }
+            let event = AuditEvent::CodeReused {
+                user: record.user,
+                client: record.client,
+            };
+            self.core.audit(event, info).await;
+            return Err(invalid);
+        }
+        let Some(verifier) = verifier else {
+            return Err(OAuthError::InvalidRequest(
+                "code_verifier is required (PKCE)".into(),
+            ));
+        };
+        if record.client != client.id
+            || now >= record.expires_at
+            || redirect_uri != Some(record.redirect_uri.as_str())
+            || !pkce_matches(verifier, &record.code_challenge)
+        {
+            return Err(invalid);
+        }
+        let user = self
+            .core
+            .deps()
+            .users
+            .find_by_id(record.user)
+            .await?
+            .filter(|u| !u.is_disabled())
+            .ok_or(invalid)?;
+        let mut session = Session::start(
+            user.id,
+            info.clone(),
+            record.amr.clone(),
+            self.core.session_policy(),
+            now,
+        );
+        session.oauth = Some(OAuthGrant {
+            client: client.id,
+            scopes: record.scopes.clone(),
+        });
+        // Every session has a refresh token (the store keys it by one); a client without
+        // the refresh grant is never handed it, so it can never be presented.
+        let refresh = self.core.mint().first()?;
+        self.core
+            .deps()
+            .sessions
+            .create(&session, &RefreshTokenMint::hash(&refresh))
+            .await?;
+        self.deps.clients.attach_session(&hash, session.id).await?;
+        let pair = self.core.pair(&user, &session, refresh, now)?;
+        let id_token = if record.scopes.contains("openid") {
+            Some(self.id_token(&user, client, &session, &record, now)?)
+        } else {
+            None
+        };
+        let event = AuditEvent::CodeExchanged {
+            user: user.id,
+            client: client.id,
+            session: session.id,
+        };
+        self.core.audit(event, info).await;
+        Ok(OidcTokens {
+            access_token: pair.access_token,
+            expires_in: pair.expires_in,
+            refresh_token: client
+                .allows(GrantType::RefreshToken)
+                .then_some(pair.refresh_token),
+            id_token,
+            scope: record.scopes.join(),
+        })
+    }
+
+    fn id_token(
+        &self,
+        user: &User,
+        client: &OAuthClient,
+        session: &Session,
+        code: &AuthorizationCode,
+        now: DateTime<Utc>,
+    ) -> Result<String, OAuthError> {
+        let iat = now.timestamp();
+        let mut claims = serde_json::json!({
+            "iss": self.core.tokens().issuer,
+            "sub": user.id,
+            "aud": client.id,
+            "azp": client.id,
+            "exp": iat + self.core.tokens().access_ttl.num_seconds(),
+            "iat": iat,
+            "auth_time": code.auth_time.timestamp(),
+            "amr": code.amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            "sid": session.id,
+        });
+        let Some(map) = claims.as_object_mut() else {
+            return Err(OAuthError::Unknown(anyhow::anyhow!("ID token claims")));
+        };
+        if let Some(nonce) = &code.nonce {
+            map.insert("nonce".into(), nonce.clone().into());
+        }
+        if code.scopes.contains("profile") {
+            map.insert(
+                "preferred_username".into(),
+                user.username.as_str().to_owned().into(),
+            );
+        }
+        if code.scopes.contains("email")
+            && let Some(email) = &user.email
+        {
+            map.insert("email".into(), email.as_str().to_owned().into());
+            map.insert("email_verified".into(), user.email_verified.into());
+        }
+        Ok(self.deps.id_tokens.sign_id_token(&claims)?)
+    }
+
+    /// A refresh at the token endpoint: the session must be this client's.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidGrant`] as [`Accounts::refresh`] refuses, and for a token of
+    /// another client or of Tessera's own API.
+    pub async fn refresh_for_client(
+        &self,
+        client: &OAuthClient,
+        refresh_token: &str,
+        info: &ClientInfo,
+    ) -> Result<OidcTokens, OAuthError> {
+        if !client.allows(GrantType::RefreshToken) {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let pair = match self
+            .core
+            .refresh_session(refresh_token, Some(client.id), info)
+            .await
+        {
+            Ok(pair) => pair,
+            Err(RefreshError::InvalidGrant) => {
+                return Err(OAuthError::InvalidGrant(
+                    "the refresh token is invalid, expired or revoked",
+                ));
+            }
+            Err(RefreshError::Unavailable(e)) => return Err(e.into()),
+            Err(RefreshError::Unknown(e)) => return Err(e.into()),
+        };
+        Ok(OidcTokens {
+            access_token: pair.access_token,
+            expires_in: pair.expires_in,
+            refresh_token: Some(pair.refresh_token),
+            id_token: None,
+            scope: pair.scope.unwrap_or_default(),
+        })
+    }
+
+    /// A service token for the client itself (RFC 6749 §4.4, RFC 9068 §2.2: `sub` is
+    /// the client). No refresh token, no session: it is revoked by its `jti`.
+    ///
+    /// # Errors
+    /// [`OAuthError::UnauthorizedClient`] for a client without the grant;
+    /// [`OAuthError::InvalidScope`] for a scope it may not have.
+    pub async fn client_credentials(
+        &self,
+        client: &OAuthClient,
+        scope: Option<&str>,
+    ) -> Result<OidcTokens, OAuthError> {
+        if client.is_public() || !client.allows(GrantType::ClientCredentials) {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let scopes = match scope {
+            Some(raw) => Scopes::parse(raw)
+                .map_err(|s| OAuthError::InvalidScope(format!("unknown scope {s:?}")))?,
+            None => Scopes::default(),
+        };
+        // A service signs in no one: the user scopes mean nothing for it.
+        if !scopes.is_empty() {
+            return Err(OAuthError::InvalidScope(
+                "openid, profile and email are about a user; a service token takes none".into(),
+            ));
+        }
+        let now = self.core.now();
+        let iat = now.timestamp();
+        let claims = Claims {
+            iss: self.core.tokens().issuer.clone(),
+            aud: self.core.tokens().audience.clone(),
+            sub: UserId(client.id.0),
+            exp: iat + self.core.tokens().access_ttl.num_seconds(),
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4(),
+            sid: SessionId::new_random(),
+            username: String::new(),
+            roles: Vec::new(),
+            amr: Vec::new(),
+            auth_time: 0,
+            client_id: Some(client.id.to_string()),
+            scope: None,
+        };
+        Ok(OidcTokens {
+            access_token: self.core.deps().signer.sign(&claims)?,
+            expires_in: self.core.tokens().access_ttl.num_seconds(),
+            refresh_token: None,
+            id_token: None,
+            scope: String::new(),
+        })
+    }
+
+    /// UserInfo (OIDC Core §5.3) for an access token granted `openid`.
+    ///
+    /// # Errors
+    /// `None` when the token was not granted `openid` or its user is gone.
+    pub async fn userinfo(&self, claims: &Claims) -> Result<Option<UserInfo>, Unavailable> {
+        let Some(scopes) = claims.scope.as_deref().and_then(|s| Scopes::parse(s).ok()) else {
+            return Ok(None);
+        };
+        if !scopes.contains("openid") {
+            return Ok(None);
+        }
+        let Some(user) = self
+            .core
+            .deps()
+            .users
+            .find_by_id(claims.sub)
+            .await?
+            .filter(|u| !u.is_disabled())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UserInfo {
+            sub: user.id,
+            preferred_username: scopes
+                .contains("profile")
+                .then(|| user.username.as_str().to_owned()),
+            email: if scopes.contains("email") {
+                user.email
+                    .as_ref()
+                    .map(|e| (e.as_str().to_owned(), user.email_verified))
+            } else {
+                None
+            },
+        }))
+    }
+}

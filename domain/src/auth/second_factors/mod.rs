@@ -1,0 +1,98 @@
+//! [`SecondFactors`]: the login's second step (TOTP, recovery code or passkey) and
+//! passkey sign-in without a password ([`second_step`]); the caller's authenticator app
+//! and recovery codes ([`totp`]); the caller's passkeys ([`passkeys`]); and an
+//! administrator's reset.
+//!
+//! Replay protection lives in the store, shared by every instance: a TOTP step is
+//! accepted once through a conditional update of the enrollment's last accepted step, a
+//! recovery code once through a conditional update of its `used_at`, a challenge once
+//! through a conditional delete, and a challenge's attempts are admitted by a
+//! conditional increment.
+
+mod passkeys;
+mod second_step;
+mod totp;
+
+use crate::mfa::FactorSummary;
+use crate::ports::StoreError;
+
+use super::*;
+
+/// What the caller has enrolled, for their account page.
+#[derive(Debug, Clone)]
+pub struct FactorStatus {
+    pub summary: FactorSummary,
+    /// An enrollment started but not confirmed.
+    pub totp_pending: bool,
+}
+
+/// TOTP, recovery codes and passkeys: enrolling them, and proving them at sign-in.
+#[derive(Clone)]
+pub struct SecondFactors {
+    core: Core,
+    deps: SecondFactorDeps,
+}
+
+impl SecondFactors {
+    pub fn new(core: Core, deps: SecondFactorDeps) -> Self {
+        Self { core, deps }
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// What `user` has enrolled.
+    pub(crate) async fn summary(&self, user: UserId) -> Result<FactorSummary, StoreError> {
+        self.deps.factors.summary(user).await
+    }
+
+    /// The caller's account, if it is still there and enabled.
+    async fn user_of(&self, claims: &Claims) -> Result<User, FactorError> {
+        self.core
+            .enabled_user(claims.sub)
+            .await?
+            .ok_or(FactorError::AccountGone)
+    }
+
+    /// What the caller has enrolled.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    pub async fn factor_status(&self, claims: &Claims) -> Result<FactorStatus, FactorError> {
+        let summary = self.deps.factors.summary(claims.sub).await?;
+        let totp = self.deps.factors.totp(claims.sub).await?;
+        Ok(FactorStatus {
+            summary,
+            totp_pending: totp.is_some_and(|t| t.confirmed_at.is_none()),
+        })
+    }
+
+    /// An administrator removes every second factor of a user (a lost phone and lost
+    /// codes). Sessions stay.
+    ///
+    /// # Errors
+    /// [`FactorError::AccountGone`] when there is no such user.
+    pub async fn reset_factors(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), FactorError> {
+        if self.core.deps().users.find_by_id(user).await?.is_none() {
+            return Err(FactorError::AccountGone);
+        }
+        self.deps.factors.remove_all(user).await?;
+        self.core
+            .audit(AuditEvent::FactorsReset { user }, client)
+            .await;
+        Ok(())
+    }
+
+    /// Deletes second-step challenges and WebAuthn ceremonies that have expired.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be written.
+    pub async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
+        Ok(self.deps.challenges.purge(now).await?)
+    }
+}

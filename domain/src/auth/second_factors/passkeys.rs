@@ -1,0 +1,155 @@
+//! The caller's passkeys: registering one, naming, listing and removing them (the last
+//! factor only from a recent sign-in).
+
+use crate::mfa::{Challenge, ChallengeId, ChallengePurpose, PasskeyName, PasskeyRecord};
+
+use super::*;
+
+impl SecondFactors {
+    /// WebAuthn creation options for a new passkey of the caller. One registration is
+    /// pending per user: a new one replaces it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be written.
+    pub async fn passkey_registration_options(
+        &self,
+        claims: &Claims,
+    ) -> Result<serde_json::Value, FactorError> {
+        let user = self.user_of(claims).await?;
+        let existing = self.deps.factors.passkeys(user.id).await?;
+        let (options, state) =
+            self.deps
+                .webauthn
+                .start_registration(user.id, user.username.as_str(), &existing)?;
+        let now = self.core.now();
+        self.deps
+            .challenges
+            .put(&Challenge {
+                id: ChallengeId::registration_of(user.id),
+                purpose: ChallengePurpose::PasskeyRegistration,
+                user: Some(user.id),
+                binding: None,
+                state: Some(state),
+                attempts: 0,
+                created_at: now,
+                expires_at: now + self.deps.policy.ceremony_ttl,
+            })
+            .await?;
+        Ok(options)
+    }
+
+    /// Finishes the pending registration and stores the passkey under `name`.
+    ///
+    /// # Errors
+    /// [`FactorError::InvalidCredential`] when nothing is pending or the credential does
+    /// not verify; [`FactorError::PasskeyExists`] for a credential stored already.
+    pub async fn add_passkey(
+        &self,
+        claims: &Claims,
+        name: PasskeyName,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<PasskeyRecord, FactorError> {
+        let user = self.user_of(claims).await?;
+        let now = self.core.now();
+        let id = ChallengeId::registration_of(user.id);
+        let challenge = self
+            .deps
+            .challenges
+            .find(&id)
+            .await?
+            .filter(|c| c.is_live(&self.deps.policy, now))
+            .ok_or(FactorError::InvalidCredential)?;
+        let state = challenge
+            .state
+            .as_ref()
+            .ok_or(FactorError::InvalidCredential)?;
+        if !self.deps.challenges.consume(&id, now).await? {
+            return Err(FactorError::InvalidCredential);
+        }
+        let new = self.deps.webauthn.finish_registration(credential, state)?;
+        let record = PasskeyRecord {
+            id: uuid::Uuid::new_v4(),
+            user: user.id,
+            name,
+            credential_id: new.credential_id,
+            data: new.data,
+            created_at: now,
+            last_used_at: None,
+            sign_count: 0,
+            backup_eligible: new.backup_eligible,
+            backup_state: new.backup_state,
+        };
+        match self.deps.factors.add_passkey(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(FactorError::PasskeyExists),
+            Err(e) => return Err(e.into()),
+        }
+        self.core
+            .audit(AuditEvent::PasskeyAdded { user: user.id }, client)
+            .await;
+        Ok(record)
+    }
+
+    /// The caller's passkeys, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    pub async fn passkeys(&self, claims: &Claims) -> Result<Vec<PasskeyRecord>, FactorError> {
+        Ok(self.deps.factors.passkeys(claims.sub).await?)
+    }
+
+    /// # Errors
+    /// [`FactorError::PasskeyNotFound`] when `id` is not one of the caller's passkeys.
+    pub async fn rename_passkey(
+        &self,
+        claims: &Claims,
+        id: uuid::Uuid,
+        name: PasskeyName,
+    ) -> Result<PasskeyRecord, FactorError> {
+        self.deps
+            .factors
+            .rename_passkey(claims.sub, id, &name)
+            .await?
+            .ok_or(FactorError::PasskeyNotFound)
+    }
+
+    /// Removes one of the caller's passkeys. The last factor goes only from a recent
+    /// sign-in (`fresh_auth`, default 5 minutes: the token's `auth_time`), so a stolen
+    /// access token cannot strip an account of its second factor. Without a factor
+    /// left, the recovery codes go too.
+    ///
+    /// # Errors
+    /// [`FactorError::PasskeyNotFound`]; [`FactorError::ReauthenticationRequired`].
+    pub async fn remove_passkey(
+        &self,
+        claims: &Claims,
+        id: uuid::Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), FactorError> {
+        let user = self.user_of(claims).await?;
+        let passkeys = self.deps.factors.passkeys(user.id).await?;
+        if !passkeys.iter().any(|p| p.id == id) {
+            return Err(FactorError::PasskeyNotFound);
+        }
+        let summary = self.deps.factors.summary(user.id).await?;
+        let now = self.core.now();
+        let fresh = now.timestamp() - claims.auth_time <= self.deps.policy.fresh_auth.num_seconds();
+        if summary.factors() == 1 && !fresh {
+            return Err(FactorError::ReauthenticationRequired);
+        }
+        if !self.deps.factors.remove_passkey(user.id, id).await? {
+            return Err(FactorError::PasskeyNotFound);
+        }
+        if summary.factors() == 1 {
+            self.deps
+                .factors
+                .replace_recovery_codes(user.id, &[], now)
+                .await?;
+        }
+        self.core
+            .audit(AuditEvent::PasskeyRemoved { user: user.id }, client)
+            .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,316 @@
+//! [`Core`]: what every capability shares, and the steps several of them take —
+//! starting, rotating and ending sessions, counting password attempts, auditing.
+
+use crate::mfa::AuthMethod;
+use crate::ports::StoreError;
+use crate::session::{RefreshTokenState, RotateOutcome};
+use crate::throttle::{LimitError, retry_secs};
+
+use super::*;
+
+/// The shared core of the use cases: the ports of [`AuthDeps`], the token, session and
+/// mail policies, and the refresh-token mint. Cheap to clone (one `Arc`): every service
+/// holds one.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Parts>,
+}
+
+#[derive(Clone)]
+struct Parts {
+    deps: AuthDeps,
+    tokens: TokenPolicy,
+    sessions: SessionPolicy,
+    mint: RefreshTokenMint,
+    mail: MailPolicy,
+}
+
+impl Core {
+    pub fn new(
+        deps: AuthDeps,
+        tokens: TokenPolicy,
+        sessions: SessionPolicy,
+        mint: RefreshTokenMint,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Parts {
+                deps,
+                tokens,
+                sessions,
+                mint,
+                mail: MailPolicy::default(),
+            }),
+        }
+    }
+
+    /// Mailed links and their lifetimes ([`MailPolicy::default`] until set).
+    #[must_use]
+    pub fn with_mail(mut self, mail: MailPolicy) -> Self {
+        Arc::make_mut(&mut self.inner).mail = mail;
+        self
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.deps.clock.now()
+    }
+
+    /// The issuer: `iss` of every token, and the base of the discovery document.
+    pub fn issuer(&self) -> &str {
+        &self.inner.tokens.issuer
+    }
+
+    pub(crate) fn deps(&self) -> &AuthDeps {
+        &self.inner.deps
+    }
+
+    pub(crate) fn tokens(&self) -> &TokenPolicy {
+        &self.inner.tokens
+    }
+
+    pub(crate) fn session_policy(&self) -> &SessionPolicy {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn mint(&self) -> &RefreshTokenMint {
+        &self.inner.mint
+    }
+
+    pub(crate) fn mail(&self) -> &MailPolicy {
+        &self.inner.mail
+    }
+
+    /// The account `id`, if it exists and is enabled.
+    pub(crate) async fn enabled_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .deps()
+            .users
+            .find_by_id(id)
+            .await?
+            .filter(|u| !u.is_disabled()))
+    }
+
+    pub(crate) fn pair(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh: RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, SignError> {
+        let claims = self.tokens().claims_for(user, session, now);
+        let access_token = self.deps().signer.sign(&claims)?;
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.tokens().access_ttl.num_seconds(),
+            refresh_token: refresh,
+            refresh_expires_in: (session.idle_expires_at - now).num_seconds().max(0),
+            session_id: session.id,
+            scope: claims.scope,
+        })
+    }
+
+    /// Starts a session for a user who just proved who they are, and hands out its first
+    /// pair. `checked_hash` is the password hash a password step checked, if one did.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] when the account changed under the login.
+    pub(crate) async fn start_session(
+        &self,
+        user: &User,
+        checked_hash: Option<&PasswordHash>,
+        amr: Vec<AuthMethod>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, LoginError> {
+        let now = self.now();
+        let session = Session::start(user.id, client.clone(), amr, self.session_policy(), now);
+        let refresh = self.mint().first()?;
+        self.deps()
+            .sessions
+            .create(&session, &RefreshTokenMint::hash(&refresh))
+            .await?;
+        // The password was checked against a hash read before the session existed. A
+        // password change, reset or disable that landed since ended every session it
+        // could see — not this one, if it was created after. Reading the account again
+        // now closes the gap: whatever wrote after this read sees the session and ends
+        // it; whatever wrote before it, this read sees.
+        let still = self.deps().users.find_by_id(user.id).await?;
+        let unchanged = still.is_some_and(|u| {
+            !u.is_disabled() && checked_hash.is_none_or(|h| &u.password_hash == h)
+        });
+        if !unchanged {
+            self.deps().sessions.revoke(session.id, now).await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.audit(
+            AuditEvent::LoginSucceeded {
+                user: user.id,
+                session: session.id,
+            },
+            client,
+        )
+        .await;
+        Ok(self.pair(user, &session, refresh, now)?)
+    }
+
+    /// Exchanges a refresh token for a new pair, for the sessions of `oauth_client` only
+    /// (`None`: Tessera's own): a registered client's refresh token works at the token
+    /// endpoint, with that client's authentication, and nowhere else. One conditional
+    /// rotation in the store; a token presented again within the grace window gets the
+    /// same child, after it the whole session ends.
+    ///
+    /// # Errors
+    /// [`RefreshError::InvalidGrant`] for unknown, expired, revoked, reused or foreign
+    /// tokens.
+    pub(crate) async fn refresh_session(
+        &self,
+        presented: &str,
+        oauth_client: Option<crate::oidc::ClientId>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, RefreshError> {
+        let presented = RefreshToken::from_client(presented).ok_or(RefreshError::InvalidGrant)?;
+        let presented_hash = RefreshTokenMint::hash(&presented);
+        let now = self.now();
+        // Token, session and user in one lookup: the refresh path is a handful of
+        // statements, and each one is a round trip.
+        let Some((session, state, user)) = self
+            .deps()
+            .sessions
+            .find_for_refresh(&presented_hash)
+            .await?
+        else {
+            return Err(RefreshError::InvalidGrant);
+        };
+        if !session.is_live(now) || session.oauth.as_ref().map(|o| o.client) != oauth_client {
+            return Err(RefreshError::InvalidGrant);
+        }
+        let user = user
+            .filter(|u| !u.is_disabled())
+            .ok_or(RefreshError::InvalidGrant)?;
+        let child = self.mint().child_of(&presented)?;
+        let outcome = match state {
+            RefreshTokenState::Current => {
+                self.deps()
+                    .sessions
+                    .rotate(
+                        session.id,
+                        &presented_hash,
+                        &RefreshTokenMint::hash(&child),
+                        now,
+                        session.renewed_idle_expiry(self.session_policy(), now),
+                    )
+                    .await?
+            }
+            RefreshTokenState::RotatedAt(at) => RotateOutcome::AlreadyRotated(at),
+        };
+        match outcome {
+            RotateOutcome::Rotated => {}
+            RotateOutcome::AlreadyRotated(at) if now - at <= self.session_policy().reuse_grace => {}
+            RotateOutcome::AlreadyRotated(_) => {
+                self.end_session(&session, now).await?;
+                self.audit(
+                    AuditEvent::RefreshReuse {
+                        user: session.user_id,
+                        session: session.id,
+                    },
+                    client,
+                )
+                .await;
+                return Err(RefreshError::InvalidGrant);
+            }
+            RotateOutcome::Unknown => return Err(RefreshError::InvalidGrant),
+        }
+        let mut renewed = session;
+        renewed.idle_expires_at = renewed.renewed_idle_expiry(self.session_policy(), now);
+        Ok(self.pair(&user, &renewed, child, now)?)
+    }
+
+    pub(crate) async fn end_session(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        // The store first: it is the durable truth refresh consults, so once this write
+        // lands the refresh token is dead whatever happens to the rule. The rule then
+        // stops the session's access tokens; if it fails, the client retries the logout
+        // (see `authenticate_for_logout`) and this runs again.
+        self.deps().sessions.revoke(session.id, now).await?;
+        self.revoke_rule(Revocation::Session(session.id), now)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of `user` but `except` in one store statement, then revokes
+    /// their access tokens. Sessions that lapsed recently are included: a refresh just
+    /// before the absolute limit leaves an access token that outlives its session.
+    pub(crate) async fn end_sessions_of(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+    ) -> Result<usize, Unavailable> {
+        let now = self.now();
+        let ended = self
+            .deps()
+            .sessions
+            .revoke_all(user, except, now, self.lapsed_after(now))
+            .await?;
+        for id in &ended {
+            self.revoke_rule(Revocation::Session(*id), now).await?;
+        }
+        Ok(ended.len())
+    }
+
+    /// Sessions that lapsed after this instant may still have a live access token (a
+    /// refresh just before the absolute limit mints one that outlives its session).
+    pub(crate) fn lapsed_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - (self.tokens().acceptance_horizon(now) - now)
+    }
+
+    pub(crate) async fn revoke_rule(
+        &self,
+        revocation: Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        let entry = RevocationEntry {
+            revocation,
+            expires_at: self.tokens().acceptance_horizon(now),
+        };
+        Ok(self.deps().revocations.revoke(entry).await?)
+    }
+
+    /// Admits one password check for `account`, counted as a failure until it succeeds
+    /// (see [`RateLimiter::reserve_attempt`]): the lock it started, if any.
+    pub(crate) async fn reserve_attempt(
+        &self,
+        account: &str,
+    ) -> Result<Option<chrono::TimeDelta>, LimitError> {
+        self.deps()
+            .limiter
+            .reserve_attempt(account, self.now())
+            .await
+    }
+
+    /// Records a wrong password: the failure was already counted by the reservation, so
+    /// this only audits it and the lock it started.
+    pub(crate) async fn failed_attempt(
+        &self,
+        event: AuditEvent,
+        account: &str,
+        lock: Option<chrono::TimeDelta>,
+        client: &ClientInfo,
+    ) {
+        self.audit(event, client).await;
+        if let Some(lock) = lock {
+            self.audit(
+                AuditEvent::Lockout {
+                    username: account.to_owned(),
+                    seconds: retry_secs(lock),
+                },
+                client,
+            )
+            .await;
+        }
+    }
+
+    pub(crate) async fn audit(&self, event: AuditEvent, client: &ClientInfo) {
+        self.deps().audit.record(event, self.now(), client).await;
+    }
+}
