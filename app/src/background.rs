@@ -31,7 +31,7 @@ pub async fn follow_other_processes(state: AppState, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = state.revocations.sync(state.auth.now()).await {
+        if let Err(e) = state.revocations.sync(state.accounts.now()).await {
             tracing::warn!(error = %e, "revocation poll failed");
         }
         match state.keys.refresh_if_changed().await {
@@ -103,26 +103,26 @@ pub async fn purge_lapsed(state: AppState, audit_retention: Duration) {
 
 /// Deletes revocation rules no token can need any more, and audit events past retention.
 pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::Result<()> {
-    let now = state.auth.now();
+    let now = state.accounts.now();
     let n = state.revocation_store.purge_expired(now).await?;
     if n > 0 {
         tracing::debug!(purged = n, "lapsed revocations purged");
     }
     let n = state
-        .auth
+        .accounts
         .purge_audit(now - TimeDelta::from_std(audit_retention)?)
         .await?;
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
     }
-    let n = state.auth.purge_challenges(now).await? + state.auth.purge_codes(now).await?;
+    let n = state.factors.purge_challenges(now).await? + state.oidc.purge_codes(now).await?;
     if n > 0 {
         tracing::debug!(
             purged = n,
             "expired sign-in challenges and authorization codes purged"
         );
     }
-    let n = state.auth.purge_mail_tokens(now).await?
+    let n = state.emails.purge_mail_tokens(now).await?
         + state
             .mail
             .delivery

@@ -227,7 +227,7 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
                 first_party,
             };
             let (client, secret) = state
-                .auth
+                .oidc
                 .create_client(new, &cli_client())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -242,12 +242,12 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::List => {
-            for c in state.auth.clients().await? {
+            for c in state.oidc.clients().await? {
                 println!("{}", client_json(&c, None));
             }
         }
         ClientsCommand::Delete { client_id } => state
-            .auth
+            .oidc
             .delete_client(&client_id, &cli_client())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -347,14 +347,14 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
             }
             let mailed = email.clone().filter(|_| !email_verified);
             match state
-                .auth
+                .accounts
                 .register(username, password, all, mailed, &cli)
                 .await
             {
                 Ok(user) => {
                     if let Some(email) = email.filter(|_| email_verified) {
                         state
-                            .auth
+                            .emails
                             .mark_email_verified(user.id, Some(email), &cli)
                             .await
                             .map_err(|e| anyhow::anyhow!("email: {e}"))?;
@@ -366,7 +366,7 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
             }
         }
         UsersCommand::Import { file } => {
-            let report = import(&state.auth, &file, &cli).await?;
+            let report = import(&state.accounts, &file, &cli).await?;
             println!(
                 "imported {}, skipped {} existing, rejected {}",
                 report.imported,
@@ -379,7 +379,7 @@ async fn users(state: AppState, cmd: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Disable { username } => {
             let name = Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
-            match state.auth.disable_user_by_name(&name, &cli).await {
+            match state.accounts.disable_user_by_name(&name, &cli).await {
                 Ok(user) => println!("disabled {} ({})", user.username, user.id),
                 Err(AccountError::AccountGone) => anyhow::bail!("no user named {username}"),
                 Err(e) => anyhow::bail!("{e}"),
@@ -415,7 +415,7 @@ pub const MAX_IMPORTED_BCRYPT_COST: u32 = 14;
 /// # Errors
 /// When the file cannot be read or the store fails; bad lines are reported, not fatal.
 pub async fn import(
-    auth: &tessera_domain::auth::AuthService,
+    auth: &tessera_domain::auth::Accounts,
     file: &std::path::Path,
     client: &ClientInfo,
 ) -> anyhow::Result<ImportReport> {

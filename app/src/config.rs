@@ -19,17 +19,29 @@ use tessera_domain::user::PasswordPolicy;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `[server]`: the HTTP listener, request limits and CORS.
     pub server: ServerConfig,
+    /// `[database]`: the SQL store and its connection pool.
     pub database: DatabaseConfig,
+    /// `[tokens]`: access-token claims and lifetimes, session lifetimes.
     pub tokens: TokensConfig,
+    /// `[passwords]`: password length rules and argon2id cost.
     pub passwords: PasswordsConfig,
+    /// `[keys]`: where signing keys come from, how they are sealed and rotated.
     pub keys: KeysConfig,
+    /// `[revocation]`: the revocation list and rate-limit backend.
     pub revocation: RevocationConfig,
+    /// `[limits]`: rate limits per client address and per-account delays.
     pub limits: LimitsConfig,
+    /// `[audit]`: retention of the audit trail.
     pub audit: AuditConfig,
+    /// `[mail]`: outgoing mail (verification and reset links).
     pub mail: MailConfig,
+    /// `[webauthn]`: passkeys and the name authenticator apps show.
     pub webauthn: WebauthnConfig,
+    /// `[log]`: log level and format.
     pub log: LogConfig,
+    /// `[telemetry]`: OpenTelemetry traces and Prometheus metrics.
     pub telemetry: TelemetryConfig,
 }
 
@@ -81,9 +93,12 @@ impl Default for ServerConfig {
 pub struct DatabaseConfig {
     /// `sqlite://path?mode=rwc`, `postgres://…` or `mysql://…`.
     pub url: String,
+    /// Largest number of pooled connections this instance holds open. Default: 10.
     pub max_connections: u32,
+    /// Time allowed to open one new connection to the database. Default: 5 s.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Time an operation waits for a free pooled connection before it fails. Default: 5 s.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
 }
@@ -130,15 +145,26 @@ pub struct TokensConfig {
     /// The `iss` of every token; unset = the public URL (`server.public_url`, else
     /// `http://<listen>`), which the OpenID provider's discovery requires.
     pub issuer: Option<String>,
+    /// The `aud` of every access token; tokens for another audience are refused.
+    /// Default: `tessera`.
     pub audience: String,
+    /// Lifetime of an access token (`exp` − `iat`); must be positive. Default: 15 min.
     #[serde(with = "humantime_serde")]
     pub access_ttl: Duration,
+    /// Clock skew tolerated on `exp` and `nbf` when verifying; a key that stopped signing
+    /// stays in the JWKS for `access_ttl` + `leeway`. Default: 30 s.
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
+    /// A session (refresh-token family) unused for this long ends; each refresh renews it.
+    /// Must be positive. Default: 7 days ([`SessionPolicy`]).
     #[serde(with = "humantime_serde")]
     pub refresh_idle_ttl: Duration,
+    /// A session ends this long after login, however active; at least `refresh_idle_ttl`.
+    /// Default: 30 days ([`SessionPolicy`]).
     #[serde(with = "humantime_serde")]
     pub session_max_ttl: Duration,
+    /// A rotated refresh token presented again within this window is taken for a
+    /// concurrent refresh (another tab), not for theft. Default: 10 s ([`SessionPolicy`]).
     #[serde(with = "humantime_serde")]
     pub reuse_grace: Duration,
 }
@@ -167,10 +193,18 @@ impl Default for TokensConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordsConfig {
+    /// Shortest accepted new password, in characters after NFKC normalisation; at least 1.
+    /// Default: 8 ([`PasswordPolicy`]).
     pub min_length: usize,
+    /// Longest accepted new password, in characters after NFKC normalisation; at most 1024.
+    /// Default: 128 ([`PasswordPolicy`]).
     pub max_length: usize,
+    /// argon2id memory cost (m) of new hashes, in KiB. Hashes made with other parameters are
+    /// redone at the next successful login. Default: 19 456 (19 MiB, [`Argon2Params`]).
     pub argon2_memory_kib: u32,
+    /// argon2id time cost (t): passes over the memory. Default: 2 ([`Argon2Params`]).
     pub argon2_iterations: u32,
+    /// argon2id parallelism (p): lanes per hash. Default: 1 ([`Argon2Params`]).
     pub argon2_parallelism: u32,
     /// Hashes computed at once; 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
@@ -196,6 +230,12 @@ impl Default for PasswordsConfig {
 }
 
 /// A secret string: deserialised like a string, printed as `<redacted>`.
+///
+/// It derives `Serialize` only because a `Config` must be serialisable: [`Config::load`]
+/// seeds figment with `Serialized::defaults(Config::default())`, and the README check
+/// (`tests/api/docs.rs`) serialises the defaults to compare them with the documented ones.
+/// Both serialise only defaults, where every `Secret` is `None`. Serialising a `Secret`
+/// writes it in clear, so never write out a loaded `Config` (logs, API, files).
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -229,13 +269,19 @@ pub enum KeySourceKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
+    /// Where signing keys come from: `database` (generated and rotated by Tessera) or
+    /// `files` (PEM files in `dir`). Default: `database`.
     pub source: KeySourceKind,
     /// The PEM directory of the `files` source.
     pub dir: PathBuf,
     /// Base64 of 32 random bytes. When absent, one is generated once into
     /// `encryption_key_file` (mode 0600).
     pub encryption_key: Option<Secret>,
+    /// Where the key-encryption key is read from when `encryption_key` is unset, and
+    /// generated into on first start. Default: `./data/encryption.key`.
     pub encryption_key_file: PathBuf,
+    /// RSA modulus size of newly generated signing keys, in bits: 2048, 3072 or 4096.
+    /// Default: 2048.
     pub rsa_bits: tessera_keys::RsaBits,
     /// How long a key signs before the next one takes over.
     #[serde(with = "humantime_serde")]
@@ -281,6 +327,8 @@ pub enum RevocationBackend {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationConfig {
+    /// Where revocations are looked up and rate limits counted: `memory` (one instance)
+    /// or `redis` (several instances). Default: `memory`.
     pub backend: RevocationBackend,
     /// `redis://host:6379` (may carry a password: kept out of logs).
     pub redis_url: String,
@@ -324,20 +372,28 @@ pub struct LimitsConfig {
     pub enabled: bool,
     /// Logins per minute per client address (0: no bucket), and the burst.
     pub login_per_minute: u32,
+    /// Logins a client address may make at once before `login_per_minute` applies. Default: 20.
     pub login_burst: u32,
+    /// Registrations per minute per client address (0: no bucket). Default: 10.
     pub register_per_minute: u32,
+    /// Registrations a client address may make at once. Default: 10.
     pub register_burst: u32,
+    /// Token refreshes per minute per client address (0: no bucket). Default: 300.
     pub refresh_per_minute: u32,
+    /// Token refreshes a client address may make at once. Default: 60.
     pub refresh_burst: u32,
     /// Token revocations (RFC 7009) per client address per minute, and the burst.
     pub revoke_per_minute: u32,
+    /// Token revocations a client address may make at once. Default: 20.
     pub revoke_burst: u32,
     /// Password-reset requests and link redemptions per client address per minute, and
     /// the burst.
     pub password_reset_per_minute: u32,
+    /// Password-reset requests and redemptions a client address may make at once. Default: 5.
     pub password_reset_burst: u32,
     /// Mails to one address per minute, and the burst, whoever asks for them.
     pub mail_per_address_per_minute: u32,
+    /// Mails one address may receive at once. Default: 3.
     pub mail_per_address_burst: u32,
     /// IPv6 clients share their buckets per prefix of this many bits (a host usually
     /// holds a whole /64); IPv4 clients are counted per address.
@@ -421,6 +477,7 @@ impl Default for WebauthnConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
+    /// How mail leaves: `log` (development: links are logged) or `smtp`. Default: `log`.
     pub transport: MailTransportKind,
     /// `smtps://user:pass@host:465` (implicit TLS), `smtp://host:587` (STARTTLS,
     /// required) or `smtp://host:25?tls=none` (plain: a trusted local relay only).
@@ -432,8 +489,11 @@ pub struct MailConfig {
     /// Link templates; `{token}` is replaced. Default: `<public URL>/verify-email?token=…`
     /// and `<public URL>/reset-password?token=…`, Tessera's own pages.
     pub verify_url: Option<String>,
+    /// The reset-link template (see `verify_url`). Default: `<public URL>/reset-password?token=…`.
     pub reset_url: Option<String>,
+    /// Subject of verification mails. Default: "Confirm your email address".
     pub verify_subject: String,
+    /// Subject of password-reset mails. Default: "Reset your password".
     pub reset_subject: String,
     /// How long a verification link works.
     #[serde(with = "humantime_serde")]
@@ -450,6 +510,7 @@ pub struct MailConfig {
     /// The wait after a failed attempt; it doubles up to `retry_max`.
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
+    /// The longest wait between two attempts. Default: 10 min ([`DeliveryPolicy`]).
     #[serde(with = "humantime_serde")]
     pub retry_max: Duration,
     /// A mail still unsent this long after it was written is given up (and counted).
@@ -520,9 +581,11 @@ impl Default for AuditConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum OtlpProtocol {
+    /// OTLP over HTTP, protobuf bodies (`http/protobuf`).
     #[default]
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
+    /// OTLP over HTTP, JSON bodies (`http/json`).
     #[serde(rename = "http/json")]
     HttpJson,
 }
@@ -533,6 +596,7 @@ pub struct TelemetryConfig {
     /// OTLP/HTTP collector base URL (`http://127.0.0.1:4318`); traces go to
     /// `/v1/traces`, metrics to `/v1/metrics`. Unset: no traces are even created.
     pub otlp_endpoint: Option<String>,
+    /// OTLP encoding: `http/protobuf` or `http/json`. Default: `http/protobuf`.
     pub otlp_protocol: OtlpProtocol,
     /// Share of requests traced (0.0–1.0), unless the caller's `traceparent` decided.
     pub trace_sample_ratio: f64,
@@ -563,7 +627,9 @@ pub enum LogFormat {
     /// JSON when stdout is not a terminal, human-readable otherwise.
     #[default]
     Auto,
+    /// One JSON object per line (`json`).
     Json,
+    /// Human-readable lines (`text`).
     Text,
 }
 
@@ -572,6 +638,7 @@ pub enum LogFormat {
 pub struct LogConfig {
     /// A tracing filter (`info`, `tessera=debug,info`); `RUST_LOG` wins when set.
     pub level: String,
+    /// Log line format: `auto`, `json` or `text`. Default: `auto`.
     pub format: LogFormat,
 }
 

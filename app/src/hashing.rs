@@ -26,7 +26,11 @@ use crate::telemetry::{Metrics, Spans};
 type Job = Box<dyn FnOnce(&Argon2id, &mut Workspace) + Send>;
 
 pub struct BlockingHasher {
+    /// The queue the hashing threads take jobs from, one at a time; dropping the hasher
+    /// closes it and the threads end.
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Jobs that may be admitted at once: hashing threads + queue slots (the admission
+    /// semaphore's size). Reported by [`Self::capacity`] and used for the depth gauge.
     capacity: usize,
     metrics: Arc<Metrics>,
     spans: Spans,

@@ -61,7 +61,7 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
 pub fn discovery(state: Data<&AppState>) -> Response {
     let mut resp = Response::builder()
         .content_type("application/json")
-        .body(metadata(state.auth.issuer()).to_string());
+        .body(metadata(state.oidc.issuer()).to_string());
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -299,7 +299,7 @@ pub async fn token_endpoint(
             "grant_type is authorization_code, refresh_token or client_credentials",
         );
     };
-    let client = match state.auth.authenticate_client(&id, secret.as_deref()).await {
+    let client = match state.oidc.authenticate_client(&id, secret.as_deref()).await {
         Ok(c) => c,
         Err(e) => return refusal(e, basic),
     };
@@ -314,7 +314,7 @@ pub async fn token_endpoint(
                 );
             };
             state
-                .auth
+                .oidc
                 .exchange_code(
                     &client,
                     code,
@@ -332,11 +332,11 @@ pub async fn token_endpoint(
                     "refresh_token is missing",
                 );
             };
-            state.auth.refresh_for_client(&client, refresh, &info).await
+            state.oidc.refresh_for_client(&client, refresh, &info).await
         }
         GrantType::ClientCredentials => {
             state
-                .auth
+                .oidc
                 .client_credentials(&client, body.scope.as_deref())
                 .await
         }
@@ -385,7 +385,7 @@ pub async fn userinfo(state: Data<&AppState>, req: &Request) -> Response {
             "send the access token as a Bearer token",
         );
     };
-    let claims = match state.auth.authenticate(token.trim()).await {
+    let claims = match state.accounts.authenticate(token.trim()).await {
         Ok(c) => c,
         Err(tessera_domain::auth::AuthError::Unavailable(e)) => {
             return refusal(OAuthError::Unavailable(e), false);
@@ -398,7 +398,7 @@ pub async fn userinfo(state: Data<&AppState>, req: &Request) -> Response {
             );
         }
     };
-    match state.auth.userinfo(&claims).await {
+    match state.oidc.userinfo(&claims).await {
         Ok(Some(info)) => {
             let mut body = serde_json::json!({"sub": info.sub});
             if let Some(map) = body.as_object_mut() {

@@ -13,7 +13,9 @@ use chrono::TimeDelta;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
-use tessera_domain::auth::{AuthDeps, AuthService, OidcDeps, SecondFactorDeps};
+use tessera_domain::auth::{
+    Accounts, AuthDeps, Core, EmailFlows, OidcDeps, OidcProvider, SecondFactorDeps, SecondFactors,
+};
 use tessera_domain::clock::{Clock, SystemClock};
 use tessera_domain::delivery::MailDelivery;
 use tessera_domain::email::{DeliveryPolicy, MailPolicy};
@@ -107,9 +109,9 @@ impl Application {
         &self.store
     }
 
-    /// The use cases, for in-process callers such as benchmarks and tests.
-    pub fn auth(&self) -> &AuthService {
-        &self.state.auth
+    /// The account use cases, for in-process callers such as benchmarks and tests.
+    pub fn accounts(&self) -> &Accounts {
+        &self.state.accounts
     }
 
     /// The whole HTTP surface as an endpoint, for in-process callers (benchmarks).
@@ -311,7 +313,7 @@ pub async fn build_state(
         inner: Arc::new(store.clone()),
         metrics: Arc::clone(&telemetry.metrics),
     });
-    let auth = AuthService::new(
+    let core = Core::new(
         AuthDeps {
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
@@ -337,28 +339,39 @@ pub async fn build_state(
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     )
-    .with_mail(mail_policy(config)?)
-    .with_second_factors(SecondFactorDeps {
-        factors: Arc::new(store.clone()),
-        challenges: Arc::new(store.clone()),
-        totp: Arc::new(Totp::new(config.webauthn.rp_name.clone())),
-        webauthn: Arc::new(PasskeyParty::new(&relying_party(config)?)?),
-        sealer: Arc::new(KekSealer(kek.clone())),
-        policy: MfaPolicy::new(RecoveryCodeKey::new(
-            kek.derive("tessera recovery codes v1"),
-        )),
-    })
-    .with_oidc(OidcDeps {
-        clients: Arc::new(crate::docs_client::WithDocsClient::new(
-            Arc::new(store.clone()),
-            &public_base(config),
-        )),
-        id_tokens: keys.clone(),
-    });
+    .with_mail(mail_policy(config)?);
+    let emails = EmailFlows::new(core.clone());
+    let factors = SecondFactors::new(
+        core.clone(),
+        SecondFactorDeps {
+            factors: Arc::new(store.clone()),
+            challenges: Arc::new(store.clone()),
+            totp: Arc::new(Totp::new(config.webauthn.rp_name.clone())),
+            webauthn: Arc::new(PasskeyParty::new(&relying_party(config)?)?),
+            sealer: Arc::new(KekSealer(kek.clone())),
+            policy: MfaPolicy::new(RecoveryCodeKey::new(
+                kek.derive("tessera recovery codes v1"),
+            )),
+        },
+    );
+    let accounts = Accounts::new(core.clone(), factors.clone(), emails.clone());
+    let oidc = OidcProvider::new(
+        core,
+        OidcDeps {
+            clients: Arc::new(crate::docs_client::WithDocsClient::new(
+                Arc::new(store.clone()),
+                &public_base(config),
+            )),
+            id_tokens: keys.clone(),
+        },
+    );
     observe_keys(&telemetry, &keys, clock_for_gauges);
     let state = AppState::new(SharedState {
         telemetry,
-        auth,
+        accounts,
+        emails,
+        factors,
+        oidc,
         keys_admin: KeyAdmin::new(Arc::clone(&keys), audit, clock),
         keys,
         store_health: Arc::new(store.clone()),

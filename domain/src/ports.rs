@@ -1,5 +1,5 @@
-//! Every port the use cases depend on. Storage for users and sessions, the audit trail
-//! and readiness are declared here; the others live beside the policy they serve and are
+//! Every port the use cases depend on. Storage for users, sessions and mail, the audit
+//! trail and readiness are declared here; the others live beside the policy they serve and are
 //! re-exported so this file is the index:
 //!
 //! | port | what the adapter does | adapter |
@@ -16,14 +16,18 @@
 //! | [`MailTransport`] | hands a message to SMTP, or to the log | `tessera-mail` |
 //! | [`FactorStore`], [`ChallengeStore`] | second factors, and the challenges of the second step and WebAuthn ceremonies | `tessera-sql` |
 //! | [`TotpAlgorithm`], [`WebAuthn`] | RFC 6238 codes, WebAuthn ceremonies | `tessera-mfa` |
+//! | [`SecretSealer`] | seals TOTP secrets at rest under the key-encryption key | `tessera` (`KekSealer`, `app/src/startup.rs`) |
+//! | [`ClientStore`] | OAuth clients, authorization codes, remembered consent | `tessera-sql`, behind `tessera`'s docs client (`app/src/docs_client.rs`) |
+//! | [`IdTokenSigner`] | OpenID Connect ID tokens with the access-token key; reads `id_token_hint` | `tessera-keys` |
 
 pub use crate::clock::Clock;
 pub use crate::keys::SigningKeyStore;
-pub use crate::mfa::{ChallengeStore, FactorStore, TotpAlgorithm, WebAuthn};
+pub use crate::mfa::{ChallengeStore, FactorStore, SecretSealer, TotpAlgorithm, WebAuthn};
+pub use crate::oidc::ClientStore;
 pub use crate::password::PasswordHasher;
 pub use crate::revocation::{RevocationList, RevocationStore};
 pub use crate::throttle::RateLimiter;
-pub use crate::token::{AccessTokenSigner, AccessTokenVerifier};
+pub use crate::token::{AccessTokenSigner, AccessTokenVerifier, IdTokenSigner};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -23,6 +23,11 @@ pub enum Revocation {
 }
 
 impl Revocation {
+    /// The kind tags, written by the stores (SQL rows, Redis messages): never change one.
+    const TOKEN: &'static str = "token";
+    const SESSION: &'static str = "session";
+    const USER: &'static str = "user";
+
     pub fn covers(&self, claims: &Claims) -> bool {
         match self {
             Self::Token(jti) => claims.jti == *jti,
@@ -33,13 +38,36 @@ impl Revocation {
         }
     }
 
-    /// A short name for metrics and audit: `token`, `session` or `user`.
+    /// A short name for metrics and audit, and the tag stores write ([`Self::parts`]):
+    /// `token`, `session` or `user`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Token(_) => "token",
-            Self::Session(_) => "session",
-            Self::UserBefore(..) => "user",
+            Self::Token(_) => Self::TOKEN,
+            Self::Session(_) => Self::SESSION,
+            Self::UserBefore(..) => Self::USER,
         }
+    }
+
+    /// The rule as stores write it: its [`kind`](Self::kind) tag, its subject (the `jti`,
+    /// `sid` or user id) and, for a `user` rule only, its instant.
+    pub fn parts(&self) -> (&'static str, Uuid, Option<DateTime<Utc>>) {
+        let (subject, before) = match *self {
+            Self::Token(jti) => (jti, None),
+            Self::Session(sid) => (sid.0, None),
+            Self::UserBefore(user, before) => (user.0, Some(before)),
+        };
+        (self.kind(), subject, before)
+    }
+
+    /// The rule back from its [`parts`](Self::parts); `before` is ignored but for a `user`
+    /// rule. `None` for an unknown tag, or a `user` rule without its instant.
+    pub fn from_parts(kind: &str, subject: Uuid, before: Option<DateTime<Utc>>) -> Option<Self> {
+        Some(match kind {
+            Self::TOKEN => Self::Token(subject),
+            Self::SESSION => Self::Session(SessionId(subject)),
+            Self::USER => Self::UserBefore(UserId(subject), before?),
+            _ => return None,
+        })
     }
 }
 
@@ -131,5 +159,23 @@ mod tests {
         assert!(rule.covers(&claims(user, 1_000)));
         assert!(!rule.covers(&claims(user, 1_001)));
         assert!(!rule.covers(&claims(UserId::new_random(), 999)));
+    }
+
+    #[test]
+    fn stored_parts_keep_their_tags_and_round_trip() {
+        let at = DateTime::<Utc>::from_timestamp(1_000, 0).unwrap();
+        let id = Uuid::new_v4();
+        for (rule, tag) in [
+            (Revocation::Token(id), "token"),
+            (Revocation::Session(SessionId(id)), "session"),
+            (Revocation::UserBefore(UserId(id), at), "user"),
+        ] {
+            let (kind, subject, before) = rule.parts();
+            assert_eq!((kind, subject), (tag, id));
+            assert_eq!(Revocation::from_parts(kind, subject, before), Some(rule));
+            assert_eq!(Revocation::from_parts(kind, subject, Some(at)), Some(rule));
+        }
+        assert_eq!(Revocation::from_parts("user", id, None), None);
+        assert_eq!(Revocation::from_parts("jti", id, Some(at)), None);
     }
 }

@@ -126,10 +126,16 @@ pub enum LimitError {
     Unavailable(#[source] anyhow::Error),
 }
 
+/// A wait as the whole seconds of a `Retry-After` (and of [`LimitError::Throttled`]):
+/// rounded up, and at least 1, since "Retry-After: 0" would invite an immediate retry
+/// that fails again. A negative wait counts as none. The one rounding every limiter
+/// uses (the adapters convert their `Duration`s and microseconds to a [`TimeDelta`]).
 pub fn retry_secs(wait: TimeDelta) -> u64 {
-    // Round up: "Retry-After: 0" would invite an immediate retry that fails again.
-    let ms = wait.num_milliseconds().max(0);
-    u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
+    let wait = wait.max(TimeDelta::zero());
+    let whole = u64::try_from(wait.num_seconds()).unwrap_or(u64::MAX);
+    whole
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// The key a client's buckets are kept under: an IPv4 address as it is, an IPv6 address
@@ -263,5 +269,8 @@ mod tests {
         assert_eq!(retry_secs(TimeDelta::milliseconds(1)), 1);
         assert_eq!(retry_secs(TimeDelta::milliseconds(1500)), 2);
         assert_eq!(retry_secs(TimeDelta::zero()), 1);
+        assert_eq!(retry_secs(TimeDelta::seconds(-5)), 1);
+        assert_eq!(retry_secs(TimeDelta::seconds(3)), 3);
+        assert_eq!(retry_secs(TimeDelta::microseconds(3_000_001)), 4);
     }
 }

@@ -147,11 +147,23 @@ const VERIFIED_CACHE_ENTRIES: u64 = 100_000;
 
 /// The shared, reloadable key ring plus what it needs to reload and rotate itself.
 pub struct KeyRingHandle {
+    /// The current snapshot: the active key, the verifiers of every published key, the
+    /// JWKS. A reload builds a new `KeyRing` and swaps it in whole, so a reader holds one
+    /// consistent snapshot (`snapshot()` clones the `Arc`).
     ring: RwLock<Arc<KeyRing>>,
+    /// Tokens whose signature was already checked, kept for `access_ttl` + `leeway`:
+    /// a repeated token skips RSA (see `VerifiedCache`).
     verified: VerifiedCache,
+    /// Where keys are loaded from, and for a database source what rotation needs (store,
+    /// key-encryption key, RSA size, policy). `pub(crate)` for `rotation.rs`.
     pub(crate) source: Source,
+    /// Issuer, audience, lifetime and leeway that every verified token's claims are
+    /// checked against.
     policy: TokenPolicy,
+    /// The random source aws-lc-rs's RSA `sign` takes; created once, not per token.
     rng: SystemRandom,
+    /// When a token's unknown `kid` last triggered a reload; at most one reload per
+    /// `UNKNOWN_KID_RELOAD_INTERVAL`.
     last_unknown_kid_reload: Mutex<Option<Instant>>,
 }
 

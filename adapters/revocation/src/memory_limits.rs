@@ -12,7 +12,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 use tessera_domain::throttle::{
-    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy,
+    AccountThrottle, ClientAction, LimitError, RateLimiter, ThrottlePolicy, retry_secs,
 };
 
 /// A token bucket: `per_minute` sustained, `burst` at once.
@@ -99,10 +99,6 @@ impl MemoryRateLimiter {
     }
 }
 
-fn secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
     async fn check_client(&self, action: ClientAction, client: &str) -> Result<(), LimitError> {
@@ -127,9 +123,10 @@ impl RateLimiter for MemoryRateLimiter {
             }
         }
         bucket.check_key(&client.to_owned()).map_err(|not_until| {
-            LimitError::Throttled(
-                secs(not_until.wait_time_from(DefaultClock::default().now())).max(1),
-            )
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            LimitError::Throttled(retry_secs(
+                TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX),
+            ))
         })
     }
 

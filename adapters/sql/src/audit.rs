@@ -13,11 +13,7 @@ use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::entities::audit_events;
-use crate::{SqlStore, instant, millis, unavailable};
-
-fn clip(s: &Option<String>, max: usize) -> Option<String> {
-    s.as_ref().map(|s| s.chars().take(max).collect())
-}
+use crate::{SqlStore, clip, instant, millis, unavailable};
 
 #[async_trait]
 impl AuditSink for SqlStore {
@@ -34,8 +30,8 @@ impl AuditSink for SqlStore {
             at: Set(millis(at)),
             event: Set(event.name().to_owned()),
             user_id: Set(event.user().map(|u| u.to_string())),
-            client_ip: Set(clip(&client.ip, 64)),
-            user_agent: Set(clip(&client.user_agent, 512)),
+            client_ip: Set(client.ip.as_deref().map(|s| clip(s, 64))),
+            user_agent: Set(client.user_agent.as_deref().map(|s| clip(s, 512))),
             detail: Set(detail),
             ..Default::default()
         };

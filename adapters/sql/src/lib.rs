@@ -138,6 +138,12 @@ fn instant(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// `s` cut to its first `max_chars` characters (never inside a character), to fit a
+/// `VARCHAR(max_chars)` column on every dialect.
+fn clip(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("corrupt {what} row"))
 }

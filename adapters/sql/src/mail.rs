@@ -26,7 +26,7 @@ use tessera_domain::user::{PasswordHash, UserId};
 use uuid::Uuid;
 
 use crate::entities::{email_tokens, outbox, users};
-use crate::{SqlStore, corrupt, instant, millis, unavailable};
+use crate::{SqlStore, clip, corrupt, instant, millis, unavailable};
 
 fn to_record(m: email_tokens::Model) -> Result<EmailTokenRecord, StoreError> {
     Ok(EmailTokenRecord {
@@ -64,10 +64,6 @@ async fn begin_redemption(
         return Err(RedeemError::Used);
     }
     Ok(txn)
-}
-
-fn clip(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 #[async_trait]

@@ -5,23 +5,17 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tessera_domain::ports::StoreError;
 use tessera_domain::revocation::{Revocation, RevocationEntry, RevocationStore};
-use tessera_domain::session::SessionId;
-use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::entities::revocations;
 use crate::{SqlStore, instant, millis, unavailable};
 
 fn to_row(entry: &RevocationEntry) -> revocations::ActiveModel {
-    let (kind, subject, before) = match entry.revocation {
-        Revocation::Token(jti) => ("token", jti, None),
-        Revocation::Session(sid) => ("session", sid.0, None),
-        Revocation::UserBefore(user, before) => ("user", user.0, Some(millis(before))),
-    };
+    let (kind, subject, before) = entry.revocation.parts();
     revocations::ActiveModel {
         kind: Set(kind.to_owned()),
         subject: Set(subject.to_string()),
-        before_at: Set(before),
+        before_at: Set(before.map(millis)),
         expires_at: Set(millis(entry.expires_at)),
         ..Default::default()
     }
@@ -29,12 +23,7 @@ fn to_row(entry: &RevocationEntry) -> revocations::ActiveModel {
 
 fn to_domain(m: revocations::Model) -> Option<RevocationEntry> {
     let subject = Uuid::parse_str(&m.subject).ok()?;
-    let revocation = match (m.kind.as_str(), m.before_at) {
-        ("token", _) => Revocation::Token(subject),
-        ("session", _) => Revocation::Session(SessionId(subject)),
-        ("user", Some(before)) => Revocation::UserBefore(UserId(subject), instant(before)),
-        _ => return None,
-    };
+    let revocation = Revocation::from_parts(&m.kind, subject, m.before_at.map(instant))?;
     Some(RevocationEntry {
         revocation,
         expires_at: instant(m.expires_at),

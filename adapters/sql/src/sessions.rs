@@ -23,7 +23,7 @@ use tessera_domain::user::{User, UserId};
 use uuid::Uuid;
 
 use crate::entities::{refresh_tokens, sessions, users};
-use crate::{SqlStore, corrupt, instant, millis, unavailable};
+use crate::{SqlStore, clip, corrupt, instant, millis, unavailable};
 
 fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
     Ok(Session {
@@ -56,10 +56,6 @@ fn state_of(row: &refresh_tokens::Model) -> RefreshTokenState {
     }
 }
 
-fn truncate(s: &Option<String>, max: usize) -> Option<String> {
-    s.as_ref().map(|s| s.chars().take(max).collect())
-}
-
 #[async_trait]
 impl SessionRepository for SqlStore {
     async fn create(&self, session: &Session, token: &RefreshTokenHash) -> Result<(), StoreError> {
@@ -71,8 +67,8 @@ impl SessionRepository for SqlStore {
             last_used_at: Set(millis(session.last_used_at)),
             idle_expires_at: Set(millis(session.idle_expires_at)),
             absolute_expires_at: Set(millis(session.absolute_expires_at)),
-            user_agent: Set(truncate(&session.client.user_agent, 512)),
-            client_ip: Set(truncate(&session.client.ip, 64)),
+            user_agent: Set(session.client.user_agent.as_deref().map(|s| clip(s, 512))),
+            client_ip: Set(session.client.ip.as_deref().map(|s| clip(s, 64))),
             revoked_at: Set(session.revoked_at.map(millis)),
             amr: Set(AuthMethod::join(&session.amr)),
             oauth_client: Set(session.oauth.as_ref().map(|o| o.client.to_string())),

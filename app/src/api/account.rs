@@ -196,7 +196,7 @@ impl AccountApi {
     /// The account the access token belongs to.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<MeResponse> {
-        match state.auth.me(&auth.0).await {
+        match state.accounts.me(&auth.0).await {
             Ok(user) => Ok(MeResponse::Ok(Json(user.into()))),
             Err(e) => answer(e),
         }
@@ -241,7 +241,7 @@ impl AccountApi {
         let Some(current) = PasswordAttempt::new(&body.current_password) else {
             return answer(AccountError::WrongPassword);
         };
-        let user = match state.auth.me(&auth.0).await {
+        let user = match state.accounts.me(&auth.0).await {
             Ok(u) => u,
             Err(e) => return answer(e),
         };
@@ -251,7 +251,7 @@ impl AccountApi {
             Err(e) => return answer(e),
         };
         match state
-            .auth
+            .accounts
             .change_password(&auth.0, &current, &new, &client_info(req))
             .await
         {
@@ -269,7 +269,7 @@ impl AccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<SessionsResponse> {
-        match state.auth.sessions(&auth.0).await {
+        match state.accounts.sessions(&auth.0).await {
             Ok(list) => Ok(SessionsResponse::Ok(Json(
                 list.into_iter()
                     .map(|s| SessionView::new(s, auth.0.sid))
@@ -297,7 +297,7 @@ impl AccountApi {
         id: Path<Uuid>,
     ) -> poem::Result<EndSessionResponse> {
         match state
-            .auth
+            .accounts
             .end_own_session(&auth.0, SessionId(id.0), &client_info(req))
             .await
         {

@@ -10,13 +10,13 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tessera_domain::auth::{AccountError, FactorError};
 use tessera_domain::keys::{KeyState, SigningKeyRecord};
 use tessera_domain::oidc::{GrantType, NewClient, OAuthClient};
-use tessera_domain::user::{Role, User, UserId};
+use tessera_domain::user::{User, UserId};
 use tessera_keys::KeyError;
 use uuid::Uuid;
 
 use super::responses::{answer, bad_request, refusals};
-use super::{ApiTags, BearerAuth};
-use crate::edge::refusal::{insufficient_role, internal};
+use super::{AdminAuth, ApiTags};
+use crate::edge::refusal::internal;
 use crate::edge::{AppState, client_info};
 use crate::problem::{ApiError, Problem};
 
@@ -456,11 +456,6 @@ fn new_client(body: NewClientBody) -> NewClient {
     }
 }
 
-/// The 403 `insufficient_role` to answer unless the bearer has the `admin` role.
-fn not_admin(auth: &BearerAuth) -> Option<ApiError> {
-    (!auth.0.has_role(Role::ADMIN)).then(|| insufficient_role("admin"))
-}
-
 fn keys_view(state: &AppState) -> Vec<KeyView> {
     state
         .keys_admin
@@ -489,11 +484,8 @@ impl AdminApi {
     async fn list_keys(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _auth: AdminAuth,
     ) -> poem::Result<ListResponse<Vec<KeyView>>> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         Ok(ListResponse::Ok(Json(keys_view(&state))))
     }
 
@@ -507,13 +499,10 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// Sign with the new key at once instead of after the pre-publication window.
         immediate: Query<Option<bool>>,
     ) -> poem::Result<RotateResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         let immediate = immediate.0.unwrap_or(false);
         match state.keys_admin.rotate(immediate, &client_info(req)).await {
             Ok(_) => Ok(RotateResponse::Ok(Json(keys_view(&state)))),
@@ -536,13 +525,10 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// The key's `kid`.
         kid: Path<String>,
     ) -> poem::Result<RevokeKeyResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state.keys_admin.revoke(&kid.0, &client_info(req)).await {
             Ok(_) => Ok(RevokeKeyResponse::Revoked),
             Err(e) => answer(e),
@@ -556,7 +542,7 @@ impl AdminApi {
     async fn list_users(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// 1-based page number, at most 1,000,000 (default 1).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<u64>>,
@@ -564,11 +550,8 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
     ) -> poem::Result<PageResponse<UserPage>> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         let (page, per_page, offset) = paging(page.0, per_page.0);
-        match state.auth.list_users(offset, per_page).await {
+        match state.accounts.list_users(offset, per_page).await {
             Ok((users, total)) => Ok(PageResponse::Ok(Json(UserPage {
                 items: users.into_iter().map(AdminUserView::from).collect(),
                 page,
@@ -586,7 +569,7 @@ impl AdminApi {
     async fn audit(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// Only this user's events.
         user: Query<Option<Uuid>>,
         /// Only events of this name.
@@ -598,12 +581,9 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u64>>,
     ) -> poem::Result<PageResponse<AuditPage>> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         let (page, per_page, offset) = paging(page.0, per_page.0);
         let listed = state
-            .auth
+            .accounts
             .audit_events(user.0.map(UserId), event.0.as_deref(), offset, per_page)
             .await;
         match listed {
@@ -640,15 +620,12 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// The user's id.
         id: Path<Uuid>,
     ) -> poem::Result<VerifyUserEmailResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state
-            .auth
+            .emails
             .mark_email_verified(UserId(id.0), None, &client_info(req))
             .await
         {
@@ -670,15 +647,12 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// The user's id.
         id: Path<Uuid>,
     ) -> poem::Result<DisableUserResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state
-            .auth
+            .accounts
             .disable_user(UserId(id.0), &client_info(req))
             .await
         {
@@ -702,14 +676,11 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         body: Json<NewClientBody>,
     ) -> poem::Result<CreateClientResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state
-            .auth
+            .oidc
             .create_client(new_client(body.0), &client_info(req))
             .await
         {
@@ -728,12 +699,9 @@ impl AdminApi {
     async fn list_clients(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _auth: AdminAuth,
     ) -> poem::Result<ListResponse<Vec<ClientView>>> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
-        match state.auth.clients().await {
+        match state.oidc.clients().await {
             Ok(clients) => Ok(ListResponse::Ok(Json(
                 clients.iter().map(ClientView::from).collect(),
             ))),
@@ -755,15 +723,12 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// The client's id.
         client_id: Path<Uuid>,
     ) -> poem::Result<DeleteClientResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state
-            .auth
+            .oidc
             .delete_client(&client_id.0.to_string(), &client_info(req))
             .await
         {
@@ -786,15 +751,12 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        _auth: AdminAuth,
         /// The user's id.
         id: Path<Uuid>,
     ) -> poem::Result<ResetMfaResponse> {
-        if let Some(e) = not_admin(&auth) {
-            return answer(e);
-        }
         match state
-            .auth
+            .factors
             .reset_factors(UserId(id.0), &client_info(req))
             .await
         {

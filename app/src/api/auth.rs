@@ -273,7 +273,7 @@ impl AuthApi {
             Err(e) => return answer(e),
         };
         let result = state
-            .auth
+            .accounts
             .register(username, password, Vec::new(), email, &client_info(req))
             .await;
         if matches!(&result, Ok(user) if user.email.is_some()) {
@@ -303,7 +303,7 @@ impl AuthApi {
             return answer(LoginError::InvalidCredentials);
         };
         match state
-            .auth
+            .accounts
             .login(&body.username, &attempt, &client_info(req))
             .await
         {
@@ -335,7 +335,7 @@ impl AuthApi {
     ) -> poem::Result<TokenResponse> {
         let _admitted = admitted!(req, Refresh);
         let result = state
-            .auth
+            .accounts
             .refresh(&body.refresh_token, &client_info(req))
             .await;
         let outcome = match &result {
@@ -365,7 +365,7 @@ impl AuthApi {
         req: &Request,
         auth: LogoutBearerAuth,
     ) -> poem::Result<LogoutResponse> {
-        match state.auth.logout(&auth.0, &client_info(req)).await {
+        match state.accounts.logout(&auth.0, &client_info(req)).await {
             Ok(()) => Ok(LogoutResponse::Done),
             Err(e) => answer(e),
         }
@@ -381,7 +381,7 @@ impl AuthApi {
         req: &Request,
         auth: BearerAuth,
     ) -> poem::Result<LogoutResponse> {
-        match state.auth.logout_all(&auth.0, &client_info(req)).await {
+        match state.accounts.logout_all(&auth.0, &client_info(req)).await {
             Ok(()) => Ok(LogoutResponse::Done),
             Err(e) => answer(e),
         }

@@ -204,7 +204,7 @@ impl MailAccountApi {
             Err(e) => return answer(e),
         };
         let result = state
-            .auth
+            .emails
             .request_email_change(&auth.0, &email, &client_info(req))
             .await;
         state.mail.wake();
@@ -236,7 +236,7 @@ impl MailAuthApi {
     ) -> poem::Result<VerifyEmailResponse> {
         let _admitted = admitted!(req, MailedLink);
         match state
-            .auth
+            .emails
             .verify_email(&body.token, &client_info(req))
             .await
         {
@@ -266,7 +266,7 @@ impl MailAuthApi {
             Err(e) => return answer(e),
         };
         let result = state
-            .auth
+            .emails
             .request_password_reset(&email, &client_info(req))
             .await;
         state.mail.wake();
@@ -296,7 +296,7 @@ impl MailAuthApi {
     ) -> poem::Result<ResetConfirmResponse> {
         let _admitted = admitted!(req, ResetPassword);
         match state
-            .auth
+            .emails
             .reset_password(
                 &body.token,
                 &body.new_password,

@@ -718,7 +718,7 @@ impl MfaAuthApi {
             SecondStepProof::Webauthn(_) => "webauthn",
         };
         let result = state
-            .auth
+            .factors
             .complete_second_step(&body.mfa_token, proof, &client_info(req))
             .await;
         count_second_factor(&state, method, &result);
@@ -745,7 +745,7 @@ impl MfaAuthApi {
     ) -> poem::Result<SecondStepOptionsResponse> {
         let _admitted = admitted!(req, SecondFactor);
         match state
-            .auth
+            .factors
             .second_step_webauthn_options(&body.mfa_token, &client_info(req))
             .await
         {
@@ -772,7 +772,7 @@ impl MfaAuthApi {
         req: &Request,
     ) -> poem::Result<PasskeyOptionsResponse> {
         let _admitted = admitted!(req, SecondFactor);
-        match state.auth.passkey_sign_in_options().await {
+        match state.factors.passkey_sign_in_options().await {
             Ok((token, options)) => {
                 let public_key = WebauthnOptions::new(options).public_key;
                 Ok(PasskeyOptionsResponse::Ok(
@@ -800,7 +800,7 @@ impl MfaAuthApi {
     ) -> poem::Result<PasskeySignInResponse> {
         let _admitted = admitted!(req, SecondFactor);
         let result = state
-            .auth
+            .factors
             .passkey_sign_in(&body.challenge_id, &body.credential, &client_info(req))
             .await;
         count_second_factor(&state, "passkey", &result);
@@ -826,7 +826,7 @@ impl MfaAccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<MfaStatusResponse> {
-        match state.auth.factor_status(&auth.0).await {
+        match state.factors.factor_status(&auth.0).await {
             Ok(s) => Ok(MfaStatusResponse::Ok(Json(MfaStatus {
                 totp: s.summary.totp,
                 totp_pending: s.totp_pending,
@@ -856,7 +856,7 @@ impl MfaAccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<TotpSetupResponse> {
-        match state.auth.begin_totp(&auth.0).await {
+        match state.factors.begin_totp(&auth.0).await {
             Ok(p) => Ok(TotpSetupResponse::Ok(
                 Json(TotpSetup {
                     secret: p.secret_base32,
@@ -886,7 +886,7 @@ impl MfaAccountApi {
         body: Json<CodeBody>,
     ) -> poem::Result<RecoveryCodesResponse> {
         match state
-            .auth
+            .factors
             .confirm_totp(&auth.0, &body.code, &client_info(req))
             .await
         {
@@ -920,7 +920,7 @@ impl MfaAccountApi {
             Err(e) => return answer(*e),
         };
         match state
-            .auth
+            .factors
             .disable_totp(&auth.0, proof, &client_info(req))
             .await
         {
@@ -951,7 +951,7 @@ impl MfaAccountApi {
             Err(e) => return answer(*e),
         };
         match state
-            .auth
+            .factors
             .regenerate_recovery_codes(&auth.0, proof, &client_info(req))
             .await
         {
@@ -976,7 +976,7 @@ impl MfaAccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<RegistrationOptionsResponse> {
-        match state.auth.passkey_registration_options(&auth.0).await {
+        match state.factors.passkey_registration_options(&auth.0).await {
             Ok(options) => Ok(RegistrationOptionsResponse::Ok(
                 Json(WebauthnOptions::new(options)),
                 NO_STORE.into(),
@@ -1002,7 +1002,7 @@ impl MfaAccountApi {
             Err(e) => return answer(*e),
         };
         match state
-            .auth
+            .factors
             .add_passkey(&auth.0, name, &body.credential, &client_info(req))
             .await
         {
@@ -1021,7 +1021,7 @@ impl MfaAccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<ListPasskeysResponse> {
-        match state.auth.passkeys(&auth.0).await {
+        match state.factors.passkeys(&auth.0).await {
             Ok(keys) => Ok(ListPasskeysResponse::Ok(Json(
                 keys.into_iter().map(PasskeyView::from).collect(),
             ))),
@@ -1048,7 +1048,7 @@ impl MfaAccountApi {
             Ok(n) => n,
             Err(e) => return answer(*e),
         };
-        match state.auth.rename_passkey(&auth.0, id.0, name).await {
+        match state.factors.rename_passkey(&auth.0, id.0, name).await {
             Ok(p) => Ok(RenamePasskeyResponse::Ok(Json(p.into()))),
             Err(e) => answer(e),
         }
@@ -1071,7 +1071,7 @@ impl MfaAccountApi {
         id: Path<Uuid>,
     ) -> poem::Result<DeletePasskeyResponse> {
         match state
-            .auth
+            .factors
             .remove_passkey(&auth.0, id.0, &client_info(req))
             .await
         {

@@ -18,6 +18,7 @@ macro_rules! debug_redacted {
 }
 
 pub mod responses;
+mod security;
 pub mod text;
 
 mod account;
@@ -30,15 +31,11 @@ mod mfa;
 mod oauth;
 mod wellknown;
 
-use chrono::{DateTime, Utc};
-use poem::Request;
-use poem_openapi::auth::Bearer;
-use poem_openapi::{Object, OpenApiService, SecurityScheme, Tags};
-use tessera_domain::token::Claims;
-use uuid::Uuid;
+pub use security::{AdminAuth, BearerAuth, LogoutBearerAuth};
 
-use crate::edge::{AppState, RETRY_AFTER_SECS};
-use crate::problem::ApiError;
+use chrono::{DateTime, Utc};
+use poem_openapi::{Object, OpenApiService, Tags};
+use uuid::Uuid;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -55,68 +52,6 @@ pub enum ApiTags {
     Admin,
     /// Liveness and readiness.
     Health,
-}
-
-/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "bearerAuth",
-    ty = "bearer",
-    bearer_format = "JWT",
-    checker = "check_bearer"
-)]
-pub struct BearerAuth(pub Claims);
-
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    verified_bearer(req, &bearer.token, false).await
-}
-
-/// Verifies a bearer token against the revocation list (for logout, forgiving the
-/// token's own ended session) and notes its user for the access log.
-async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::Result<Claims> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
-    let verified = if for_logout {
-        state.auth.authenticate_for_logout(token).await
-    } else {
-        state.auth.authenticate(token).await
-    };
-    let claims = verified.map_err(ApiError::from)?;
-    if claims.client_id.is_some()
-        && !state
-            .auth
-            .takes_for_account_api(&claims)
-            .await
-            .map_err(ApiError::from)?
-    {
-        return Err(ApiError::invalid_token(
-            "invalid_token",
-            "this token was issued to a third-party application: Tessera's own API takes \
-             tokens of its own sessions and first-party applications",
-        )
-        .into());
-    }
-    crate::observe::note_user(&claims.sub);
-    Ok(claims)
-}
-
-// The same `bearerAuth` scheme for logout (its doc comment is the scheme's description
-// in the spec, so it must match `BearerAuth`'s). It also accepts a token whose own
-// session has already ended, so a logout that answered 503 halfway can be retried
-// (`AuthService::authenticate_for_logout`).
-/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "bearerAuth",
-    ty = "bearer",
-    bearer_format = "JWT",
-    checker = "check_logout_bearer"
-)]
-pub struct LogoutBearerAuth(pub Claims);
-
-async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    verified_bearer(req, &bearer.token, true).await
 }
 
 /// A user account.

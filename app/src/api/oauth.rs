@@ -178,7 +178,7 @@ impl OAuthApi {
     ) -> poem::Result<RevokeResponse> {
         let _admitted = admitted!(req, Revoke);
         match state
-            .auth
+            .accounts
             .revoke_token(body.token(), &client_info(req))
             .await
         {
@@ -206,7 +206,7 @@ impl OAuthApi {
         if !(auth.0.has_role(Role::ADMIN) || auth.0.has_role(Role::INTROSPECT)) {
             return answer(insufficient_role("admin or introspect"));
         }
-        let view = match state.auth.introspect(body.token()).await {
+        let view = match state.accounts.introspect(body.token()).await {
             Ok(Introspection::Inactive) => IntrospectionView::default(),
             Ok(Introspection::Access(c)) => IntrospectionView {
                 active: true,

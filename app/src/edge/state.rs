@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tessera_domain::auth::AuthService;
+use tessera_domain::auth::{Accounts, EmailFlows, OidcProvider, SecondFactors};
 use tessera_domain::ports::HealthCheck;
 use tessera_domain::revocation::{RevocationList, RevocationStore};
 use tessera_domain::throttle::RateLimiter;
@@ -34,7 +34,14 @@ impl std::ops::Deref for AppState {
 
 /// The state behind [`AppState`].
 pub struct SharedState {
-    pub auth: AuthService,
+    /// Sign-up, sign-in, sessions, the caller's account, administration of users.
+    pub accounts: Accounts,
+    /// Mailed links: address verification and password reset.
+    pub emails: EmailFlows,
+    /// TOTP, recovery codes and passkeys.
+    pub factors: SecondFactors,
+    /// The OpenID provider: clients, codes, consent, ID tokens.
+    pub oidc: OidcProvider,
     /// Signing-key operations (rotate, revoke, maintenance), audited one way.
     pub keys_admin: crate::keys_admin::KeyAdmin,
     /// The key ring itself, for reloads and gauges.

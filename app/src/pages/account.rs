@@ -226,15 +226,23 @@ async fn account_page(
     refusal: Option<(&str, ApiError)>,
 ) -> Response {
     let loaded = async {
-        let user = state.auth.me(claims).await.map_err(ApiError::from)?;
-        let sessions = state.auth.sessions(claims).await.map_err(ApiError::from)?;
+        let user = state.accounts.me(claims).await.map_err(ApiError::from)?;
+        let sessions = state
+            .accounts
+            .sessions(claims)
+            .await
+            .map_err(ApiError::from)?;
         let factors = state
-            .auth
+            .factors
             .factor_status(claims)
             .await
             .map_err(ApiError::from)?;
-        let passkeys = state.auth.passkeys(claims).await.map_err(ApiError::from)?;
-        let apps = state.auth.consents(claims).await.map_err(ApiError::from)?;
+        let passkeys = state
+            .factors
+            .passkeys(claims)
+            .await
+            .map_err(ApiError::from)?;
+        let apps = state.oidc.consents(claims).await.map_err(ApiError::from)?;
         Ok::<_, ApiError>((user, sessions, factors, passkeys, apps))
     };
     let (user, sessions, factors, passkeys, apps) = match loaded.await {
@@ -336,7 +344,7 @@ pub async fn email(state: Data<&AppState>, req: &Request, Form(form): Form<Email
     let outcome = async {
         let email = Email::parse(&form.email).map_err(ApiError::from)?;
         state
-            .auth
+            .emails
             .request_email_change(&claims, &email, &client_info(req))
             .await
             .map_err(ApiError::from)?;
@@ -365,10 +373,10 @@ pub async fn password(
         }
         let current =
             PasswordAttempt::new(&form.current_password).ok_or(AccountError::WrongPassword)?;
-        let user = state.auth.me(&claims).await?;
+        let user = state.accounts.me(&claims).await?;
         let new = Password::parse(&form.new_password, &user.username, &state.password_policy)?;
         match state
-            .auth
+            .accounts
             .change_password(&claims, &current, &new, &client_info(req))
             .await
         {
@@ -392,7 +400,7 @@ pub async fn end_session(
         return account_page(&state, &claims, reply, &csrf, None, Some(("sessions", e))).await;
     };
     let outcome = state
-        .auth
+        .accounts
         .end_own_session(&claims, id, &client_info(req))
         .await
         .map_err(ApiError::from);
@@ -420,7 +428,7 @@ pub async fn end_all(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, reply, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    if let Err(e) = state.auth.logout_all(&claims, &client_info(req)).await {
+    if let Err(e) = state.accounts.logout_all(&claims, &client_info(req)).await {
         return unavailable(e.into());
     }
     reply
@@ -458,7 +466,7 @@ async fn totp_setup(
     csrf: &str,
     refusal: Option<ApiError>,
 ) -> Response {
-    let provisioning = match state.auth.pending_totp(claims).await {
+    let provisioning = match state.factors.pending_totp(claims).await {
         Ok(p) => p,
         Err(tessera_domain::auth::FactorError::NotEnrolled) => return reply.see_other("/account"),
         Err(e) => return unavailable(e.into()),
@@ -500,7 +508,7 @@ pub async fn totp_begin(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    match state.auth.begin_totp(&claims).await {
+    match state.factors.begin_totp(&claims).await {
         Ok(_) => reply.see_other("/account/totp"),
         Err(e) => after(&state, &claims, reply, &csrf, "totp", Err(e.into())).await,
     }
@@ -525,7 +533,7 @@ pub async fn totp_confirm(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     match state
-        .auth
+        .factors
         .confirm_totp(&claims, form.code.trim(), &client_info(req))
         .await
     {
@@ -564,14 +572,14 @@ pub async fn totp_disable(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let pending = state
-        .auth
+        .factors
         .factor_status(&claims)
         .await
         .is_ok_and(|f| f.totp_pending && !f.summary.totp);
     let outcome = async {
         let _admitted = admit(req, Action::PasswordCheck).await?;
         state
-            .auth
+            .factors
             .disable_totp(&claims, proof(&form), &client_info(req))
             .await?;
         Ok(if pending {
@@ -595,7 +603,7 @@ pub async fn recovery_codes(
         let _admitted = admit(req, Action::PasswordCheck).await?;
         Ok::<_, ApiError>(
             state
-                .auth
+                .factors
                 .regenerate_recovery_codes(&claims, proof(&form), &client_info(req))
                 .await?,
         )
@@ -618,7 +626,7 @@ pub async fn passkey_options(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, _, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    for_script(state.auth.passkey_registration_options(&claims).await)
+    for_script(state.factors.passkey_registration_options(&claims).await)
 }
 
 /// `POST /account/passkeys`: stores the passkey the script registered.
@@ -633,7 +641,7 @@ pub async fn passkey_add(
         let name = passkey_name(&form.name).map_err(|e| *e)?;
         let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
         state
-            .auth
+            .factors
             .add_passkey(&claims, name, &credential, &client_info(req))
             .await?;
         Ok("passkey_added")
@@ -657,7 +665,7 @@ pub async fn passkey_rename(
     let outcome = async {
         let id = passkey_id(&form.id)?;
         let name = passkey_name(&form.name).map_err(|e| *e)?;
-        state.auth.rename_passkey(&claims, id, name).await?;
+        state.factors.rename_passkey(&claims, id, name).await?;
         Ok("passkey_renamed")
     };
     after(&state, &claims, reply, &csrf, "passkeys", outcome.await).await
@@ -674,7 +682,7 @@ pub async fn passkey_delete(
     let outcome = async {
         let id = passkey_id(&form.id)?;
         state
-            .auth
+            .factors
             .remove_passkey(&claims, id, &client_info(req))
             .await?;
         Ok("passkey_removed")
@@ -691,7 +699,7 @@ pub async fn app_revoke(
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = state
-        .auth
+        .oidc
         .revoke_consent(&claims, &form.client_id, &client_info(req))
         .await
         .map(|_| "app_removed")

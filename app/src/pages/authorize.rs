@@ -128,7 +128,7 @@ fn to_client(req: &Request, reply: Reply, href: &str, client: &str) -> Response 
 }
 
 fn issuer(state: &AppState) -> String {
-    state.auth.issuer().to_owned()
+    state.oidc.issuer().to_owned()
 }
 
 /// Answers a refused authorization request: at the client's redirect URI when it can
@@ -171,7 +171,7 @@ async fn grant(
     claims: &Claims,
     auth: &Authorization,
 ) -> Response {
-    let code = match state.auth.issue_code(claims, auth).await {
+    let code = match state.oidc.issue_code(claims, auth).await {
         Ok(code) => code,
         Err(e) => return unavailable(e.into()),
     };
@@ -203,7 +203,7 @@ pub async fn authorize(
     req: &Request,
     Query(params): Query<AuthorizeParams>,
 ) -> Response {
-    let auth = match state.auth.check_authorization(&params.request()).await {
+    let auth = match state.oidc.check_authorization(&params.request()).await {
         Ok(auth) => auth,
         Err(e) => return refuse(&state, req, e),
     };
@@ -222,7 +222,7 @@ pub async fn authorize(
             .unwrap_or_default();
         return reply.see_other(&with_query("/login", &[("return_to", &back)]));
     };
-    match state.auth.needs_consent(claims, &auth).await {
+    match state.oidc.needs_consent(claims, &auth).await {
         Ok(false) => grant(&state, req, reply, claims, &auth).await,
         Ok(true) if silent => {
             let e = redirect_error(
@@ -262,7 +262,7 @@ pub async fn consent(
     if !visitor.csrf_ok(&state, &params.csrf) {
         return forged();
     }
-    let auth = match state.auth.check_authorization(&params.request()).await {
+    let auth = match state.oidc.check_authorization(&params.request()).await {
         Ok(auth) => auth,
         Err(e) => return refuse(&state, req, e),
     };
@@ -271,7 +271,7 @@ pub async fn consent(
         return refuse(&state, req, e);
     }
     if let Err(e) = state
-        .auth
+        .oidc
         .grant_consent(&claims, &auth, &client_info(req))
         .await
     {
@@ -302,7 +302,7 @@ pub async fn logout(
     let hint = params
         .id_token_hint
         .as_deref()
-        .and_then(|t| state.auth.id_token_hint(t));
+        .and_then(|t| state.oidc.id_token_hint(t));
     let client_id = params.client_id.clone().or_else(|| {
         hint.as_ref()
             .and_then(|h| h.get("aud"))
@@ -312,7 +312,7 @@ pub async fn logout(
     // Where to go afterwards: only a URI the client registered.
     let back = match (&params.post_logout_redirect_uri, client_id) {
         (None, _) => None,
-        (Some(uri), Some(id)) => match state.auth.client(&id).await {
+        (Some(uri), Some(id)) => match state.oidc.client(&id).await {
             Ok(Some(c)) if c.post_logout_redirect_uris.contains(uri) => Some((uri.clone(), c.name)),
             Ok(_) => None,
             Err(e) => return unavailable(e.into()),
@@ -345,7 +345,7 @@ pub async fn logout(
             return reply.page(StatusCode::OK, &page);
         }
         let info = client_info(req);
-        if let Err(e) = state.auth.logout(claims, &info).await {
+        if let Err(e) = state.accounts.logout(claims, &info).await {
             return unavailable(e.into());
         }
         if let Some(sid) = hint
@@ -357,7 +357,7 @@ pub async fn logout(
             // The client's own session, which the ID token came from; already ended or
             // unknown is fine.
             let _ = state
-                .auth
+                .accounts
                 .end_own_session(claims, tessera_domain::session::SessionId(sid), &info)
                 .await;
         }

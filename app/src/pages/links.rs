@@ -152,7 +152,7 @@ pub async fn verify_email_submit(
         Err(e) => return refused(VERIFY_TITLE, &e),
     };
     match state
-        .auth
+        .emails
         .verify_email(&form.token, &client_info(req))
         .await
     {
@@ -242,7 +242,7 @@ pub async fn reset_password_submit(
         );
     }
     match state
-        .auth
+        .emails
         .reset_password(
             &form.token,
             &form.new_password,
@@ -299,7 +299,7 @@ pub async fn forgot_password_submit(
         let _admitted = admit(req, Action::MailedLink).await?;
         let email = Email::parse(&form.email).map_err(ApiError::from)?;
         state
-            .auth
+            .emails
             .request_password_reset(&email, &client_info(req))
             .await
             .map_err(ApiError::from)?;

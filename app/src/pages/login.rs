@@ -203,7 +203,7 @@ pub async fn submit(
         );
     };
     match state
-        .auth
+        .accounts
         .login(&form.username, &attempt, &client_info(req))
         .await
     {
@@ -330,7 +330,7 @@ pub async fn second_step(
         Err(e) => return refuse(reply, e),
     };
     let result = state
-        .auth
+        .factors
         .complete_second_step(&form.mfa_token, proof, &client_info(req))
         .await;
     count_second_factor(&state, method, &result);
@@ -364,7 +364,7 @@ pub async fn second_step_options(
     answered!(ceremony_call(&state, req, &form.csrf).await);
     for_script(
         state
-            .auth
+            .factors
             .second_step_webauthn_options(&form.mfa_token, &client_info(req))
             .await,
     )
@@ -382,7 +382,7 @@ pub async fn passkey_options(
     // The ceremony's id travels with its options.
     for_script(
         state
-            .auth
+            .factors
             .passkey_sign_in_options()
             .await
             .map(|(challenge, mut options)| {
@@ -416,7 +416,7 @@ pub async fn passkey(
     };
     let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
     let result = state
-        .auth
+        .factors
         .passkey_sign_in(&form.challenge_id, &credential, &client_info(req))
         .await;
     count_second_factor(&state, "passkey", &result);
@@ -440,7 +440,7 @@ pub async fn logout(state: Data<&AppState>, req: &Request, Form(form): Form<Csrf
     if !visitor.csrf_ok(&state, &form.csrf) {
         return forged();
     }
-    if let Err(e) = state.auth.logout(claims, &client_info(req)).await {
+    if let Err(e) = state.accounts.logout(claims, &client_info(req)).await {
         return unavailable(e.into());
     }
     let reply = Reply {

@@ -169,7 +169,7 @@ impl Visitor {
         let form_cookie = cookie(req, state.pages.form_cookie());
         let (claims, stale_session) = match &session_cookie {
             None => (None, false),
-            Some(token) => match state.auth.browser_session(token).await {
+            Some(token) => match state.accounts.browser_session(token).await {
                 Ok(claims) => {
                     crate::observe::note_user(&claims.sub);
                     (Some(claims), false)

@@ -143,7 +143,8 @@ impl RateLimiter for RedisRateLimiter {
         if wait_us == 0 {
             Ok(())
         } else {
-            Err(LimitError::Throttled(wait_us.div_ceil(1_000_000).max(1)))
+            let wait = TimeDelta::microseconds(i64::try_from(wait_us).unwrap_or(i64::MAX));
+            Err(LimitError::Throttled(retry_secs(wait)))
         }
     }
 

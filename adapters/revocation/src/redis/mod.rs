@@ -11,8 +11,6 @@ use chrono::DateTime;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tessera_domain::revocation::{Revocation, RevocationEntry};
-use tessera_domain::session::SessionId;
-use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(1);
@@ -28,11 +26,8 @@ pub(crate) async fn manager(url: &str) -> anyhow::Result<ConnectionManager> {
 }
 
 pub(crate) fn encode(e: &RevocationEntry) -> String {
-    let (kind, subject, before) = match e.revocation {
-        Revocation::Token(jti) => ("token", jti, 0),
-        Revocation::Session(sid) => ("session", sid.0, 0),
-        Revocation::UserBefore(user, before) => ("user", user.0, before.timestamp_millis()),
-    };
+    let (kind, subject, before) = e.revocation.parts();
+    let before = before.map_or(0, |b| b.timestamp_millis());
     format!(
         "{kind} {subject} {before} {}",
         e.expires_at.timestamp_millis()
@@ -45,12 +40,7 @@ pub(crate) fn decode(msg: &str) -> Option<RevocationEntry> {
     let subject = Uuid::parse_str(parts.next()?).ok()?;
     let before = DateTime::from_timestamp_millis(parts.next()?.parse().ok()?)?;
     let expires_at = DateTime::from_timestamp_millis(parts.next()?.parse().ok()?)?;
-    let revocation = match kind {
-        "token" => Revocation::Token(subject),
-        "session" => Revocation::Session(SessionId(subject)),
-        "user" => Revocation::UserBefore(UserId(subject), before),
-        _ => return None,
-    };
+    let revocation = Revocation::from_parts(kind, subject, Some(before))?;
     Some(RevocationEntry {
         revocation,
         expires_at,
@@ -81,6 +71,9 @@ pub async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use tessera_domain::session::SessionId;
+    use tessera_domain::user::UserId;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,97 @@
+//! The API's security schemes, all published as one `bearerAuth`: a verified access token
+//! ([`BearerAuth`]), the same for logout, which forgives the token's own ended session
+//! ([`LogoutBearerAuth`]), and the same with the `admin` role required ([`AdminAuth`]).
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use tessera_domain::token::Claims;
+use tessera_domain::user::Role;
+
+use crate::edge::refusal::insufficient_role;
+use crate::edge::{AppState, RETRY_AFTER_SECS};
+use crate::problem::ApiError;
+
+/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_bearer"
+)]
+pub struct BearerAuth(pub Claims);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    verified_bearer(req, &bearer.token, false).await
+}
+
+/// Verifies a bearer token against the revocation list (for logout, forgiving the
+/// token's own ended session) and notes its user for the access log.
+async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::Result<Claims> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::unavailable("not ready", RETRY_AFTER_SECS))?;
+    let verified = if for_logout {
+        state.accounts.authenticate_for_logout(token).await
+    } else {
+        state.accounts.authenticate(token).await
+    };
+    let claims = verified.map_err(ApiError::from)?;
+    if claims.client_id.is_some()
+        && !state
+            .oidc
+            .takes_for_account_api(&claims)
+            .await
+            .map_err(ApiError::from)?
+    {
+        return Err(ApiError::invalid_token(
+            "invalid_token",
+            "this token was issued to a third-party application: Tessera's own API takes \
+             tokens of its own sessions and first-party applications",
+        )
+        .into());
+    }
+    crate::observe::note_user(&claims.sub);
+    Ok(claims)
+}
+
+// The same `bearerAuth` scheme for logout (its doc comment is the scheme's description
+// in the spec, so it must match `BearerAuth`'s). It also accepts a token whose own
+// session has already ended, so a logout that answered 503 halfway can be retried
+// (`AuthService::authenticate_for_logout`).
+/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_logout_bearer"
+)]
+pub struct LogoutBearerAuth(pub Claims);
+
+async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    verified_bearer(req, &bearer.token, true).await
+}
+
+// The same `bearerAuth` scheme for administrators (its doc comment is the scheme's
+// description in the spec, so it must match `BearerAuth`'s). The role check is part of the
+// scheme: an operation that takes `AdminAuth` runs only for the `admin` role, and every
+// other caller gets 403 `insufficient_role` through the operation's declared answer.
+/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_admin_bearer"
+)]
+pub struct AdminAuth(pub Claims);
+
+async fn check_admin_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let claims = verified_bearer(req, &bearer.token, false).await?;
+    if !claims.has_role(Role::ADMIN) {
+        return Err(insufficient_role("admin").into());
+    }
+    Ok(claims)
+}
