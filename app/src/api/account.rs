@@ -11,7 +11,7 @@ use tessera_domain::session::{Session, SessionId};
 use tessera_domain::user::{Password, PasswordAttempt};
 use uuid::Uuid;
 
-use super::responses::{admitted, answer, bad_request, refusals};
+use super::responses::{admitted, answer, answers, bad_request};
 use super::text::Text;
 use super::{ApiTags, BearerAuth, UserView};
 use crate::edge::{AppState, client_info};
@@ -81,18 +81,19 @@ impl SessionView {
     }
 }
 
-#[derive(ApiResponse)]
-pub enum MeResponse {
-    /// The caller's account.
-    #[oai(status = 200)]
+answers! {
+    MeResponse {
+        /// The caller's account.
+        #[oai(status = 200)]
     Ok(Json<UserView>),
-    /// Missing, invalid, expired or revoked access token, or the account is gone
-    /// (`invalid_token`, `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// Missing, invalid, expired or revoked access token, or the account is gone
+        /// (`invalid_token`, `token_revoked`).
+        401 Unauthorized,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
 #[derive(ApiResponse)]
@@ -109,85 +110,59 @@ pub enum DashboardResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum PasswordResponse {
-    /// Changed; every other session has ended.
-    #[oai(status = 204)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    PasswordResponse {
+        /// Changed; every other session has ended.
+        #[oai(status = 204)]
     Done,
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// `current_password` is wrong (`invalid_credentials`).
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// The new password breaks a rule (`weak_password`).
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// A current-password check is a login attempt: too many from this address, or too
-    /// many wrong passwords for this account (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or a store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        bearer Unauthorized,
+        /// `current_password` is wrong (`invalid_credentials`).
+        403 Forbidden,
+        /// The new password breaks a rule (`weak_password`).
+        422 Unprocessable,
+        /// A current-password check is a login attempt: too many from this address, or too
+        /// many wrong passwords for this account (`rate_limited`).
+        429 TooManyRequests,
+        /// Password hashing is saturated or a store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-pub enum SessionsResponse {
-    /// The caller's live sessions, newest first.
-    #[oai(status = 200)]
+answers! {
+    SessionsResponse {
+        /// The caller's live sessions, newest first.
+        #[oai(status = 200)]
     Ok(Json<Vec<SessionView>>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        bearer Unauthorized,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum EndSessionResponse {
-    /// The session has ended: its refresh token and access tokens stop working.
-    #[oai(status = 204)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    EndSessionResponse {
+        /// The session has ended: its refresh token and access tokens stop working.
+        #[oai(status = 204)]
     Done,
-    /// The id is not a UUID (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// No live session of the caller has this id (`session_not_found`).
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The id is not a UUID (`invalid_request`).
+        400 BadRequest,
+        bearer Unauthorized,
+        /// No live session of the caller has this id (`session_not_found`).
+        404 NotFound,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
-
-refusals!(MeResponse { 401 => Unauthorized, 503 => Unavailable });
-refusals!(PasswordResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    422 => Unprocessable,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(SessionsResponse { 401 => Unauthorized, 503 => Unavailable });
-refusals!(EndSessionResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    404 => NotFound,
-    503 => Unavailable,
-});
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]
 impl AccountApi {

@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use tessera_domain::auth::{AccountError, FactorError};
 use tessera_domain::keys::{KeyState, SigningKeyRecord};
 use tessera_domain::oidc::{GrantType, NewClient, OAuthClient};
@@ -14,11 +14,11 @@ use tessera_domain::user::{User, UserId};
 use tessera_keys::KeyError;
 use uuid::Uuid;
 
-use super::responses::{answer, bad_request, refusals};
+use super::responses::{answer, answers, bad_request};
 use super::{AdminAuth, ApiTags};
 use crate::edge::refusal::internal;
 use crate::edge::{AppState, client_info};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 
 pub struct AdminApi;
 
@@ -109,185 +109,180 @@ pub struct UserPage {
     pub total: u64,
 }
 
-/// Declares the answer of an admin operation: its success, the problems particular to it,
-/// and the 401 / 403 / 503 every admin operation can answer, with their conversion from
-/// refusals ([`refusals!`]).
-macro_rules! admin_response {
-    (
-        $(#[$meta:meta])*
-        $name:ident $(<$t:ident>)? {
-            $(#[doc = $ok_doc:literal])* #[oai(status = $ok:literal)] $ok_variant:ident $(($ok_body:ty))?,
-            $( $(#[doc = $doc:literal])* #[oai(status = $status:tt)] $variant:ident, )*
-        }
-    ) => {
-        #[derive(ApiResponse)]
-        $(#[$meta])*
-        pub enum $name $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? {
-            $(#[doc = $ok_doc])*
-            #[oai(status = $ok)]
-            $ok_variant $(($ok_body))?,
-            /// Missing, invalid, expired or revoked access token (`invalid_token`,
-            /// `token_revoked`).
-            #[oai(status = 401, content_type = "application/problem+json")]
-            Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-            /// The caller lacks the `admin` role (`insufficient_role`).
-            #[oai(status = 403, content_type = "application/problem+json")]
-            Forbidden(Json<Problem>),
-            $(
-                $(#[doc = $doc])*
-                #[oai(status = $status, content_type = "application/problem+json")]
-                $variant(Json<Problem>),
-            )*
-            /// A store is down (`service_unavailable`).
-            #[oai(status = 503, content_type = "application/problem+json")]
-            Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
-        }
-
-        refusals!($name $(<$t>)? {
-            401 => Unauthorized,
-            403 => Forbidden,
-            $($status => $variant,)*
-            503 => Unavailable,
-        });
-    };
-}
-
-admin_response! {
+answers! {
     /// The answer of `listKeys`.
     ListResponse<T> {
         /// The listing.
         #[oai(status = 200)]
         Ok(Json<T>),
     }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-admin_response! {
+answers! {
     /// The answer of a paged listing (users, audit events).
     #[oai(bad_request_handler = "bad_request")]
     PageResponse<T> {
         /// One page.
         #[oai(status = 200)]
         Ok(Json<T>),
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// A query parameter does not parse (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `rotateKeys`.
     #[oai(bad_request_handler = "bad_request")]
     RotateResponse {
         /// The keys after the rotation.
         #[oai(status = 200)]
         Ok(Json<Vec<KeyView>>),
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// `immediate` is not a boolean (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// Keys come from files and are rotated by the operator
         /// (`keys_externally_managed`).
-        #[oai(status = 409)]
-        Conflict,
+        409 Conflict,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `revokeKey`.
     RevokeKeyResponse {
         /// Revoked: the key left the JWKS and its tokens are refused.
         #[oai(status = 204)]
         Revoked,
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// No published key has this `kid` (`key_not_found`).
-        #[oai(status = 404)]
-        NotFound,
+        404 NotFound,
         /// Keys come from files and are revoked by the operator
         /// (`keys_externally_managed`).
-        #[oai(status = 409)]
-        Conflict,
+        409 Conflict,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `disableUser`.
     #[oai(bad_request_handler = "bad_request")]
     DisableUserResponse {
         /// Disabled: the account's tokens stopped working.
         #[oai(status = 204)]
         Disabled,
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// The id is not a UUID (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// No user has this id (`user_not_found`).
-        #[oai(status = 404)]
-        NotFound,
+        404 NotFound,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `resetUserMfa`.
     #[oai(bad_request_handler = "bad_request")]
     ResetMfaResponse {
         /// Every second factor of the user is gone.
         #[oai(status = 204)]
         Reset,
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// The id is not a UUID (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// No user has this id (`user_not_found`).
-        #[oai(status = 404)]
-        NotFound,
+        404 NotFound,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `verifyUserEmail`.
     #[oai(bad_request_handler = "bad_request")]
     VerifyUserEmailResponse {
         /// The account, its address now verified.
         #[oai(status = 200)]
         Ok(Json<AdminUserView>),
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// The id is not a UUID (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// No user has this id (`user_not_found`).
-        #[oai(status = 404)]
-        NotFound,
+        404 NotFound,
         /// The user has no address (`no_email`), or another account has verified it
         /// (`email_taken`).
-        #[oai(status = 409)]
-        Conflict,
+        409 Conflict,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `createClient`.
     #[oai(bad_request_handler = "bad_request")]
     CreateClientResponse {
         /// Registered. A confidential client's `client_secret` is in this answer only.
         #[oai(status = 201)]
         Created(Json<RegisteredClient>),
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// The body is not the expected JSON (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// The description breaks a rule (`invalid_client_metadata`).
-        #[oai(status = 422)]
-        Invalid,
+        422 Invalid,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 
-admin_response! {
+answers! {
     /// The answer of `deleteClient`.
     #[oai(bad_request_handler = "bad_request")]
     DeleteClientResponse {
         /// Deleted, with its codes and consents.
         #[oai(status = 204)]
         Deleted,
+    }
+    problems {
+        bearer Unauthorized,
+        admin Forbidden,
         /// The id is not a UUID (`invalid_request`).
-        #[oai(status = 400)]
-        BadRequest,
+        400 BadRequest,
         /// No client has this id (`client_not_found`).
-        #[oai(status = 404)]
-        NotFound,
+        404 NotFound,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
     }
 }
 

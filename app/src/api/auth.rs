@@ -10,7 +10,7 @@ use tessera_domain::auth::{
 use tessera_domain::email::Email;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
-use super::responses::{admitted, answer, bad_request, refusals};
+use super::responses::{admitted, answer, answers, bad_request, refusals};
 use super::text::Text;
 use super::{ApiTags, BearerAuth, LogoutBearerAuth, UserView};
 use crate::edge::{AppState, client_info};
@@ -107,53 +107,50 @@ impl From<TokenPair> for TokenPairView {
 
 const NO_STORE: &str = "no-store";
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum RegisterResponse {
-    /// The account was created.
-    #[oai(status = 201)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    RegisterResponse {
+        /// The account was created.
+        #[oai(status = 201)]
     Created(Json<UserView>),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The username is taken, ignoring case (`username_taken`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// The username, password or email address breaks a rule (`invalid_username`,
-    /// `weak_password`, `invalid_email`); `detail` says which and how to fix it.
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// Too many registrations from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or the store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// The username is taken, ignoring case (`username_taken`).
+        409 Conflict,
+        /// The username, password or email address breaks a rule (`invalid_username`,
+        /// `weak_password`, `invalid_email`); `detail` says which and how to fix it.
+        422 Unprocessable,
+        /// Too many registrations from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// Password hashing is saturated or the store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum TokenResponse {
-    /// A new token pair. Never cache it.
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    TokenResponse {
+        /// A new token pair. Never cache it.
+        #[oai(status = 200)]
     Ok(
         Json<TokenPairView>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The refresh token is unknown, expired, revoked or was already used
-    /// (`invalid_grant`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// Too many refreshes from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// The refresh token is unknown, expired, revoked or was already used
+        /// (`invalid_grant`).
+        401 Unauthorized plain,
+        /// Too many refreshes from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
 impl TokenResponse {
@@ -210,40 +207,25 @@ pub enum LoginResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-#[derive(ApiResponse)]
-pub enum LogoutResponse {
-    /// The session has ended.
-    #[oai(status = 204)]
+answers! {
+    LogoutResponse {
+        /// The session has ended.
+        #[oai(status = 204)]
     Done,
-    /// Missing, invalid, expired or revoked access token (`invalid_token`,
-    /// `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// A store is down; the logout did not happen (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        bearer Unauthorized,
+        /// A store is down; the logout did not happen (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-refusals!(RegisterResponse {
-    400 => BadRequest,
-    409 => Conflict,
-    422 => Unprocessable,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(TokenResponse {
-    400 => BadRequest,
-    401 => Unauthorized plain,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
 refusals!(LoginResponse {
     400 => BadRequest,
     401 => Unauthorized plain,
     429 => TooManyRequests,
     503 => Unavailable,
 });
-refusals!(LogoutResponse { 401 => Unauthorized, 503 => Unavailable });
 
 #[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {

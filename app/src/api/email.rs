@@ -6,14 +6,13 @@
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use tessera_domain::email::Email;
 
-use super::responses::{admitted, answer, bad_request, refusals};
+use super::responses::{admitted, answer, answers, bad_request};
 use super::text::Text;
 use super::{ApiTags, BearerAuth};
 use crate::edge::{AppState, client_info};
-use crate::problem::Problem;
 
 /// A new address for the signed-in user.
 #[derive(Debug, Object)]
@@ -58,125 +57,92 @@ pub struct MailAccepted {
     pub detail: String,
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum EmailChangeResponse {
-    /// A verification link is on its way to the new address. The current address stays
-    /// until the link is redeemed.
-    #[oai(status = 202)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    EmailChangeResponse {
+        /// A verification link is on its way to the new address. The current address stays
+        /// until the link is redeemed.
+        #[oai(status = 202)]
     Accepted(Json<MailAccepted>),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked access token, or the account is gone
-    /// (`invalid_token`, `token_revoked`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Another account has verified this address (`email_taken`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// Not an email address (`invalid_email`).
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// Too many mails to this address lately (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down; nothing was queued (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// Missing, invalid, expired or revoked access token, or the account is gone
+        /// (`invalid_token`, `token_revoked`).
+        401 Unauthorized,
+        /// Another account has verified this address (`email_taken`).
+        409 Conflict,
+        /// Not an email address (`invalid_email`).
+        422 Unprocessable,
+        /// Too many mails to this address lately (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down; nothing was queued (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum VerifyEmailResponse {
-    /// The address is now the account's verified address.
-    #[oai(status = 204)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    VerifyEmailResponse {
+        /// The address is now the account's verified address.
+        #[oai(status = 204)]
     Verified,
-    /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
-    /// or expired (`invalid_email_token`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Another account verified this address first (`email_taken`).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// Too many attempts from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
+        /// or expired (`invalid_email_token`).
+        400 BadRequest,
+        /// Another account verified this address first (`email_taken`).
+        409 Conflict,
+        /// Too many attempts from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum ResetRequestResponse {
-    /// The same answer whether or not the address belongs to an account: a reset link
-    /// is mailed only when it is an account's verified address.
-    #[oai(status = 202)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    ResetRequestResponse {
+        /// The same answer whether or not the address belongs to an account: a reset link
+        /// is mailed only when it is an account's verified address.
+        #[oai(status = 202)]
     Accepted(Json<MailAccepted>),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Not an email address (`invalid_email`).
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// Too many requests from this client, or for this address, known or not
-    /// (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down; nothing was queued (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// Not an email address (`invalid_email`).
+        422 Unprocessable,
+        /// Too many requests from this client, or for this address, known or not
+        /// (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down; nothing was queued (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum ResetConfirmResponse {
-    /// The password is changed; every session of the account has ended and its lockout
-    /// is cleared.
-    #[oai(status = 204)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    ResetConfirmResponse {
+        /// The password is changed; every session of the account has ended and its lockout
+        /// is cleared.
+        #[oai(status = 204)]
     Done,
-    /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
-    /// or expired (`invalid_email_token`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The new password breaks a rule (`weak_password`); the link still works.
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// Too many attempts from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// Password hashing is saturated or a store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
+        /// or expired (`invalid_email_token`).
+        400 BadRequest,
+        /// The new password breaks a rule (`weak_password`); the link still works.
+        422 Unprocessable,
+        /// Too many attempts from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// Password hashing is saturated or a store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
-
-refusals!(EmailChangeResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    409 => Conflict,
-    422 => Unprocessable,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(VerifyEmailResponse {
-    400 => BadRequest,
-    409 => Conflict,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(ResetRequestResponse {
-    400 => BadRequest,
-    422 => Unprocessable,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(ResetConfirmResponse {
-    400 => BadRequest,
-    422 => Unprocessable,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
 
 /// The one answer to every reset request that was not refused.
 pub const RESET_ACCEPTED: &str =

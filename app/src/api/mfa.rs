@@ -9,19 +9,19 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use tessera_domain::auth::{FactorError, Reauthentication, SecondStepProof};
 use tessera_domain::mfa::{PasskeyRecord, RecoveryCode};
 use tessera_domain::user::PasswordAttempt;
 use uuid::Uuid;
 
 use super::auth::TokenPairView;
-use super::responses::{admitted, answer, bad_request, refusals};
+use super::responses::{admitted, answer, answers, bad_request};
 use super::text::Text;
 use super::{ApiTags, BearerAuth};
 use crate::edge::factors::{count_second_factor, passkey_name, passkey_refusal};
 use crate::edge::{AppState, client_info};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 
 pub struct MfaAuthApi;
 pub struct MfaAccountApi;
@@ -396,57 +396,30 @@ impl From<PasskeyRecord> for PasskeyView {
     }
 }
 
-/// The answer of a signed-in operation: the variants given, then the bearer check's 401
-/// and the 503 they all share, with [`refusals!`] over all of them.
-macro_rules! signed_in_response {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $($variants:tt)* }
-        $(refusals { $($status:tt => $variant:ident),* $(,)? })?
-    ) => {
-        #[derive(ApiResponse)]
-        $(#[$meta])*
-        pub enum $name {
-            $($variants)*
-            /// Missing, invalid, expired or revoked access token (`invalid_token`,
-            /// `token_revoked`).
-            #[oai(status = 401, content_type = "application/problem+json")]
-            Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-            /// A store, the rate limiter or password hashing cannot answer now
-            /// (`service_unavailable`).
-            #[oai(status = 503, content_type = "application/problem+json")]
-            Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
-        }
-
-        refusals!($name { 401 => Unauthorized, $($($status => $variant,)*)? 503 => Unavailable });
-    };
-}
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum SecondStepResponse {
-    /// The second step succeeded: a new token pair. Never cache it.
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    SecondStepResponse {
+        /// The second step succeeded: a new token pair. Never cache it.
+        #[oai(status = 200)]
     Ok(
         Json<TokenPairView>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// The body is not valid JSON of the expected shape, or gives no proof or more than
-    /// one (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The proof is wrong (`invalid_code`), or the `mfa_token` is unknown, used,
-    /// expired or out of attempts: log in again (`invalid_mfa_token`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// Too many attempts from this address, or too many failures for this account
-    /// (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store or the rate limiter is down (`service_unavailable`): nothing was decided.
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape, or gives no proof or more than
+        /// one (`invalid_request`).
+        400 BadRequest,
+        /// The proof is wrong (`invalid_code`), or the `mfa_token` is unknown, used,
+        /// expired or out of attempts: log in again (`invalid_mfa_token`).
+        401 Unauthorized plain,
+        /// Too many attempts from this address, or too many failures for this account
+        /// (`rate_limited`).
+        429 TooManyRequests,
+        /// A store or the rate limiter is down (`service_unavailable`): nothing was decided.
+        503 Unavailable,
+    }
 }
 
 impl SecondStepResponse {
@@ -455,139 +428,152 @@ impl SecondStepResponse {
     }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum SecondStepOptionsResponse {
-    /// Request options for an assertion by one of the account's passkeys.
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    SecondStepOptionsResponse {
+        /// Request options for an assertion by one of the account's passkeys.
+        #[oai(status = 200)]
     Ok(
         Json<WebauthnOptions>,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The `mfa_token` is unknown, used, expired or out of attempts (`invalid_mfa_token`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// The account has no passkey (`no_passkey`): use another method.
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// Too many attempts from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// The `mfa_token` is unknown, used, expired or out of attempts (`invalid_mfa_token`).
+        401 Unauthorized plain,
+        /// The account has no passkey (`no_passkey`): use another method.
+        409 Conflict,
+        /// Too many attempts from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-pub enum PasskeyOptionsResponse {
-    /// A new ceremony: pass `publicKey` to `navigator.credentials.get()`.
-    #[oai(status = 200)]
+answers! {
+    PasskeyOptionsResponse {
+        /// A new ceremony: pass `publicKey` to `navigator.credentials.get()`.
+        #[oai(status = 200)]
     Ok(
         Json<PasskeySignInOptions>,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// Too many attempts from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// Too many attempts from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum PasskeySignInResponse {
-    /// Signed in: a new token pair. Never cache it.
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    PasskeySignInResponse {
+        /// Signed in: a new token pair. Never cache it.
+        #[oai(status = 200)]
     Ok(
         Json<TokenPairView>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// The body is not valid JSON of the expected shape (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The assertion does not verify, or the ceremony is unknown, used or expired
-    /// (`invalid_passkey`): start again with new options.
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// Too many attempts from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// The body is not valid JSON of the expected shape (`invalid_request`).
+        400 BadRequest,
+        /// The assertion does not verify, or the ceremony is unknown, used or expired
+        /// (`invalid_passkey`): start again with new options.
+        401 Unauthorized plain,
+        /// Too many attempts from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     MfaStatusResponse {
         /// What is enrolled.
         #[oai(status = 200)]
         Ok(Json<MfaStatus>),
     }
+    problems {
+        bearer Unauthorized,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     TotpSetupResponse {
         /// The secret, pending until `POST /v1/me/mfa/totp/confirm`. Starting again replaces a
         /// pending secret.
         #[oai(status = 200)]
         Ok(Json<TotpSetup>, #[oai(header = "Cache-Control")] String),
+    }
+    problems {
+        bearer Unauthorized,
         /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
         /// first.
-        #[oai(status = 409, content_type = "application/problem+json")]
-        Conflict(Json<Problem>),
-    } refusals { 409 => Conflict }
+        409 Conflict,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     #[oai(bad_request_handler = "bad_request")]
     RecoveryCodesResponse {
         /// The new recovery codes, shown this once; any older set stopped working.
         #[oai(status = 200)]
         Ok(Json<RecoveryCodes>, #[oai(header = "Cache-Control")] String),
+    }
+    problems {
         /// Malformed body, or not exactly one proof when regenerating (`invalid_request`);
         /// the code is wrong (`invalid_code`).
-        #[oai(status = 400, content_type = "application/problem+json")]
-        BadRequest(Json<Problem>),
+        400 BadRequest,
+        bearer Unauthorized,
         /// The password is wrong (`invalid_credentials`).
-        #[oai(status = 403, content_type = "application/problem+json")]
-        Forbidden(Json<Problem>),
+        403 Forbidden,
         /// Nothing to confirm or recover (`mfa_not_enrolled`).
-        #[oai(status = 409, content_type = "application/problem+json")]
-        Conflict(Json<Problem>),
+        409 Conflict,
         /// Too many wrong proofs for this account (`rate_limited`).
-        #[oai(status = 429, content_type = "application/problem+json")]
-        TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    } refusals { 400 => BadRequest, 403 => Forbidden, 409 => Conflict, 429 => TooManyRequests }
+        429 TooManyRequests,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     #[oai(bad_request_handler = "bad_request")]
     DisableTotpResponse {
         /// The authenticator app is removed (with the recovery codes, if no passkey is left).
         #[oai(status = 204)]
         Done,
+    }
+    problems {
         /// Malformed body, both proofs, or none for an active app (`invalid_request`); the
         /// code is wrong or malformed (`invalid_code`).
-        #[oai(status = 400, content_type = "application/problem+json")]
-        BadRequest(Json<Problem>),
+        400 BadRequest,
+        bearer Unauthorized,
         /// The password is wrong (`invalid_credentials`).
-        #[oai(status = 403, content_type = "application/problem+json")]
-        Forbidden(Json<Problem>),
+        403 Forbidden,
         /// No authenticator app is enrolled (`mfa_not_enrolled`).
-        #[oai(status = 409, content_type = "application/problem+json")]
-        Conflict(Json<Problem>),
+        409 Conflict,
         /// Too many wrong proofs for this account (`rate_limited`).
-        #[oai(status = 429, content_type = "application/problem+json")]
-        TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    } refusals { 400 => BadRequest, 403 => Forbidden, 409 => Conflict, 429 => TooManyRequests }
+        429 TooManyRequests,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     RegistrationOptionsResponse {
         /// Creation options: pass `publicKey` to `navigator.credentials.create()`, then send
         /// the result to `POST /v1/me/passkeys` within 5 minutes.
@@ -597,92 +583,92 @@ signed_in_response! {
             #[oai(header = "Cache-Control")] String,
         ),
     }
+    problems {
+        bearer Unauthorized,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     #[oai(bad_request_handler = "bad_request")]
     AddPasskeyResponse {
         /// The passkey is registered.
         #[oai(status = 201)]
         Created(Json<PasskeyView>),
+    }
+    problems {
         /// Malformed body (`invalid_request`), or the credential does not verify or answers
         /// no pending registration (`invalid_credential`).
-        #[oai(status = 400, content_type = "application/problem+json")]
-        BadRequest(Json<Problem>),
+        400 BadRequest,
+        bearer Unauthorized,
         /// This credential is registered already (`passkey_exists`).
-        #[oai(status = 409, content_type = "application/problem+json")]
-        Conflict(Json<Problem>),
+        409 Conflict,
         /// The name is empty, too long or has control characters (`invalid_name`).
-        #[oai(status = 422, content_type = "application/problem+json")]
-        Unprocessable(Json<Problem>),
-    } refusals { 400 => BadRequest, 409 => Conflict, 422 => Unprocessable }
+        422 Unprocessable,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     ListPasskeysResponse {
         /// The caller's passkeys, oldest first.
         #[oai(status = 200)]
         Ok(Json<Vec<PasskeyView>>),
     }
+    problems {
+        bearer Unauthorized,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     #[oai(bad_request_handler = "bad_request")]
     RenamePasskeyResponse {
         /// Renamed.
         #[oai(status = 200)]
         Ok(Json<PasskeyView>),
+    }
+    problems {
         /// Malformed id or body (`invalid_request`).
-        #[oai(status = 400, content_type = "application/problem+json")]
-        BadRequest(Json<Problem>),
+        400 BadRequest,
+        bearer Unauthorized,
         /// Not one of the caller's passkeys (`passkey_not_found`).
-        #[oai(status = 404, content_type = "application/problem+json")]
-        NotFound(Json<Problem>),
+        404 NotFound,
         /// The name is empty, too long or has control characters (`invalid_name`).
-        #[oai(status = 422, content_type = "application/problem+json")]
-        Unprocessable(Json<Problem>),
-    } refusals { 400 => BadRequest, 404 => NotFound, 422 => Unprocessable }
+        422 Unprocessable,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-signed_in_response! {
+answers! {
     #[oai(bad_request_handler = "bad_request")]
     DeletePasskeyResponse {
         /// Removed (with the recovery codes, if it was the last factor).
         #[oai(status = 204)]
         Done,
+    }
+    problems {
         /// Malformed id (`invalid_request`).
-        #[oai(status = 400, content_type = "application/problem+json")]
-        BadRequest(Json<Problem>),
+        400 BadRequest,
+        bearer Unauthorized,
         /// It is the account's last second factor and the sign-in is older than 5 minutes
         /// (`reauthentication_required`): sign in again, then remove it.
-        #[oai(status = 403, content_type = "application/problem+json")]
-        Forbidden(Json<Problem>),
+        403 Forbidden,
         /// Not one of the caller's passkeys (`passkey_not_found`).
-        #[oai(status = 404, content_type = "application/problem+json")]
-        NotFound(Json<Problem>),
-    } refusals { 400 => BadRequest, 403 => Forbidden, 404 => NotFound }
+        404 NotFound,
+        /// A store, the rate limiter or password hashing cannot answer now
+        /// (`service_unavailable`).
+        503 Unavailable,
+    }
 }
-
-refusals!(SecondStepResponse {
-    400 => BadRequest,
-    401 => Unauthorized plain,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(SecondStepOptionsResponse {
-    400 => BadRequest,
-    401 => Unauthorized plain,
-    409 => Conflict,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(PasskeyOptionsResponse { 429 => TooManyRequests, 503 => Unavailable });
-refusals!(PasskeySignInResponse {
-    400 => BadRequest,
-    401 => Unauthorized plain,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
 
 #[OpenApi(prefix_path = "/v1/auth", tag = "ApiTags::Auth")]
 impl MfaAuthApi {

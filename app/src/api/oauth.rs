@@ -4,18 +4,17 @@
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiRequest, Enum, Object, OpenApi};
 use serde::Deserialize;
 use tessera_domain::auth::Introspection;
 use tessera_domain::user::Role;
 use uuid::Uuid;
 
-use super::responses::{admitted, answer, bad_request, refusals};
+use super::responses::{admitted, answer, answers, bad_request};
 use super::text::Text;
 use super::{ApiTags, BearerAuth};
 use crate::edge::refusal::insufficient_role;
 use crate::edge::{AppState, client_info};
-use crate::problem::Problem;
 
 pub struct OAuthApi;
 
@@ -110,57 +109,44 @@ pub struct IntrospectionView {
     pub scope: Option<String>,
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum RevokeResponse {
-    /// The token is revoked, or was not a valid token to begin with (RFC 7009 §2.2).
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    RevokeResponse {
+        /// The token is revoked, or was not a valid token to begin with (RFC 7009 §2.2).
+        #[oai(status = 200)]
     Ok,
-    /// No `token` parameter (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Too many revocations from this address (`rate_limited`).
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// A store is down; nothing was revoked (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// No `token` parameter (`invalid_request`).
+        400 BadRequest,
+        /// Too many revocations from this address (`rate_limited`).
+        429 TooManyRequests,
+        /// A store is down; nothing was revoked (`service_unavailable`).
+        503 Unavailable,
+    }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
-pub enum IntrospectResponse {
-    /// What the token is, or `{"active": false}`.
-    #[oai(status = 200)]
+answers! {
+    #[oai(bad_request_handler = "bad_request")]
+    IntrospectResponse {
+        /// What the token is, or `{"active": false}`.
+        #[oai(status = 200)]
     Ok(
         Json<IntrospectionView>,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// No `token` parameter (`invalid_request`).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// The caller's own bearer token is missing or invalid (`invalid_token`).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The caller lacks the `admin` or `introspect` role (`insufficient_role`).
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// A store is down (`service_unavailable`).
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    }
+    problems {
+        /// No `token` parameter (`invalid_request`).
+        400 BadRequest,
+        /// The caller's own bearer token is missing or invalid (`invalid_token`).
+        401 Unauthorized,
+        /// The caller lacks the `admin` or `introspect` role (`insufficient_role`).
+        403 Forbidden,
+        /// A store is down (`service_unavailable`).
+        503 Unavailable,
+    }
 }
-
-refusals!(RevokeResponse {
-    400 => BadRequest,
-    429 => TooManyRequests,
-    503 => Unavailable,
-});
-refusals!(IntrospectResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    503 => Unavailable,
-});
 
 #[OpenApi(prefix_path = "/v1/oauth", tag = "ApiTags::OAuth")]
 impl OAuthApi {

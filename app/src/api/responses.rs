@@ -1,18 +1,17 @@
-//! How an operation answers a refusal: one set of domain-error-to-problem mappings and
-//! one conversion from any refusal into the operation's own typed response.
+//! How an operation declares its answers and answers a refusal.
 //!
-//! An operation declares its answers as a poem-openapi `ApiResponse` enum — that enum,
-//! with a `///` per status, is the spec — and names its problem variants once with
-//! [`refusals!`]. That gives the enum `From<ApiError>`: a refusal (from the bearer
-//! check, a limiter, a domain error) lands in the variant of its status, carrying its
-//! `WWW-Authenticate` or `Retry-After`. The same conversion backs every
-//! `bad_request_handler` ([`bad_request`]), so a malformed parameter or body is the
-//! documented 400 while the bearer check keeps its 401 and 503. A handler's error arm is
-//! `Err(e) => answer(e)`: which status and code a domain error gets is decided here, once.
+//! Every operation declares its answers with [`answers!`]: the success variants as
+//! written, then its problems by status with a `///` each (that enum, with its docs, is
+//! the spec); `bearer` and `admin` add the 401 and 403 authenticated operations share.
+//! The macro gives the enum `From<ApiError>` ([`refusals!`]): a refusal — from the bearer
+//! check, the gate ([`admitted!`]), a domain error (mapped once in `crate::edge::refusal`)
+//! — lands in the variant of its status with its `WWW-Authenticate` or `Retry-After`. The
+//! same conversion backs every `bad_request_handler` ([`bad_request`]), so a malformed
+//! parameter or body is the documented 400 while the bearer check keeps its 401 and 503.
+//! A handler's error arm is `Err(e) => answer(e)`.
 //!
-//! The smallest authenticated endpoint, `getDashboard`, is its enum (200, 401, 503),
-//! `refusals!(DashboardResponse { 401 => Unauthorized, 503 => Unavailable })`, and a
-//! handler that returns the 200: the bearer check's refusals arrive converted.
+//! The smallest authenticated operation, `listPasskeys`, is an [`answers!`] block with its
+//! 200, `bearer Unauthorized` and its 503, and a handler that calls one use case.
 
 use poem::http::StatusCode;
 
@@ -123,3 +122,102 @@ macro_rules! admitted {
     };
 }
 pub(crate) use admitted;
+
+/// Declares an operation's answers, the one way every operation does: the success
+/// variants as written, then the problems it can give, each by status with the `///` that
+/// documents it in the spec. A problem's body and headers follow from its status — 401
+/// carries `WWW-Authenticate` (unless marked `plain`: a 401 that is no bearer challenge),
+/// 429 and 503 `Retry-After` — and the enum gets `From<ApiError>` ([`refusals!`]). Two
+/// flags add what authenticated operations share, with their standard words: `bearer V`
+/// (401 for a missing, invalid, expired or revoked token) and `admin V` (403
+/// `insufficient_role`, from [`AdminAuth`](super::AdminAuth)). List problems by status.
+///
+/// ```ignore
+/// answers! {
+///     ListPasskeysResponse {
+///         /// The passkeys.
+///         #[oai(status = 200)]
+///         Ok(Json<Vec<PasskeyView>>),
+///     }
+///     problems {
+///         bearer Unauthorized,
+///         /// A store is down (`service_unavailable`).
+///         503 Unavailable,
+///     }
+/// }
+/// ```
+macro_rules! answers {
+    (
+        $(#[$meta:meta])*
+        $name:ident $(<$t:ident>)? { $($ok:tt)* }
+        problems { $($problems:tt)* }
+    ) => {
+        $crate::api::responses::answers!(@munch
+            [$(#[$meta])*] [$name $(<$t>)?] [$($ok)*] [] $($problems)*
+        );
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*] bearer $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            /// Missing, invalid, expired or revoked access token (`invalid_token`,
+            /// `token_revoked`).
+            #[oai(status = 401, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "WWW-Authenticate")] String),
+        ] [$($map)* 401 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*] admin $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            /// The caller lacks the `admin` role (`insufficient_role`).
+            #[oai(status = 403, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>),
+        ] [$($map)* 403 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*]
+        $(#[doc = $d:literal])* 401 $v:ident plain, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            $(#[doc = $d])*
+            #[oai(status = 401, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>),
+        ] [$($map)* 401 => $v plain,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*]
+        $(#[doc = $d:literal])* 401 $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            $(#[doc = $d])*
+            #[oai(status = 401, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "WWW-Authenticate")] String),
+        ] [$($map)* 401 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*]
+        $(#[doc = $d:literal])* 429 $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            $(#[doc = $d])*
+            #[oai(status = 429, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "Retry-After")] u64),
+        ] [$($map)* 429 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*]
+        $(#[doc = $d:literal])* 503 $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            $(#[doc = $d])*
+            #[oai(status = 503, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "Retry-After")] u64),
+        ] [$($map)* 503 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*]
+        $(#[doc = $d:literal])* $s:literal $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            $(#[doc = $d])*
+            #[oai(status = $s, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>),
+        ] [$($map)* $s => $v,] $($rest)*);
+    };
+    (@munch [$($meta:tt)*] [$name:ident $(<$t:ident>)?] [$($body:tt)*] [$($map:tt)*]) => {
+        #[derive(poem_openapi::ApiResponse)]
+        $($meta)*
+        pub enum $name $(<$t: poem_openapi::types::ToJSON + Send + Sync>)? {
+            $($body)*
+        }
+        $crate::api::responses::refusals!($name $(<$t>)? { $($map)* });
+    };
+}
+pub(crate) use answers;
