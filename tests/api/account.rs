@@ -130,7 +130,8 @@ async fn a_disabled_user_is_locked_out_at_once() {
         .unwrap()
         .parse()
         .unwrap();
-    app.auth
+    app.state
+        .accounts
         .disable_user(tessera_domain::user::UserId(id), &Default::default())
         .await
         .unwrap();

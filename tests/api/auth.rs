@@ -131,13 +131,7 @@ async fn registration_rules_answer_422() {
 async fn logout_kills_the_access_token_and_the_refresh_token() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
-    let r = app
-        .post_json(
-            "/v1/auth/logout",
-            &serde_json::json!({}),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = app.logout(&pair.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app.get("/v1/dashboard", Some(&pair.access_token)).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;

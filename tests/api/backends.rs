@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use reqwest::StatusCode;
-use serde_json::json;
 use tessera_domain::{Clock as _, ManualClock};
 
 use crate::helpers::{
-    Db, PASSWORD, TestApp, TestEnv, assert_problem, header_of, missing, unique_name, within,
+    PASSWORD, TestApp, TestEnv, assert_problem, header_of, missing, unique_name, within,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,8 +19,16 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
         return;
     };
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let a = TestApp::spawn_on(Arc::clone(&env), Arc::clone(&clock)).await;
-    let b = TestApp::spawn_on(Arc::clone(&env), Arc::clone(&clock)).await;
+    let a = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(Arc::clone(&clock))
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(Arc::clone(&clock))
+        .spawn()
+        .await;
 
     let name = unique_name();
     assert_eq!(
@@ -32,9 +39,7 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
     assert_eq!(a.dashboard_status(&on_b.access_token).await, StatusCode::OK);
 
     // Logout on A is refused by B within a second.
-    let r = a
-        .post_json("/v1/auth/logout", &json!({}), Some(&on_b.access_token))
-        .await;
+    let r = a.logout(&on_b.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let delay = within(Duration::from_secs(1), async || {
         b.dashboard_status(&on_b.access_token).await == StatusCode::UNAUTHORIZED
@@ -66,7 +71,7 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
     .await;
 
     // A key rotation performed by one is used by both.
-    a.keys.rotate(clock.now(), true).await.unwrap();
+    a.state.keys.rotate(clock.now(), true).await.unwrap();
     let (_, fresh) = a.signed_in_user().await;
     let new_kid = header_of(&fresh.access_token)["kid"].clone();
     assert_eq!(
@@ -140,23 +145,13 @@ async fn a_redis_outage_fails_closed_and_heals_without_a_restart() {
         missing("redis-server binary");
         return;
     };
-    let env = TestEnv::with(Db::Sqlite, false).await;
-    let url = redis.url();
-    let app = TestApp::spawn_with(
-        env,
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-        move |c| {
-            c.revocation.backend = tessera::config::RevocationBackend::Redis;
-            c.revocation.redis_url = url;
-            c.revocation.redis_prefix = "outage".into();
-        },
-    )
-    .await;
+    let app = TestApp::builder()
+        .on_private_redis(redis.url(), "outage")
+        .spawn()
+        .await;
     let (_, keep) = app.signed_in_user().await;
     let (_, gone) = app.signed_in_user().await;
-    let r = app
-        .post_json("/v1/auth/logout", &json!({}), Some(&gone.access_token))
-        .await;
+    let r = app.logout(&gone.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     redis.stop();
@@ -174,9 +169,7 @@ async fn a_redis_outage_fails_closed_and_heals_without_a_restart() {
         r.json::<serde_json::Value>().await.unwrap()["revocation"],
         "unavailable"
     );
-    let r = app
-        .post_json("/v1/auth/logout", &json!({}), Some(&keep.access_token))
-        .await;
+    let r = app.logout(&keep.access_token).await;
     assert_eq!(
         r.status(),
         StatusCode::SERVICE_UNAVAILABLE,

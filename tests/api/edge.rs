@@ -6,12 +6,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera_domain::ManualClock;
 
 use crate::backends::PrivateRedis;
-use crate::helpers::{
-    Browser, PASSWORD, TestApp, TestEnv, assert_problem, free_port, spawn_limited,
-};
+use crate::helpers::{Browser, PASSWORD, TestApp, assert_problem, free_port};
 
 const NEW_PASSWORD: &str = "a brand new pass phrase";
 
@@ -32,13 +29,15 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 /// password change took no place at the password door).
 #[tokio::test]
 async fn abandoned_password_changes_leave_no_backlog_for_logins() {
-    let app = TestApp::spawn_configured(|c| {
-        c.passwords.max_concurrent_hashes = 1;
-        c.passwords.max_queued_hashes = 4;
-        c.passwords.argon2_memory_kib = 32 * 1024;
-        c.passwords.argon2_iterations = 4;
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.passwords.max_concurrent_hashes = 1;
+            c.passwords.max_queued_hashes = 4;
+            c.passwords.argon2_memory_kib = 32 * 1024;
+            c.passwords.argon2_iterations = 4;
+        })
+        .spawn()
+        .await;
     let (name, pair) = app.signed_in_user().await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(20))
@@ -142,11 +141,14 @@ async fn the_api_and_the_pages_refuse_at_the_password_door_alike() {
 /// same 429 and `Retry-After`, and each refusal is counted once by what was limited.
 #[tokio::test]
 async fn the_api_and_the_pages_share_one_bucket_per_action() {
-    let app = spawn_limited(|c| {
-        c.limits.login_per_minute = 1;
-        c.limits.login_burst = 3;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.limits.login_per_minute = 1;
+            c.limits.login_burst = 3;
+        })
+        .spawn()
+        .await;
     let (name, pair) = app.signed_in_user().await; // login: 1 of 3
     let mut browser = Browser::new(&app);
     browser.sign_in(&name, PASSWORD).await; // login: 2 of 3
@@ -202,19 +204,14 @@ async fn the_token_endpoint_answers_a_limiter_outage_with_503() {
         crate::helpers::missing("redis-server binary");
         return;
     };
-    let url = redis.url();
-    let app = TestApp::spawn_with(
-        TestEnv::with(crate::helpers::Db::Sqlite, false).await,
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-        move |c| {
-            c.revocation.backend = tessera::config::RevocationBackend::Redis;
-            c.revocation.redis_url = url;
-            c.revocation.redis_prefix = "limiter-outage".into();
+    let app = TestApp::builder()
+        .on_private_redis(redis.url(), "limiter-outage")
+        .with_config(|c| {
             c.limits.enabled = true;
             c.limits.refresh_per_minute = 600;
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let token = async || {
         app.client
             .post(app.url("/oauth2/token"))

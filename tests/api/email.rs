@@ -12,15 +12,18 @@ use tessera_domain::email::Email;
 use tessera_domain::session::ClientInfo;
 
 use crate::helpers::{
-    Browser, PASSWORD, SmtpSink, TestApp, TestEnv, assert_problem, deliver_to, spawn_limited,
-    token_in, unique_name, within,
+    Browser, PASSWORD, SmtpSink, TestApp, TestEnv, assert_problem, deliver_to, token_in,
+    unique_name, within,
 };
 
 const NEW_PASSWORD: &str = "plaid tortoise juggles quietly";
 
 async fn mailing_app(smtp: &SmtpSink) -> TestApp {
     let url = smtp.url();
-    TestApp::spawn_configured(|c| deliver_to(c, &url)).await
+    TestApp::builder()
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await
 }
 
 fn address(name: &str) -> String {
@@ -282,7 +285,11 @@ async fn a_reset_clears_the_lockout() {
         return;
     };
     let url = smtp.url();
-    let app = spawn_limited(|c| deliver_to(c, &url)).await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await;
     let (name, email) = verified_user(&app, &smtp).await;
     for _ in 0..6 {
         app.login(&name, "wrong password, sorry").await;
@@ -371,13 +378,16 @@ async fn addresses_are_checked_and_taken_ones_are_told_only_to_their_owner() {
 
 #[tokio::test]
 async fn reset_requests_are_limited_per_client_and_per_address() {
-    let app = spawn_limited(|c| {
-        c.limits.password_reset_per_minute = 1;
-        c.limits.password_reset_burst = 3;
-        c.limits.mail_per_address_per_minute = 1;
-        c.limits.mail_per_address_burst = 2;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.limits.password_reset_per_minute = 1;
+            c.limits.password_reset_burst = 3;
+            c.limits.mail_per_address_per_minute = 1;
+            c.limits.mail_per_address_burst = 2;
+        })
+        .spawn()
+        .await;
     let one = address(&unique_name());
     assert_eq!(
         request_reset(&app, &one).await.status(),
@@ -400,7 +410,10 @@ async fn the_outbox_delivers_after_an_smtp_outage_and_gives_up_on_old_mail() {
     // A port nothing listens on yet: the relay is down.
     let port = crate::helpers::free_port();
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
-    let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+    let app = TestApp::builder()
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await;
     let name = unique_name();
     let email = address(&name);
     let r = app.register_with_email(&name, &email).await;
@@ -466,11 +479,13 @@ async fn a_hanging_smtp_server_never_delays_an_answer() {
         }
     });
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
-    let app = TestApp::spawn_configured(|c| {
-        deliver_to(c, &url);
-        c.mail.timeout = Duration::from_secs(3);
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            deliver_to(c, &url);
+            c.mail.timeout = Duration::from_secs(3);
+        })
+        .spawn()
+        .await;
     for _ in 0..3 {
         let name = unique_name();
         let started = std::time::Instant::now();
@@ -509,8 +524,18 @@ async fn two_instances_deliver_each_mail_once() {
     let url = smtp.url();
     let env = TestEnv::new().await;
     let clock = std::sync::Arc::new(tessera_domain::ManualClock::new(chrono::Utc::now()));
-    let a = TestApp::spawn_with(env.clone(), clock.clone(), |c| deliver_to(c, &url)).await;
-    let b = TestApp::spawn_with(env, clock, |c| deliver_to(c, &url)).await;
+    let a = TestApp::builder()
+        .on(env.clone())
+        .with_clock(clock.clone())
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .on(env)
+        .with_clock(clock)
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await;
     let mut addresses = Vec::new();
     for i in 0..12 {
         let name = unique_name();
@@ -599,13 +624,15 @@ async fn admins_mark_addresses_verified() {
     let password =
         tessera_domain::user::Password::parse(PASSWORD, &cli_user, &Default::default()).unwrap();
     let created = app
-        .auth
+        .state
+        .accounts
         .register(cli_user, password, Vec::new(), None, &ClientInfo::default())
         .await
         .unwrap();
     let cli_email = Email::parse(&address("cli-user")).unwrap();
     let user = app
-        .auth
+        .state
+        .emails
         .mark_email_verified(created.id, Some(cli_email.clone()), &ClientInfo::default())
         .await
         .unwrap();
@@ -714,11 +741,13 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
         };
         let url = format!("{scheme}://127.0.0.1:{}", smtp.port);
         let ca = smtp.ca_pem_path();
-        let app = TestApp::spawn_configured(|c| {
-            deliver_to(c, &url);
-            c.mail.ca_file = Some(ca);
-        })
-        .await;
+        let app = TestApp::builder()
+            .with_config(|c| {
+                deliver_to(c, &url);
+                c.mail.ca_file = Some(ca);
+            })
+            .spawn()
+            .await;
         let name = unique_name();
         let email = address(&name);
         app.register_with_email(&name, &email).await;
@@ -726,7 +755,10 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
         assert_eq!(mail["subject"], "Confirm your email address", "{mode}");
 
         // Without the relay's CA the certificate is refused: nothing is sent in clear.
-        let untrusting = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+        let untrusting = TestApp::builder()
+            .with_config(|c| deliver_to(c, &url))
+            .spawn()
+            .await;
         let other = address(&unique_name());
         untrusting
             .register_with_email(&other.replace("@example.test", ""), &other)
@@ -755,7 +787,10 @@ async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
     // The relay is down, so the mail stays queued.
     let port = crate::helpers::free_port();
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
-    let app = TestApp::spawn_configured(|c| deliver_to(c, &url)).await;
+    let app = TestApp::builder()
+        .with_config(|c| deliver_to(c, &url))
+        .spawn()
+        .await;
     let name = unique_name();
     let email = address(&name);
     assert_eq!(
@@ -764,7 +799,7 @@ async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
     );
     // What a database dump holds: the row as the store has it.
     let dump = app.store().await;
-    let later = app.auth.now() + TimeDelta::hours(1);
+    let later = app.state.accounts.now() + TimeDelta::hours(1);
     let rows = dump
         .claim_due("a-database-dump", later, TimeDelta::milliseconds(1), 10)
         .await

@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use tessera_domain::ManualClock;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, spawn_limited,
-    unique_name, within,
+    PASSWORD, TestApp, TestEnv, assert_problem, backend, claims_of, header_of, unique_name, within,
 };
 
 /// `POST /v1/me/password` with this current password.
@@ -31,13 +30,16 @@ async fn change_password(app: &TestApp, token: &str, current: &str) -> reqwest::
 /// account's failure budget.
 #[tokio::test]
 async fn a_login_flood_is_turned_away_at_the_password_door() {
-    let app = spawn_limited(|c| {
-        c.passwords.max_concurrent_hashes = 1;
-        c.passwords.max_queued_hashes = 1;
-        c.passwords.argon2_memory_kib = 32 * 1024;
-        c.passwords.argon2_iterations = 4;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.passwords.max_concurrent_hashes = 1;
+            c.passwords.max_queued_hashes = 1;
+            c.passwords.argon2_memory_kib = 32 * 1024;
+            c.passwords.argon2_iterations = 4;
+        })
+        .spawn()
+        .await;
     let (name, _) = app.signed_in_user().await;
     let mut flood = Vec::new();
     for i in 0..40 {
@@ -72,14 +74,16 @@ async fn a_login_flood_is_turned_away_at_the_password_door() {
 /// unit test in `app/src/hashing.rs`.)
 #[tokio::test]
 async fn abandoned_hashing_requests_leave_no_backlog() {
-    let app = TestApp::spawn_configured(|c| {
-        // One hashing thread and a short queue, with a hash that costs real time.
-        c.passwords.max_concurrent_hashes = 1;
-        c.passwords.max_queued_hashes = 4;
-        c.passwords.argon2_memory_kib = 32 * 1024;
-        c.passwords.argon2_iterations = 4;
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            // One hashing thread and a short queue, with a hash that costs real time.
+            c.passwords.max_concurrent_hashes = 1;
+            c.passwords.max_queued_hashes = 4;
+            c.passwords.argon2_memory_kib = 32 * 1024;
+            c.passwords.argon2_iterations = 4;
+        })
+        .spawn()
+        .await;
     let (name, _) = app.signed_in_user().await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(20))
@@ -127,7 +131,7 @@ fn fullwidth(s: &str) -> String {
 
 #[tokio::test]
 async fn the_same_input_means_the_same_user_on_every_backend() {
-    let app = spawn_limited(|_| {}).await;
+    let app = TestApp::builder().limited().spawn().await;
     let tail = &unique_name()[5..];
     let plain = format!("alice{tail}");
     let accented = format!("álice{tail}");
@@ -163,7 +167,7 @@ async fn the_same_input_means_the_same_user_on_every_backend() {
 
 #[tokio::test]
 async fn a_wrong_current_password_counts_as_a_failed_login() {
-    let app = spawn_limited(|_| {}).await;
+    let app = TestApp::builder().limited().spawn().await;
     let (name, pair) = app.signed_in_user().await;
     for i in 0..6 {
         let r = change_password(&app, &pair.access_token, &format!("guess {i}")).await;
@@ -186,12 +190,15 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
 
 #[tokio::test]
 async fn password_changes_share_the_login_bucket_of_the_address() {
-    let app = spawn_limited(|c| {
-        c.limits.login_per_minute = 1;
-        c.limits.login_burst = 3;
-        c.limits.account_throttling = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.limits.login_per_minute = 1;
+            c.limits.login_burst = 3;
+            c.limits.account_throttling = false;
+        })
+        .spawn()
+        .await;
     let (_, pair) = app.signed_in_user().await; // the login takes one
     let mut statuses = Vec::new();
     for i in 0..3 {
@@ -205,7 +212,7 @@ async fn password_changes_share_the_login_bucket_of_the_address() {
 
 #[tokio::test]
 async fn parallel_guesses_get_no_more_checks_than_sequential_ones() {
-    let app = Arc::new(spawn_limited(|_| {}).await);
+    let app = Arc::new(TestApp::builder().limited().spawn().await);
     let (name, _) = app.signed_in_user().await;
     let guesses: Vec<_> = (0..20)
         .map(|i| {
@@ -265,11 +272,7 @@ async fn cli(env: &TestEnv, command: tessera::cli::Command) {
 #[tokio::test]
 async fn cli_disable_and_key_revoke_reach_a_running_server() {
     let env = TestEnv::new().await;
-    let app = TestApp::spawn_on(
-        Arc::clone(&env),
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-    )
-    .await;
+    let app = TestApp::builder().on(Arc::clone(&env)).spawn().await;
     let (name, pair) = app.signed_in_user().await;
     let (_, other) = app.signed_in_user().await;
     assert_eq!(app.dashboard_status(&pair.access_token).await, 200);
@@ -316,9 +319,7 @@ async fn a_logout_can_be_retried_and_ends_the_session_for_good() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
     for _ in 0..2 {
-        let r = app
-            .post_json("/v1/auth/logout", &json!({}), Some(&pair.access_token))
-            .await;
+        let r = app.logout(&pair.access_token).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "logout is idempotent");
     }
     let r = app.refresh(&pair.refresh_token).await;
@@ -335,9 +336,7 @@ async fn a_logout_can_be_retried_and_ends_the_session_for_good() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app
-        .post_json("/v1/auth/logout", &json!({}), Some(&live.access_token))
-        .await;
+    let r = app.logout(&live.access_token).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "token_revoked").await;
 }
 
@@ -356,13 +355,16 @@ async fn login_from(app: &TestApp, forwarded: &str, name: &str) -> StatusCode {
 
 #[tokio::test]
 async fn ipv6_clients_share_a_bucket_per_64() {
-    let app = spawn_limited(|c| {
-        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        c.limits.login_per_minute = 1;
-        c.limits.login_burst = 3;
-        c.limits.account_throttling = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            c.limits.login_per_minute = 1;
+            c.limits.login_burst = 3;
+            c.limits.account_throttling = false;
+        })
+        .spawn()
+        .await;
     let mut statuses = Vec::new();
     for i in 1..=4 {
         statuses.push(login_from(&app, &format!("2001:db8:0:1::{i:x}"), &unique_name()).await);
@@ -379,11 +381,14 @@ async fn ipv6_clients_share_a_bucket_per_64() {
 
 #[tokio::test]
 async fn revocation_is_bucketed_and_a_dead_token_costs_no_writes() {
-    let app = spawn_limited(|c| {
-        c.limits.revoke_per_minute = 1;
-        c.limits.revoke_burst = 3;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.limits.revoke_per_minute = 1;
+            c.limits.revoke_burst = 3;
+        })
+        .spawn()
+        .await;
     let (_, pair) = app.signed_in_user().await;
     let revoke = async || {
         app.post_json(
@@ -486,10 +491,12 @@ async fn session_ip(app: &TestApp, forwarded: &str) -> String {
 
 #[tokio::test]
 async fn forwarded_hops_with_ports_are_read_and_garbage_is_not_skipped() {
-    let app = TestApp::spawn_configured(|c| {
-        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        })
+        .spawn()
+        .await;
     assert_eq!(
         session_ip(&app, "6.6.6.6, 198.51.100.7:4711").await,
         "198.51.100.7"
@@ -509,11 +516,13 @@ async fn forwarded_hops_with_ports_are_read_and_garbage_is_not_skipped() {
 
 #[tokio::test]
 async fn logout_all_reaches_a_session_at_its_absolute_limit() {
-    let app = TestApp::spawn_configured(|c| {
-        c.tokens.refresh_idle_ttl = Duration::from_secs(3600);
-        c.tokens.session_max_ttl = Duration::from_secs(3600);
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.tokens.refresh_idle_ttl = Duration::from_secs(3600);
+            c.tokens.session_max_ttl = Duration::from_secs(3600);
+        })
+        .spawn()
+        .await;
     let (name, first) = app.signed_in_user().await;
     app.advance(TimeDelta::minutes(59));
     let r = app.refresh(&first.refresh_token).await;
@@ -626,18 +635,24 @@ async fn a_silently_dead_redis_link_fails_closed() {
     let relay = BlackHoleRelay::start(upstream).await;
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let relayed = format!("redis://127.0.0.1:{}", relay.port);
-    let a = TestApp::spawn_with(Arc::clone(&env), Arc::clone(&clock), move |c| {
-        c.revocation.redis_url = relayed;
-    })
-    .await;
-    let b = TestApp::spawn_on(Arc::clone(&env), clock).await;
+    let a = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(Arc::clone(&clock))
+        .with_config(move |c| {
+            c.revocation.redis_url = relayed;
+        })
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(clock)
+        .spawn()
+        .await;
     let (_, pair) = a.signed_in_user().await;
     assert_eq!(a.dashboard_status(&pair.access_token).await, 200);
 
     relay.swallow();
-    let r = b
-        .post_json("/v1/auth/logout", &json!({}), Some(&pair.access_token))
-        .await;
+    let r = b.logout(&pair.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let took = within(Duration::from_secs(5), async || {
         a.dashboard_status(&pair.access_token).await != StatusCode::OK
@@ -669,7 +684,7 @@ async fn imports_refuse_bcrypt_costs_that_would_stall_logins() {
     let cheap = bcrypt::hash("hunter2-secret", 4).unwrap();
     let huge = cheap.replacen("$2b$04$", "$2b$31$", 1);
     let (ok, slow) = (unique_name(), unique_name());
-    let file = app.dir.path().join("users.jsonl");
+    let file = app.env.path().join("users.jsonl");
     std::fs::write(
         &file,
         format!(
@@ -679,7 +694,7 @@ async fn imports_refuse_bcrypt_costs_that_would_stall_logins() {
         ),
     )
     .unwrap();
-    let report = tessera::cli::import(&app.auth, &file, &Default::default())
+    let report = tessera::cli::import(&app.state.accounts, &file, &Default::default())
         .await
         .unwrap();
     assert_eq!(report.imported, 1);

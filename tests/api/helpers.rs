@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera::Config;
 use tessera_domain::ManualClock;
-use tessera_domain::auth::AuthService;
 use tessera_domain::session::ClientInfo;
 use tessera_domain::user::{Password, PasswordPolicy, Role, Username};
 use tokio::sync::oneshot;
@@ -164,9 +163,9 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
-    pub dir: Arc<TestEnv>,
-    pub auth: AuthService,
-    pub keys: Arc<tessera_keys::KeyRingHandle>,
+    pub env: Arc<TestEnv>,
+    /// The server's state: the use cases (`accounts`, `emails`, `factors`, `oidc`), the
+    /// key ring (`keys`, `keys_admin`), the password door…
     pub state: tessera::edge::AppState,
     /// The server's own pool (closing it makes the store unavailable to the server).
     pub pool: tessera_sql::SqlStore,
@@ -212,38 +211,98 @@ pub fn free_port() -> u16 {
 pub const PASSKEY_ORIGIN: &str = "http://localhost:5173";
 
 impl TestApp {
+    /// The test configuration on a fresh environment and clock: shorthand for
+    /// `TestApp::builder().spawn().await`.
     pub async fn spawn() -> Self {
-        Self::spawn_on(TestEnv::new().await, Arc::new(ManualClock::new(Utc::now()))).await
+        Self::builder().spawn().await
     }
 
-    /// A fresh environment and clock, with `tweak` applied to the test configuration.
-    pub async fn spawn_configured(tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::spawn_with(
-            TestEnv::new().await,
-            Arc::new(ManualClock::new(Utc::now())),
-            tweak,
-        )
-        .await
+    /// Everything else: another configuration, environment or clock.
+    pub fn builder<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder::default()
+    }
+}
+
+/// How a test starts an app other than [`TestApp::spawn`]'s way. The configuration is
+/// [`test_config`] for the environment, then the private Redis ([`Self::on_private_redis`]),
+/// then [`Self::limited`], then every [`Self::with_config`] tweak in the order given.
+#[must_use = "a builder starts nothing until `.spawn().await`"]
+#[derive(Default)]
+pub struct TestAppBuilder<'a> {
+    env: Option<Arc<TestEnv>>,
+    clock: Option<Arc<ManualClock>>,
+    private_redis: Option<(String, String)>,
+    limited: bool,
+    tweaks: Vec<ConfigTweak<'a>>,
+}
+
+/// One [`TestAppBuilder::with_config`] change.
+type ConfigTweak<'a> = Box<dyn FnOnce(&mut Config) + Send + 'a>;
+
+impl<'a> TestAppBuilder<'a> {
+    /// Changes the configuration; may be called more than once (tweaks apply in order,
+    /// after [`Self::limited`]).
+    pub fn with_config(mut self, tweak: impl FnOnce(&mut Config) + Send + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
     }
 
-    /// Another instance on the same database and encryption key.
-    pub async fn spawn_on(dir: Arc<TestEnv>, clock: Arc<ManualClock>) -> Self {
-        Self::spawn_with(dir, clock, |_| {}).await
+    /// Another instance on this environment's database and encryption key (default: a
+    /// fresh environment).
+    pub fn on(mut self, env: Arc<TestEnv>) -> Self {
+        self.env = Some(env);
+        self
     }
 
-    pub async fn spawn_with(
-        dir: Arc<TestEnv>,
-        clock: Arc<ManualClock>,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
-        let mut config = test_config(&dir);
-        tweak(&mut config);
+    /// This clock (default: a fresh one at the current time).
+    pub fn with_clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Rate limits on, every per-address bucket off unless a `with_config` tweak sets one.
+    pub fn limited(mut self) -> Self {
+        self.limited = true;
+        self
+    }
+
+    /// Revocations and limits on a Redis of the test's own (one it stops and starts) at
+    /// `url`, under `prefix`. Without [`Self::on`], the environment is a fresh SQLite
+    /// one, whatever `TESSERA_TEST_BACKEND` says.
+    pub fn on_private_redis(mut self, url: impl Into<String>, prefix: &str) -> Self {
+        self.private_redis = Some((url.into(), prefix.to_owned()));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let env = match self.env {
+            Some(env) => env,
+            None if self.private_redis.is_some() => TestEnv::with(Db::Sqlite, false).await,
+            None => TestEnv::new().await,
+        };
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Arc::new(ManualClock::new(Utc::now())));
+        let mut config = test_config(&env);
+        if let Some((url, prefix)) = self.private_redis {
+            config.revocation.backend = tessera::config::RevocationBackend::Redis;
+            config.revocation.redis_url = url;
+            config.revocation.redis_prefix = prefix;
+        }
+        if self.limited {
+            config.limits.enabled = true;
+            config.limits.login_per_minute = 0;
+            config.limits.register_per_minute = 0;
+            config.limits.refresh_per_minute = 0;
+            config.limits.revoke_per_minute = 0;
+        }
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let app = tessera::Application::build_with_clock(config, clock.clone())
             .await
             .expect("the application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
-        let auth = app.auth().clone();
-        let keys = Arc::clone(app.keys());
         let state = app.state().clone();
         let pool = app.store().clone();
         let (tx, rx) = oneshot::channel();
@@ -254,20 +313,20 @@ impl TestApp {
             .await
             .unwrap();
         });
-        Self {
+        TestApp {
             base,
             client: reqwest::Client::new(),
             clock,
-            dir,
-            auth,
-            keys,
+            env,
             state,
             pool,
             shutdown: Some(tx),
             server: Some(server),
         }
     }
+}
 
+impl TestApp {
     /// Asks the server to stop (it drains in-flight requests first).
     pub fn begin_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -293,7 +352,7 @@ impl TestApp {
             connect_timeout: defaults.connect_timeout,
             acquire_timeout: defaults.acquire_timeout,
         };
-        tessera_sql::SqlStore::connect(&self.dir.db_url, &pool)
+        tessera_sql::SqlStore::connect(&self.env.db_url, &pool)
             .await
             .unwrap()
     }
@@ -376,6 +435,12 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// Ends the session of this access token.
+    pub async fn logout(&self, access_token: &str) -> Response {
+        self.post_json("/v1/auth/logout", &json!({}), Some(access_token))
+            .await
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post_json(
             "/v1/auth/refresh",
@@ -402,7 +467,8 @@ impl TestApp {
         let name = unique_name();
         let username = Username::parse(&name).unwrap();
         let password = Password::parse(PASSWORD, &username, &PasswordPolicy::default()).unwrap();
-        self.auth
+        self.state
+            .accounts
             .register(
                 username,
                 password,
@@ -449,19 +515,6 @@ pub async fn within<F: AsyncFn() -> bool>(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     None
-}
-
-/// Limits on, every per-address bucket off unless `tweak` sets one.
-pub async fn spawn_limited(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    TestApp::spawn_configured(|c| {
-        c.limits.enabled = true;
-        c.limits.login_per_minute = 0;
-        c.limits.register_per_minute = 0;
-        c.limits.refresh_per_minute = 0;
-        c.limits.revoke_per_minute = 0;
-        tweak(c);
-    })
-    .await
 }
 
 pub fn unique_name() -> String {

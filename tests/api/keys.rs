@@ -103,7 +103,11 @@ async fn a_whole_rotation_cycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_perform_a_due_rotation_exactly_once() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_on(Arc::clone(&a.dir), Arc::clone(&a.clock)).await;
+    let b = TestApp::builder()
+        .on(Arc::clone(&a.env))
+        .with_clock(Arc::clone(&a.clock))
+        .spawn()
+        .await;
     a.advance(ROTATE - PREPUBLISH);
     let (ea, eb) = tokio::join!(a.tick_keys(), b.tick_keys());
     let generated = ea
@@ -145,12 +149,12 @@ async fn a_restart_in_the_middle_of_a_cycle_resumes_it() {
     app.tick_keys().await;
     app.advance(PREPUBLISH - TimeDelta::minutes(5));
     let (_, before) = app.signed_in_user().await;
-    let (dir, clock) = (Arc::clone(&app.dir), Arc::clone(&app.clock));
+    let (env, clock) = (Arc::clone(&app.env), Arc::clone(&app.clock));
     app.stop().await;
 
     // Down while the promotion fell due; the restart performs it.
     clock.advance(TimeDelta::minutes(5));
-    let again = TestApp::spawn_on(dir, clock).await;
+    let again = TestApp::builder().on(env).with_clock(clock).spawn().await;
     let (_, after) = again.signed_in_user().await;
     assert_ne!(
         header_of(&after.access_token)["kid"],
@@ -344,7 +348,7 @@ async fn the_jwks_honours_if_none_match() {
             .starts_with("public, max-age=")
     );
 
-    app.keys.rotate(app.clock.now(), false).await.unwrap();
+    app.state.keys.rotate(app.clock.now(), false).await.unwrap();
     let r = app
         .client
         .get(app.url("/.well-known/jwks.json"))
@@ -357,8 +361,8 @@ async fn the_jwks_honours_if_none_match() {
 
 #[tokio::test]
 async fn keys_can_come_from_operator_managed_files() {
-    let dir = crate::helpers::TestEnv::new().await;
-    let keydir = dir.path().join("keys");
+    let env = crate::helpers::TestEnv::new().await;
+    let keydir = env.path().join("keys");
     std::fs::create_dir(&keydir).unwrap();
     let older = KeyMaterial::generate(RsaBits::B2048).unwrap();
     let newer = KeyMaterial::generate(RsaBits::B2048).unwrap();
@@ -366,11 +370,15 @@ async fn keys_can_come_from_operator_managed_files() {
     std::fs::write(keydir.join("2026-11.pem"), newer.to_pkcs8_pem().unwrap()).unwrap();
     let clock = Arc::new(tessera_domain::ManualClock::new(chrono::Utc::now()));
     let kd = keydir.clone();
-    let app = TestApp::spawn_with(dir, clock, move |c| {
-        c.keys.source = tessera::config::KeySourceKind::Files;
-        c.keys.dir = kd;
-    })
-    .await;
+    let app = TestApp::builder()
+        .on(env)
+        .with_clock(clock)
+        .with_config(move |c| {
+            c.keys.source = tessera::config::KeySourceKind::Files;
+            c.keys.dir = kd;
+        })
+        .spawn()
+        .await;
     let (_, pair) = app.signed_in_user().await;
     assert_eq!(header_of(&pair.access_token)["kid"], newer.kid());
     assert_eq!(app.kids().await.len(), 2);
@@ -444,7 +452,7 @@ async fn key_operations_are_audited_once_whatever_starts_them() {
     assert_eq!(trail("key_rotated").await, 3);
 
     // Revoking the active key: the revocation, and its replacement starting to sign.
-    let active = app.keys.snapshot().active_kid().unwrap().to_owned();
+    let active = app.state.keys.snapshot().active_kid().unwrap().to_owned();
     let revoked = post(&format!("/v1/admin/keys/{active}/revoke")).await;
     assert_eq!(revoked, StatusCode::NO_CONTENT);
     assert_eq!(trail("key_revoked").await, 1);

@@ -272,7 +272,7 @@ async fn a_lost_phone_is_replaced_by_a_recovery_code_once() {
 
 #[tokio::test]
 async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
-    let app = crate::helpers::spawn_limited(|_| {}).await;
+    let app = TestApp::builder().limited().spawn().await;
     let Some(user) = app.enrolled().await else {
         return;
     };
@@ -588,8 +588,16 @@ async fn a_code_used_on_one_instance_is_refused_on_the_other() {
         return;
     };
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let a = TestApp::spawn_on(Arc::clone(&env), Arc::clone(&clock)).await;
-    let b = TestApp::spawn_on(Arc::clone(&env), Arc::clone(&clock)).await;
+    let a = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(Arc::clone(&clock))
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .on(Arc::clone(&env))
+        .with_clock(Arc::clone(&clock))
+        .spawn()
+        .await;
     let Some(user) = a.enrolled().await else {
         return;
     };
@@ -626,30 +634,18 @@ async fn a_second_step_fails_closed_while_redis_is_down() {
     use std::time::Duration;
 
     use crate::backends::PrivateRedis;
-    use crate::helpers::{Db, within};
+    use crate::helpers::within;
 
     let port = crate::helpers::free_port();
     let Some(mut redis) = PrivateRedis::start(port) else {
         missing("redis-server binary");
         return;
     };
-    let env = TestEnv::with(Db::Sqlite, false).await;
-    let url = redis.url();
-    let app = TestApp::spawn_with(
-        env,
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-        move |c| {
-            c.revocation.backend = tessera::config::RevocationBackend::Redis;
-            c.revocation.redis_url = url;
-            c.revocation.redis_prefix = "mfa-outage".into();
-            c.limits.enabled = true;
-            c.limits.login_per_minute = 0;
-            c.limits.register_per_minute = 0;
-            c.limits.refresh_per_minute = 0;
-            c.limits.revoke_per_minute = 0;
-        },
-    )
-    .await;
+    let app = TestApp::builder()
+        .on_private_redis(redis.url(), "mfa-outage")
+        .limited()
+        .spawn()
+        .await;
     let Some(user) = app.enrolled().await else {
         return;
     };

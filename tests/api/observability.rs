@@ -56,12 +56,14 @@ fn span_names(bodies: &[String]) -> Vec<String> {
 /// An application exporting traces as OTLP/JSON to a fresh collector.
 async fn traced(sample_ratio: f64) -> (TestApp, Received) {
     let (endpoint, received) = collector().await;
-    let app = TestApp::spawn_configured(move |c| {
-        c.telemetry.otlp_endpoint = Some(endpoint);
-        c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
-        c.telemetry.trace_sample_ratio = sample_ratio;
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.telemetry.otlp_endpoint = Some(endpoint);
+            c.telemetry.otlp_protocol = tessera::config::OtlpProtocol::HttpJson;
+            c.telemetry.trace_sample_ratio = sample_ratio;
+        })
+        .spawn()
+        .await;
     (app, received)
 }
 

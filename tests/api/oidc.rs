@@ -27,7 +27,10 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// A provider whose issuer is its own URL, as a deployment's is.
 async fn provider() -> TestApp {
-    TestApp::spawn_configured(|c| c.tokens.issuer = None).await
+    TestApp::builder()
+        .with_config(|c| c.tokens.issuer = None)
+        .spawn()
+        .await
 }
 
 async fn register(
@@ -47,7 +50,8 @@ async fn register(
         first_party,
     };
     let (client, secret) = app
-        .auth
+        .state
+        .oidc
         .create_client(new, &ClientInfo::default())
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::json;
 
-use crate::helpers::{Browser, PASSWORD, TestApp, spawn_limited, unique_name};
+use crate::helpers::{Browser, PASSWORD, TestApp, unique_name};
 
 async fn newcomer(app: &TestApp) -> String {
     let name = unique_name();
@@ -143,10 +143,12 @@ async fn the_session_cookie_is_http_only_lax_and_host_only_and_secure_behind_htt
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
 
     // Behind https: the __Host- prefix and Secure, on the form cookie too.
-    let tls = TestApp::spawn_configured(|c| {
-        c.server.public_url = Some("https://auth.example.test".into());
-    })
-    .await;
+    let tls = TestApp::builder()
+        .with_config(|c| {
+            c.server.public_url = Some("https://auth.example.test".into());
+        })
+        .spawn()
+        .await;
     let name = newcomer(&tls).await;
     let mut browser = Browser::new(&tls);
     browser.get("/login").await;
@@ -256,7 +258,7 @@ async fn every_page_sends_a_strict_content_security_policy_and_no_inline_code() 
 
 #[tokio::test]
 async fn the_sign_in_form_has_the_lockout_of_the_api() {
-    let app = spawn_limited(|_| {}).await;
+    let app = TestApp::builder().limited().spawn().await;
     let name = newcomer(&app).await;
     let mut browser = Browser::new(&app);
     // Wrong passwords are answered on the form, next to the field: the 5 free failures

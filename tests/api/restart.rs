@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp};
 
@@ -12,13 +11,7 @@ async fn a_second_instance_after_a_restart_trusts_the_first_ones_tokens() {
     let first = TestApp::spawn().await;
     let (name, pair) = first.signed_in_user().await;
     let (_, logged_out) = first.signed_in_user().await;
-    let r = first
-        .post_json(
-            "/v1/auth/logout",
-            &json!({}),
-            Some(&logged_out.access_token),
-        )
-        .await;
+    let r = first.logout(&logged_out.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let jwks_before = first
         .get("/.well-known/jwks.json", None)
@@ -26,10 +19,10 @@ async fn a_second_instance_after_a_restart_trusts_the_first_ones_tokens() {
         .text()
         .await
         .unwrap();
-    let (dir, clock) = (Arc::clone(&first.dir), Arc::clone(&first.clock));
+    let (env, clock) = (Arc::clone(&first.env), Arc::clone(&first.clock));
     first.stop().await;
 
-    let second = TestApp::spawn_on(dir, clock).await;
+    let second = TestApp::builder().on(env).with_clock(clock).spawn().await;
     assert_eq!(
         second.dashboard_status(&pair.access_token).await,
         StatusCode::OK

@@ -126,7 +126,11 @@ async fn the_rust_verifier_example_accepts_tessera_tokens_and_nothing_else() {
     // After an emergency rotation a token names a kid the verifier has not seen. It
     // refetches the JWKS for it — but not more often than `min_refetch`, so a flood of
     // made-up kids cannot become a flood of JWKS requests.
-    app.keys.rotate(app.auth.now(), true).await.unwrap();
+    app.state
+        .keys
+        .rotate(app.state.accounts.now(), true)
+        .await
+        .unwrap();
     let fresh = app.login_ok(&name, PASSWORD).await;
     assert_ne!(kid(&fresh.access_token), kid(&pair.access_token));
     assert!(matches!(
@@ -161,7 +165,10 @@ async fn the_generated_rust_client_calls_every_operation() {
     let app = match &smtp {
         Some(smtp) => {
             let url = smtp.url();
-            TestApp::spawn_configured(|c| deliver_to(c, &url)).await
+            TestApp::builder()
+                .with_config(|c| deliver_to(c, &url))
+                .spawn()
+                .await
         }
         None => TestApp::spawn().await,
     };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tessera_domain::ports::UserRepository as _;
 use tessera_domain::user::Username;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_limited, unique_name};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, unique_name};
 
 /// Status, `Retry-After` and body of a login attempt.
 async fn attempt(app: &TestApp, name: &str, password: &str) -> (u16, Option<String>, Value) {
@@ -24,7 +24,7 @@ async fn attempt(app: &TestApp, name: &str, password: &str) -> (u16, Option<Stri
 
 #[tokio::test]
 async fn accounts_slow_down_after_failures_without_revealing_which_exist() {
-    let app = spawn_limited(|_| {}).await;
+    let app = TestApp::builder().limited().spawn().await;
     let (real, _) = app.signed_in_user().await;
     let ghost = unique_name();
     let mut seen = Vec::new();
@@ -79,11 +79,14 @@ async fn accounts_slow_down_after_failures_without_revealing_which_exist() {
 
 #[tokio::test]
 async fn client_buckets_answer_429_with_retry_after() {
-    let app = spawn_limited(|c| {
-        c.limits.register_per_minute = 2;
-        c.limits.register_burst = 2;
-    })
-    .await;
+    let app = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.limits.register_per_minute = 2;
+            c.limits.register_burst = 2;
+        })
+        .spawn()
+        .await;
     for _ in 0..2 {
         assert_eq!(
             app.register(&unique_name(), PASSWORD).await.status(),
@@ -111,12 +114,15 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
             .await
             .unwrap()
     };
-    let trusting = spawn_limited(|c| {
-        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        c.limits.login_per_minute = 1;
-        c.limits.login_burst = 1;
-    })
-    .await;
+    let trusting = TestApp::builder()
+        .limited()
+        .with_config(|c| {
+            c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            c.limits.login_per_minute = 1;
+            c.limits.login_burst = 1;
+        })
+        .spawn()
+        .await;
     let (name, _) = trusting.signed_in_user().await; // uses 127.0.0.1's one token
     let r = login_from(&trusting, &name, "203.0.113.7, 127.0.0.1").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -140,7 +146,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         StatusCode::OK
     );
 
-    let wary = spawn_limited(|_| {}).await;
+    let wary = TestApp::builder().limited().spawn().await;
     let (name, _) = wary.signed_in_user().await;
     let pair: crate::helpers::TokenPair = login_from(&wary, &name, "203.0.113.7")
         .await
@@ -186,9 +192,14 @@ async fn common_and_username_based_passwords_are_refused_with_help() {
 async fn hashes_are_upgraded_when_the_parameters_change() {
     let first = TestApp::spawn().await;
     let (name, _) = first.signed_in_user().await;
-    let (dir, clock) = (Arc::clone(&first.dir), Arc::clone(&first.clock));
+    let (env, clock) = (Arc::clone(&first.env), Arc::clone(&first.clock));
     first.stop().await;
-    let second = TestApp::spawn_with(dir, clock, |c| c.passwords.argon2_memory_kib = 128).await;
+    let second = TestApp::builder()
+        .on(env)
+        .with_clock(clock)
+        .with_config(|c| c.passwords.argon2_memory_kib = 128)
+        .spawn()
+        .await;
     second.login_ok(&name, PASSWORD).await;
     let stored = stored_hash(&second, &name).await;
     assert!(
@@ -217,7 +228,7 @@ async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
     let hash = bcrypt::hash("tutorial-password", 4)
         .unwrap()
         .replacen("$2b$", "$2a$", 1);
-    let file = app.dir.path().join("users.jsonl");
+    let file = app.env.path().join("users.jsonl");
     let lines = [
         json!({"username": name, "password_hash": hash}).to_string(),
         // A `mongoexport --type=json` line of the tutorial's mongoose User model.
@@ -229,7 +240,7 @@ async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
         "not json".to_owned(),
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let report = tessera::cli::import(&app.auth, &file, &Default::default())
+    let report = tessera::cli::import(&app.state.accounts, &file, &Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -237,7 +248,7 @@ async fn bcrypt_users_import_idempotently_and_upgrade_on_login() {
         (2, 0, 3),
         "{report:?}"
     );
-    let again = tessera::cli::import(&app.auth, &file, &Default::default())
+    let again = tessera::cli::import(&app.state.accounts, &file, &Default::default())
         .await
         .unwrap();
     assert_eq!((again.imported, again.existing), (0, 2));
@@ -275,10 +286,12 @@ async fn oversized_headers_are_refused_and_cors_is_opt_in() {
     let r = preflight(&app).await.unwrap();
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 
-    let cors = TestApp::spawn_configured(|c| {
-        c.server.cors_allowed_origins = vec!["https://app.example.com".into()];
-    })
-    .await;
+    let cors = TestApp::builder()
+        .with_config(|c| {
+            c.server.cors_allowed_origins = vec!["https://app.example.com".into()];
+        })
+        .spawn()
+        .await;
     let r = preflight(&cors).await.unwrap();
     assert_eq!(
         r.headers()["access-control-allow-origin"],
@@ -292,8 +305,7 @@ async fn the_audit_log_records_security_events_without_secrets() {
     let admin = app.signed_in_with_role("admin").await;
     let (name, pair) = app.signed_in_user().await;
     app.login(&name, "secret-guess-123").await;
-    app.post_json("/v1/auth/logout", &json!({}), Some(&pair.access_token))
-        .await;
+    app.logout(&pair.access_token).await;
     let user = crate::helpers::claims_of(&pair.access_token)["sub"]
         .as_str()
         .unwrap()

@@ -350,12 +350,14 @@ fn every_integer_parameter_is_bounded() {
 
 #[tokio::test]
 async fn the_served_spec_states_the_running_password_rules() {
-    let app = crate::helpers::TestApp::spawn_configured(|c| {
-        c.passwords.min_length = 12;
-        c.passwords.max_length = 64;
-        c.server.public_url = Some("https://auth.example.test".into());
-    })
-    .await;
+    let app = crate::helpers::TestApp::builder()
+        .with_config(|c| {
+            c.passwords.min_length = 12;
+            c.passwords.max_length = 64;
+            c.server.public_url = Some("https://auth.example.test".into());
+        })
+        .spawn()
+        .await;
     let served: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     for (schema, field) in [
         ("Registration", "password"),

@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, assert_problem, claims_of, header_of};
 /// Our own signing key, read back from the test database the way the server reads it.
 async fn our_key(app: &TestApp) -> KeyMaterial {
     let store = app.store().await;
-    let kek_b64 = std::fs::read_to_string(app.dir.path().join("encryption.key")).unwrap();
+    let kek_b64 = std::fs::read_to_string(app.env.path().join("encryption.key")).unwrap();
     let kek: [u8; 32] = STANDARD.decode(kek_b64.trim()).unwrap().try_into().unwrap();
     let records = store.list().await.unwrap();
     KeyMaterial::from_record(&records[0], &Kek::from_bytes(kek)).unwrap()
@@ -204,12 +204,12 @@ async fn tokens_expire_by_the_clock() {
 async fn a_token_from_the_future_is_not_valid_yet() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
-    let early = TestApp::spawn_on(
-        Arc::clone(&app.dir),
-        Arc::new(tessera_domain::ManualClock::new(
+    let early = TestApp::builder()
+        .on(Arc::clone(&app.env))
+        .with_clock(Arc::new(tessera_domain::ManualClock::new(
             chrono::Utc::now() - TimeDelta::minutes(5),
-        )),
-    )
-    .await;
+        )))
+        .spawn()
+        .await;
     refused(&early, &pair.access_token, "nbf in the future").await;
 }
