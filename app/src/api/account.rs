@@ -85,7 +85,7 @@ answers! {
     MeResponse {
         /// The caller's account.
         #[oai(status = 200)]
-    Ok(Json<UserView>),
+        Ok(Json<UserView>),
     }
     problems {
         /// Missing, invalid, expired or revoked access token, or the account is gone
@@ -115,7 +115,7 @@ answers! {
     PasswordResponse {
         /// Changed; every other session has ended.
         #[oai(status = 204)]
-    Done,
+        Done,
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -137,7 +137,7 @@ answers! {
     SessionsResponse {
         /// The caller's live sessions, newest first.
         #[oai(status = 200)]
-    Ok(Json<Vec<SessionView>>),
+        Ok(Json<Vec<SessionView>>),
     }
     problems {
         bearer Unauthorized,
@@ -151,7 +151,7 @@ answers! {
     EndSessionResponse {
         /// The session has ended: its refresh token and access tokens stop working.
         #[oai(status = 204)]
-    Done,
+        Done,
     }
     problems {
         /// The id is not a UUID (`invalid_request`).

@@ -112,7 +112,7 @@ answers! {
     RegisterResponse {
         /// The account was created.
         #[oai(status = 201)]
-    Created(Json<UserView>),
+        Created(Json<UserView>),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -134,11 +134,11 @@ answers! {
     TokenResponse {
         /// A new token pair. Never cache it.
         #[oai(status = 200)]
-    Ok(
-        Json<TokenPairView>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Pragma")] String,
-    ),
+        Ok(
+            Json<TokenPairView>,
+            #[oai(header = "Cache-Control")] String,
+            #[oai(header = "Pragma")] String,
+        ),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -211,7 +211,7 @@ answers! {
     LogoutResponse {
         /// The session has ended.
         #[oai(status = 204)]
-    Done,
+        Done,
     }
     problems {
         bearer Unauthorized,

@@ -63,7 +63,7 @@ answers! {
         /// A verification link is on its way to the new address. The current address stays
         /// until the link is redeemed.
         #[oai(status = 202)]
-    Accepted(Json<MailAccepted>),
+        Accepted(Json<MailAccepted>),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -87,7 +87,7 @@ answers! {
     VerifyEmailResponse {
         /// The address is now the account's verified address.
         #[oai(status = 204)]
-    Verified,
+        Verified,
     }
     problems {
         /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced
@@ -108,7 +108,7 @@ answers! {
         /// The same answer whether or not the address belongs to an account: a reset link
         /// is mailed only when it is an account's verified address.
         #[oai(status = 202)]
-    Accepted(Json<MailAccepted>),
+        Accepted(Json<MailAccepted>),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -129,7 +129,7 @@ answers! {
         /// The password is changed; every session of the account has ended and its lockout
         /// is cleared.
         #[oai(status = 204)]
-    Done,
+        Done,
     }
     problems {
         /// The body is malformed (`invalid_request`), or the link is unknown, used, replaced

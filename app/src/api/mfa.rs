@@ -401,11 +401,11 @@ answers! {
     SecondStepResponse {
         /// The second step succeeded: a new token pair. Never cache it.
         #[oai(status = 200)]
-    Ok(
-        Json<TokenPairView>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Pragma")] String,
-    ),
+        Ok(
+            Json<TokenPairView>,
+            #[oai(header = "Cache-Control")] String,
+            #[oai(header = "Pragma")] String,
+        ),
     }
     problems {
         /// The body is not valid JSON of the expected shape, or gives no proof or more than
@@ -433,10 +433,10 @@ answers! {
     SecondStepOptionsResponse {
         /// Request options for an assertion by one of the account's passkeys.
         #[oai(status = 200)]
-    Ok(
-        Json<WebauthnOptions>,
-        #[oai(header = "Cache-Control")] String,
-    ),
+        Ok(
+            Json<WebauthnOptions>,
+            #[oai(header = "Cache-Control")] String,
+        ),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -456,10 +456,10 @@ answers! {
     PasskeyOptionsResponse {
         /// A new ceremony: pass `publicKey` to `navigator.credentials.get()`.
         #[oai(status = 200)]
-    Ok(
-        Json<PasskeySignInOptions>,
-        #[oai(header = "Cache-Control")] String,
-    ),
+        Ok(
+            Json<PasskeySignInOptions>,
+            #[oai(header = "Cache-Control")] String,
+        ),
     }
     problems {
         /// Too many attempts from this address (`rate_limited`).
@@ -474,11 +474,11 @@ answers! {
     PasskeySignInResponse {
         /// Signed in: a new token pair. Never cache it.
         #[oai(status = 200)]
-    Ok(
-        Json<TokenPairView>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Pragma")] String,
-    ),
+        Ok(
+            Json<TokenPairView>,
+            #[oai(header = "Cache-Control")] String,
+            #[oai(header = "Pragma")] String,
+        ),
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -579,8 +579,8 @@ answers! {
         /// the result to `POST /v1/me/passkeys` within 5 minutes.
         #[oai(status = 200)]
         Ok(
-            Json<WebauthnOptions>,
-            #[oai(header = "Cache-Control")] String,
+                Json<WebauthnOptions>,
+                #[oai(header = "Cache-Control")] String,
         ),
     }
     problems {

@@ -84,7 +84,19 @@ impl From<tessera_domain::user::User> for UserView {
     }
 }
 
-pub type Apis = (
+/// Names every API group once: the tuple type the service is built from, and its value.
+macro_rules! apis {
+    ($($api:path),+ $(,)?) => {
+        /// Every API group, in the order the spec lists their operations.
+        pub type Apis = ($($api,)+);
+
+        fn apis() -> Apis {
+            ($($api,)+)
+        }
+    };
+}
+
+apis!(
     auth::AuthApi,
     mfa::MfaAuthApi,
     email::MailAuthApi,
@@ -100,32 +112,17 @@ pub type Apis = (
 /// Builds the OpenAPI service with every operation. Handlers find [`AppState`] in the
 /// request data, so the spec can be rendered without a running server (`tessera openapi`).
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            mfa::MfaAuthApi,
-            email::MailAuthApi,
-            account::AccountApi,
-            mfa::MfaAccountApi,
-            email::MailAccountApi,
-            oauth::OAuthApi,
-            wellknown::KeysApi,
-            admin::AdminApi,
-            health::HealthApi,
-        ),
-        "Tessera",
-        crate::VERSION,
-    )
-    .summary("Token authentication: RS256 access tokens, JWKS, rotating refresh tokens.")
-    .description(
-        "Register, log in for a short-lived RS256 access token and a rotating refresh \
+    OpenApiService::new(apis(), "Tessera", crate::VERSION)
+        .summary("Token authentication: RS256 access tokens, JWKS, rotating refresh tokens.")
+        .description(
+            "Register, log in for a short-lived RS256 access token and a rotating refresh \
          token, and call protected routes with `Authorization: Bearer <access_token>`. \
          Resource servers verify access tokens offline from `/.well-known/jwks.json`. \
          Every error is `application/problem+json` (RFC 9457) with a stable `code`.",
-    )
-    .license(
-        poem_openapi::LicenseObject::new("Apache-2.0")
-            .url("https://www.apache.org/licenses/LICENSE-2.0"),
-    )
-    .server(public_url.to_owned())
+        )
+        .license(
+            poem_openapi::LicenseObject::new("Apache-2.0")
+                .url("https://www.apache.org/licenses/LICENSE-2.0"),
+        )
+        .server(public_url.to_owned())
 }

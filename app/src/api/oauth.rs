@@ -114,7 +114,7 @@ answers! {
     RevokeResponse {
         /// The token is revoked, or was not a valid token to begin with (RFC 7009 §2.2).
         #[oai(status = 200)]
-    Ok,
+        Ok,
     }
     problems {
         /// No `token` parameter (`invalid_request`).
@@ -131,10 +131,10 @@ answers! {
     IntrospectResponse {
         /// What the token is, or `{"active": false}`.
         #[oai(status = 200)]
-    Ok(
-        Json<IntrospectionView>,
-        #[oai(header = "Cache-Control")] String,
-    ),
+        Ok(
+            Json<IntrospectionView>,
+            #[oai(header = "Cache-Control")] String,
+        ),
     }
     problems {
         /// No `token` parameter (`invalid_request`).

@@ -482,6 +482,7 @@ fn json_refusal(e: ApiError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::browser::PagesConfig;
 
     #[test]
     fn only_paths_of_ours_are_followed_after_sign_in() {
