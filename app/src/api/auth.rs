@@ -10,7 +10,7 @@ use tessera_domain::auth::{
 use tessera_domain::email::Email;
 use tessera_domain::user::{Password, PasswordAttempt, Username};
 
-use super::responses::{admitted, answer, answers, bad_request, refusals};
+use super::responses::{NO_STORE, admitted, answer, answers, bad_request, refusals};
 use super::text::Text;
 use super::{ApiTags, BearerAuth, LogoutBearerAuth, UserView};
 use crate::edge::{AppState, client_info};
@@ -104,8 +104,6 @@ impl From<TokenPair> for TokenPairView {
         }
     }
 }
-
-const NO_STORE: &str = "no-store";
 
 answers! {
     #[oai(bad_request_handler = "bad_request")]

@@ -102,6 +102,7 @@ apis!(
     email::MailAuthApi,
     account::AccountApi,
     mfa::MfaAccountApi,
+    mfa::PasskeysApi,
     email::MailAccountApi,
     oauth::OAuthApi,
     wellknown::KeysApi,

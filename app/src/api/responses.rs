@@ -17,6 +17,9 @@ use poem::http::StatusCode;
 
 use crate::problem::ApiError;
 
+/// `Cache-Control` of an answer that carries tokens or secrets (RFC 6749 §5.1).
+pub const NO_STORE: &str = "no-store";
+
 /// Gives a response enum `From<ApiError>`, dispatching on the refusal's status to the
 /// variant listed for it. 401 variants carry the `WWW-Authenticate` challenge and 429/503
 /// variants `Retry-After`, unless marked `plain` (a 401 that is no bearer challenge, such
