@@ -106,7 +106,10 @@ apis!(
     email::MailAccountApi,
     oauth::OAuthApi,
     wellknown::KeysApi,
-    admin::AdminApi,
+    admin::AdminKeysApi,
+    admin::AdminUsersApi,
+    admin::AdminAuditApi,
+    admin::AdminClientsApi,
     health::HealthApi,
 );
 
