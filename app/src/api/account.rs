@@ -91,8 +91,7 @@ answers! {
         /// Missing, invalid, expired or revoked access token, or the account is gone
         /// (`invalid_token`, `token_revoked`).
         401 Unauthorized,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -141,8 +140,7 @@ answers! {
     }
     problems {
         bearer Unauthorized,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -159,8 +157,7 @@ answers! {
         bearer Unauthorized,
         /// No live session of the caller has this id (`session_not_found`).
         404 NotFound,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

@@ -131,12 +131,7 @@ answers! {
     #[oai(bad_request_handler = "bad_request")]
     TokenResponse {
         /// A new token pair. Never cache it.
-        #[oai(status = 200)]
-        Ok(
-            Json<TokenPairView>,
-            #[oai(header = "Cache-Control")] String,
-            #[oai(header = "Pragma")] String,
-        ),
+        tokens Ok,
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -146,14 +141,7 @@ answers! {
         401 Unauthorized plain,
         /// Too many refreshes from this address (`rate_limited`).
         429 TooManyRequests,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
-    }
-}
-
-impl TokenResponse {
-    fn ok(pair: TokenPair) -> Self {
-        Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
+        down Unavailable,
     }
 }
 
@@ -329,7 +317,7 @@ impl AuthApi {
             .refreshes
             .add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
         match result {
-            Ok(pair) => Ok(TokenResponse::ok(pair)),
+            Ok(pair) => Ok(TokenResponse::tokens(pair)),
             Err(e) => answer(e),
         }
     }

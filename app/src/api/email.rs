@@ -97,8 +97,7 @@ answers! {
         409 Conflict,
         /// Too many attempts from this address (`rate_limited`).
         429 TooManyRequests,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

@@ -143,8 +143,7 @@ answers! {
         401 Unauthorized,
         /// The caller lacks the `admin` or `introspect` role (`insufficient_role`).
         403 Forbidden,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

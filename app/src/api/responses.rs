@@ -130,10 +130,12 @@ pub(crate) use admitted;
 /// variants as written, then the problems it can give, each by status with the `///` that
 /// documents it in the spec. A problem's body and headers follow from its status — 401
 /// carries `WWW-Authenticate` (unless marked `plain`: a 401 that is no bearer challenge),
-/// 429 and 503 `Retry-After` — and the enum gets `From<ApiError>` ([`refusals!`]). Two
-/// flags add what authenticated operations share, with their standard words: `bearer V`
-/// (401 for a missing, invalid, expired or revoked token) and `admin V` (403
-/// `insufficient_role`, from [`AdminAuth`](super::AdminAuth)). List problems by status.
+/// 429 and 503 `Retry-After` — and the enum gets `From<ApiError>` ([`refusals!`]). Flags
+/// add what operations share, with their standard words: `bearer V` (401 for a missing,
+/// invalid, expired or revoked token), `admin V` (403 `insufficient_role`, from
+/// [`AdminAuth`](super::AdminAuth)), `busy V` (503: a store, the limiter or hashing) and
+/// `down V` (503: a store). A first success variant written `tokens V,` is the token pair
+/// with `Cache-Control: no-store` and `Pragma: no-cache`, built by `Self::tokens(pair)`.
 ///
 /// ```ignore
 /// answers! {
@@ -152,6 +154,33 @@ pub(crate) use admitted;
 macro_rules! answers {
     (
         $(#[$meta:meta])*
+        $name:ident { $(#[doc = $d:literal])* tokens $v:ident, $($ok:tt)* }
+        problems { $($problems:tt)* }
+    ) => {
+        $crate::api::responses::answers!(@munch [$(#[$meta])*] [$name] [
+            $(#[doc = $d])*
+            #[oai(status = 200)]
+            $v(
+                Json<$crate::api::auth::TokenPairView>,
+                #[oai(header = "Cache-Control")] String,
+                #[oai(header = "Pragma")] String,
+            ),
+            $($ok)*
+        ] [] $($problems)*);
+
+        impl $name {
+            /// The token pair, never to be cached (RFC 6749 §5.1).
+            pub(crate) fn tokens(pair: tessera_domain::auth::TokenPair) -> Self {
+                Self::$v(
+                    Json(pair.into()),
+                    $crate::api::responses::NO_STORE.into(),
+                    "no-cache".into(),
+                )
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
         $name:ident $(<$t:ident>)? { $($ok:tt)* }
         problems { $($problems:tt)* }
     ) => {
@@ -166,6 +195,21 @@ macro_rules! answers {
             #[oai(status = 401, content_type = "application/problem+json")]
             $v(Json<$crate::problem::Problem>, #[oai(header = "WWW-Authenticate")] String),
         ] [$($map)* 401 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*] busy $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            /// A store, the rate limiter or password hashing cannot answer now
+            /// (`service_unavailable`).
+            #[oai(status = 503, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "Retry-After")] u64),
+        ] [$($map)* 503 => $v,] $($rest)*);
+    };
+    (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*] down $v:ident, $($rest:tt)*) => {
+        $crate::api::responses::answers!(@munch $meta $head [$($body)*
+            /// A store is down (`service_unavailable`).
+            #[oai(status = 503, content_type = "application/problem+json")]
+            $v(Json<$crate::problem::Problem>, #[oai(header = "Retry-After")] u64),
+        ] [$($map)* 503 => $v,] $($rest)*);
     };
     (@munch $meta:tt $head:tt [$($body:tt)*] [$($map:tt)*] admin $v:ident, $($rest:tt)*) => {
         $crate::api::responses::answers!(@munch $meta $head [$($body)*

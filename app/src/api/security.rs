@@ -12,15 +12,23 @@ use crate::edge::refusal::insufficient_role;
 use crate::edge::{AppState, RETRY_AFTER_SECS};
 use crate::problem::ApiError;
 
-/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "bearerAuth",
-    ty = "bearer",
-    bearer_format = "JWT",
-    checker = "check_bearer"
-)]
-pub struct BearerAuth(pub Claims);
+/// One more Rust type for the one `bearerAuth` scheme: the same name and description in
+/// the spec (so the document shows a single scheme), its own checker.
+macro_rules! bearer_scheme {
+    ($name:ident, $checker:literal) => {
+        /// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
+        #[derive(SecurityScheme)]
+        #[oai(
+                            rename = "bearerAuth",
+                            ty = "bearer",
+                            bearer_format = "JWT",
+                            checker = $checker
+                        )]
+        pub struct $name(pub Claims);
+    };
+}
+
+bearer_scheme!(BearerAuth, "check_bearer");
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     verified_bearer(req, &bearer.token, false).await
@@ -56,37 +64,19 @@ async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::
     Ok(claims)
 }
 
-// The same `bearerAuth` scheme for logout (its doc comment is the scheme's description
-// in the spec, so it must match `BearerAuth`'s). It also accepts a token whose own
+// The same scheme for logout. It also accepts a token whose own
 // session has already ended, so a logout that answered 503 halfway can be retried
-// (`AuthService::authenticate_for_logout`).
-/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "bearerAuth",
-    ty = "bearer",
-    bearer_format = "JWT",
-    checker = "check_logout_bearer"
-)]
-pub struct LogoutBearerAuth(pub Claims);
+// (`Accounts::authenticate_for_logout`).
+bearer_scheme!(LogoutBearerAuth, "check_logout_bearer");
 
 async fn check_logout_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     verified_bearer(req, &bearer.token, true).await
 }
 
-// The same `bearerAuth` scheme for administrators (its doc comment is the scheme's
-// description in the spec, so it must match `BearerAuth`'s). The role check is part of the
+// The same scheme for administrators. The role check is part of the
 // scheme: an operation that takes `AdminAuth` runs only for the `admin` role, and every
 // other caller gets 403 `insufficient_role` through the operation's declared answer.
-/// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "bearerAuth",
-    ty = "bearer",
-    bearer_format = "JWT",
-    checker = "check_admin_bearer"
-)]
-pub struct AdminAuth(pub Claims);
+bearer_scheme!(AdminAuth, "check_admin_bearer");
 
 async fn check_admin_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     let claims = verified_bearer(req, &bearer.token, false).await?;

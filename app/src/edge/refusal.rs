@@ -48,6 +48,15 @@ pub fn insufficient_role(role: &str) -> ApiError {
     )
 }
 
+/// 404 `user_not_found`: an administrator named an account that does not exist.
+pub fn user_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "user_not_found",
+        "no user has this id",
+    )
+}
+
 /// 401 for a token whose account was deleted or disabled since it was issued.
 fn account_gone() -> ApiError {
     ApiError::invalid_token("invalid_token", "the account is no longer available")
@@ -378,11 +387,7 @@ impl From<ResetError> for ApiError {
 impl From<MarkVerifiedError> for ApiError {
     fn from(e: MarkVerifiedError) -> Self {
         match e {
-            MarkVerifiedError::UserNotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "user_not_found",
-                "no user has this id",
-            ),
+            MarkVerifiedError::UserNotFound => user_not_found(),
             MarkVerifiedError::NoEmail => ApiError::new(
                 StatusCode::CONFLICT,
                 "no_email",

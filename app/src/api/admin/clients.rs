@@ -32,8 +32,7 @@ answers! {
         400 BadRequest,
         /// The description breaks a rule (`invalid_client_metadata`).
         422 Invalid,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -52,8 +51,7 @@ answers! {
         400 BadRequest,
         /// No client has this id (`client_not_found`).
         404 NotFound,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

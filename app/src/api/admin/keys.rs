@@ -81,8 +81,7 @@ answers! {
         /// Keys come from files and are rotated by the operator
         /// (`keys_externally_managed`).
         409 Conflict,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -101,8 +100,7 @@ answers! {
         /// Keys come from files and are revoked by the operator
         /// (`keys_externally_managed`).
         409 Conflict,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

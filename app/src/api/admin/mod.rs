@@ -30,8 +30,7 @@ answers! {
     problems {
         bearer Unauthorized,
         admin Forbidden,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -48,8 +47,7 @@ answers! {
         admin Forbidden,
         /// A query parameter does not parse (`invalid_request`).
         400 BadRequest,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -15,8 +14,8 @@ use uuid::Uuid;
 use super::{PageResponse, paging};
 use crate::api::responses::{answer, answers, bad_request};
 use crate::api::{AdminAuth, ApiTags};
+use crate::edge::refusal::user_not_found;
 use crate::edge::{AppState, client_info};
-use crate::problem::ApiError;
 
 /// `/v1/admin/users*` operations.
 pub struct AdminUsersApi;
@@ -76,8 +75,7 @@ answers! {
         400 BadRequest,
         /// No user has this id (`user_not_found`).
         404 NotFound,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -96,8 +94,7 @@ answers! {
         400 BadRequest,
         /// No user has this id (`user_not_found`).
         404 NotFound,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -119,8 +116,7 @@ answers! {
         /// The user has no address (`no_email`), or another account has verified it
         /// (`email_taken`).
         409 Conflict,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -203,11 +199,7 @@ impl AdminUsersApi {
             .await
         {
             Ok(()) => Ok(DisableUserResponse::Disabled),
-            Err(AccountError::AccountGone) => answer(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "user_not_found",
-                "no user has this id",
-            )),
+            Err(AccountError::AccountGone) => answer(user_not_found()),
             Err(e) => answer(e),
         }
     }
@@ -236,11 +228,7 @@ impl AdminUsersApi {
             .await
         {
             Ok(()) => Ok(ResetMfaResponse::Reset),
-            Err(FactorError::AccountGone) => answer(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "user_not_found",
-                "no user has this id",
-            )),
+            Err(FactorError::AccountGone) => answer(user_not_found()),
             Err(e) => answer(e),
         }
     }

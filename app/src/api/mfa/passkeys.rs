@@ -122,9 +122,7 @@ answers! {
     }
     problems {
         bearer Unauthorized,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -144,9 +142,7 @@ answers! {
         409 Conflict,
         /// The name is empty, too long or has control characters (`invalid_name`).
         422 Unprocessable,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -158,9 +154,7 @@ answers! {
     }
     problems {
         bearer Unauthorized,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -179,9 +173,7 @@ answers! {
         404 NotFound,
         /// The name is empty, too long or has control characters (`invalid_name`).
         422 Unprocessable,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -201,9 +193,7 @@ answers! {
         403 Forbidden,
         /// Not one of the caller's passkeys (`passkey_not_found`).
         404 NotFound,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 

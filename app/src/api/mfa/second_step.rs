@@ -10,7 +10,6 @@ use tessera_domain::auth::SecondStepProof;
 
 use super::{EXAMPLE_TOKEN, WebauthnOptions};
 use crate::api::ApiTags;
-use crate::api::auth::TokenPairView;
 use crate::api::responses::NO_STORE;
 use crate::api::responses::{admitted, answer, answers, bad_request};
 use crate::api::text::Text;
@@ -132,12 +131,7 @@ answers! {
     #[oai(bad_request_handler = "bad_request")]
     SecondStepResponse {
         /// The second step succeeded: a new token pair. Never cache it.
-        #[oai(status = 200)]
-        Ok(
-            Json<TokenPairView>,
-            #[oai(header = "Cache-Control")] String,
-            #[oai(header = "Pragma")] String,
-        ),
+        tokens Ok,
     }
     problems {
         /// The body is not valid JSON of the expected shape, or gives no proof or more than
@@ -151,12 +145,6 @@ answers! {
         429 TooManyRequests,
         /// A store or the rate limiter is down (`service_unavailable`): nothing was decided.
         503 Unavailable,
-    }
-}
-
-impl SecondStepResponse {
-    fn ok(pair: tessera_domain::auth::TokenPair) -> Self {
-        Self::Ok(Json(pair.into()), NO_STORE.into(), "no-cache".into())
     }
 }
 
@@ -179,8 +167,7 @@ answers! {
         409 Conflict,
         /// Too many attempts from this address (`rate_limited`).
         429 TooManyRequests,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -196,8 +183,7 @@ answers! {
     problems {
         /// Too many attempts from this address (`rate_limited`).
         429 TooManyRequests,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -205,12 +191,7 @@ answers! {
     #[oai(bad_request_handler = "bad_request")]
     PasskeySignInResponse {
         /// Signed in: a new token pair. Never cache it.
-        #[oai(status = 200)]
-        Ok(
-            Json<TokenPairView>,
-            #[oai(header = "Cache-Control")] String,
-            #[oai(header = "Pragma")] String,
-        ),
+        tokens Ok,
     }
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
@@ -220,8 +201,7 @@ answers! {
         401 Unauthorized plain,
         /// Too many attempts from this address (`rate_limited`).
         429 TooManyRequests,
-        /// A store is down (`service_unavailable`).
-        503 Unavailable,
+        down Unavailable,
     }
 }
 
@@ -264,7 +244,7 @@ impl MfaAuthApi {
             .await;
         count_second_factor(&state, method, &result);
         match result {
-            Ok(pair) => Ok(SecondStepResponse::ok(pair)),
+            Ok(pair) => Ok(SecondStepResponse::tokens(pair)),
             Err(e) => answer(e),
         }
     }
@@ -346,11 +326,7 @@ impl MfaAuthApi {
             .await;
         count_second_factor(&state, "passkey", &result);
         match result {
-            Ok(pair) => Ok(PasskeySignInResponse::Ok(
-                Json(pair.into()),
-                NO_STORE.into(),
-                "no-cache".into(),
-            )),
+            Ok(pair) => Ok(PasskeySignInResponse::tokens(pair)),
             Err(e) => answer(passkey_refusal(e)),
         }
     }

@@ -165,9 +165,7 @@ answers! {
     }
     problems {
         bearer Unauthorized,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -183,9 +181,7 @@ answers! {
         /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
         /// first.
         409 Conflict,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -207,9 +203,7 @@ answers! {
         409 Conflict,
         /// Too many wrong proofs for this account (`rate_limited`).
         429 TooManyRequests,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
@@ -231,9 +225,7 @@ answers! {
         409 Conflict,
         /// Too many wrong proofs for this account (`rate_limited`).
         429 TooManyRequests,
-        /// A store, the rate limiter or password hashing cannot answer now
-        /// (`service_unavailable`).
-        503 Unavailable,
+        busy Unavailable,
     }
 }
 
