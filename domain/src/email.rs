@@ -123,9 +123,10 @@ impl EmailTokenPurpose {
     }
 }
 
-/// A token as mailed: 256 random bits, base64url. Never stored, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EmailToken(String);
+crate::opaque::opaque_secret! {
+    /// A token as mailed: 256 random bits, base64url. Never stored, never logged.
+    EmailToken
+}
 
 impl EmailToken {
     /// A fresh random token.
@@ -136,24 +137,9 @@ impl EmailToken {
         crate::opaque::random().map(Self)
     }
 
-    /// `None` for anything that cannot be one of ours (43 base64url characters).
-    pub fn from_client(raw: &str) -> Option<Self> {
-        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// What the store keeps: BLAKE2b-256, base64url (a dump yields no usable link).
     pub fn hash(&self) -> EmailTokenHash {
         EmailTokenHash(crate::opaque::digest(&self.0))
-    }
-}
-
-impl fmt::Debug for EmailToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EmailToken(<redacted>)")
     }
 }
 

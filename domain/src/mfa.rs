@@ -302,10 +302,11 @@ impl RecoveryCodeKey {
     }
 }
 
-/// The token of a challenge (a pending second step, a passkey sign-in): 256 random bits,
-/// base64url. Never stored, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ChallengeToken(String);
+crate::opaque::opaque_secret! {
+    /// The token of a challenge (a pending second step, a passkey sign-in): 256 random bits,
+    /// base64url. Never stored, never logged.
+    ChallengeToken
+}
 
 impl ChallengeToken {
     /// # Errors
@@ -314,23 +315,8 @@ impl ChallengeToken {
         crate::opaque::random().map(Self)
     }
 
-    /// `None` for anything that cannot be one of ours (43 base64url characters).
-    pub fn from_client(raw: &str) -> Option<Self> {
-        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     pub fn id(&self) -> ChallengeId {
         ChallengeId(crate::opaque::digest(&self.0))
-    }
-}
-
-impl fmt::Debug for ChallengeToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChallengeToken(<redacted>)")
     }
 }
 

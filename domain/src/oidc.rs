@@ -243,9 +243,10 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// A client secret as handed out once: 256 random bits, base64url.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClientSecret(String);
+crate::opaque::opaque_secret! {
+    /// A client secret as handed out once: 256 random bits, base64url.
+    ClientSecret
+}
 
 impl ClientSecret {
     /// # Errors
@@ -254,19 +255,9 @@ impl ClientSecret {
         crate::opaque::random().map(Self)
     }
 
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// What the store keeps.
     pub fn hash_of(raw: &str) -> String {
         crate::opaque::digest(raw)
-    }
-}
-
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSecret(<redacted>)")
     }
 }
 

@@ -35,3 +35,32 @@ pub fn same(a: &str, b: &str) -> bool {
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
 }
+
+/// Declares an opaque secret's type: the client's form, `from_client` (refusing anything
+/// that cannot be one of ours), `expose`, and a `Debug` that never prints it. Generating
+/// one and what the store keeps of it are each type's own.
+macro_rules! opaque_secret {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// `None` for anything that cannot be one of ours (43 base64url characters).
+            pub fn from_client(raw: &str) -> Option<Self> {
+                $crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
+            }
+
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+pub(crate) use opaque_secret;

@@ -112,26 +112,10 @@ impl Session {
     }
 }
 
-/// A refresh token as handed to the client: 256 random bits, base64url. Never stored,
-/// never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken(String);
-
-impl RefreshToken {
-    pub fn from_client(raw: &str) -> Option<Self> {
-        // 32 bytes → 43 base64url characters; anything else cannot be ours.
-        crate::opaque::is_well_formed(raw).then(|| Self(raw.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RefreshToken(<redacted>)")
-    }
+crate::opaque::opaque_secret! {
+    /// A refresh token as handed to the client: 256 random bits, base64url. Never stored,
+    /// never logged.
+    RefreshToken
 }
 
 /// What the store keeps of a refresh token: BLAKE2b-256 of it, base64url.
