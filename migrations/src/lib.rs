@@ -10,6 +10,7 @@ mod m0002_binary_username_key;
 mod m0003_email;
 mod m0004_second_factors;
 mod m0005_oidc;
+mod schema;
 
 use sea_orm_migration::prelude::*;
 

@@ -6,6 +6,8 @@ use sea_orm_migration::schema::{
     text, text_null,
 };
 
+use crate::schema::{drop_tables, index, serial_id, table, uuid, uuid_null};
+
 /// The first schema: users, sessions, refresh tokens, revocations, signing keys.
 pub(crate) struct M0001Initial;
 
@@ -93,167 +95,124 @@ enum AuditEvents {
     Detail,
 }
 
-pub(crate) const UUID_LEN: u32 = 36;
-
 #[async_trait::async_trait]
 impl MigrationTrait for M0001Initial {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(Users::Table)
-                .if_not_exists()
-                .col(string_len(Users::Id, UUID_LEN).primary_key())
+        m.create_table(table(
+            Users::Table,
+            [
+                uuid(Users::Id).primary_key().to_owned(),
                 // 64 characters of up to 4 bytes each.
-                .col(string_len(Users::Username, 256))
-                .col(string_len_uniq(Users::UsernameKey, 256))
-                .col(string_len(Users::PasswordHash, 512))
-                .col(text(Users::Roles))
-                .col(big_integer(Users::CreatedAt))
-                .col(big_integer_null(Users::DisabledAt))
-                .to_owned(),
+                string_len(Users::Username, 256),
+                string_len_uniq(Users::UsernameKey, 256),
+                string_len(Users::PasswordHash, 512),
+                text(Users::Roles),
+                big_integer(Users::CreatedAt),
+                big_integer_null(Users::DisabledAt),
+            ],
+        ))
+        .await?;
+
+        m.create_table(table(
+            Sessions::Table,
+            [
+                uuid(Sessions::Id).primary_key().to_owned(),
+                uuid(Sessions::UserId),
+                big_integer(Sessions::CreatedAt),
+                big_integer(Sessions::LastUsedAt),
+                big_integer(Sessions::IdleExpiresAt),
+                big_integer(Sessions::AbsoluteExpiresAt),
+                string_len_null(Sessions::UserAgent, 512),
+                string_len_null(Sessions::ClientIp, 64),
+                big_integer_null(Sessions::RevokedAt),
+            ],
+        ))
+        .await?;
+        index(m, "idx_sessions_user", Sessions::Table, Sessions::UserId).await?;
+
+        m.create_table(table(
+            RefreshTokens::Table,
+            [
+                string_len(RefreshTokens::Hash, 64).primary_key().to_owned(),
+                uuid(RefreshTokens::SessionId),
+                big_integer(RefreshTokens::IssuedAt),
+                big_integer_null(RefreshTokens::RotatedAt),
+            ],
+        ))
+        .await?;
+        let session = RefreshTokens::SessionId;
+        index(
+            m,
+            "idx_refresh_tokens_session",
+            RefreshTokens::Table,
+            session,
         )
         .await?;
 
-        m.create_table(
-            Table::create()
-                .table(Sessions::Table)
-                .if_not_exists()
-                .col(string_len(Sessions::Id, UUID_LEN).primary_key())
-                .col(string_len(Sessions::UserId, UUID_LEN))
-                .col(big_integer(Sessions::CreatedAt))
-                .col(big_integer(Sessions::LastUsedAt))
-                .col(big_integer(Sessions::IdleExpiresAt))
-                .col(big_integer(Sessions::AbsoluteExpiresAt))
-                .col(string_len_null(Sessions::UserAgent, 512))
-                .col(string_len_null(Sessions::ClientIp, 64))
-                .col(big_integer_null(Sessions::RevokedAt))
-                .to_owned(),
-        )
+        m.create_table(table(
+            Revocations::Table,
+            [
+                serial_id(Revocations::Id),
+                string_len(Revocations::Kind, 16),
+                uuid(Revocations::Subject),
+                big_integer_null(Revocations::BeforeAt),
+                big_integer(Revocations::ExpiresAt),
+            ],
+        ))
         .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_sessions_user")
-                .table(Sessions::Table)
-                .col(Sessions::UserId)
-                .to_owned(),
-        )
-        .await?;
+        let expires = Revocations::ExpiresAt;
+        index(m, "idx_revocations_expires", Revocations::Table, expires).await?;
 
-        m.create_table(
-            Table::create()
-                .table(RefreshTokens::Table)
-                .if_not_exists()
-                .col(string_len(RefreshTokens::Hash, 64).primary_key())
-                .col(string_len(RefreshTokens::SessionId, UUID_LEN))
-                .col(big_integer(RefreshTokens::IssuedAt))
-                .col(big_integer_null(RefreshTokens::RotatedAt))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_refresh_tokens_session")
-                .table(RefreshTokens::Table)
-                .col(RefreshTokens::SessionId)
-                .to_owned(),
-        )
-        .await?;
-
-        m.create_table(
-            Table::create()
-                .table(Revocations::Table)
-                .if_not_exists()
-                .col(
-                    ColumnDef::new(Revocations::Id)
-                        .big_integer()
-                        .not_null()
-                        .auto_increment()
-                        .primary_key(),
-                )
-                .col(string_len(Revocations::Kind, 16))
-                .col(string_len(Revocations::Subject, UUID_LEN))
-                .col(big_integer_null(Revocations::BeforeAt))
-                .col(big_integer(Revocations::ExpiresAt))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_revocations_expires")
-                .table(Revocations::Table)
-                .col(Revocations::ExpiresAt)
-                .to_owned(),
-        )
-        .await?;
-
-        m.create_table(
-            Table::create()
-                .table(SigningKeys::Table)
-                .if_not_exists()
-                .col(string_len(SigningKeys::Kid, 64).primary_key())
+        m.create_table(table(
+            SigningKeys::Table,
+            [
+                string_len(SigningKeys::Kid, 64).primary_key().to_owned(),
                 // Unique: of two instances generating the next key, one insert fails.
-                .col(big_integer_uniq(SigningKeys::Seq))
-                .col(string_len(SigningKeys::Algorithm, 16))
-                .col(string_len(SigningKeys::State, 16))
-                .col(text(SigningKeys::PublicJwk))
-                .col(text_null(SigningKeys::PrivateSealed))
-                .col(big_integer(SigningKeys::CreatedAt))
-                .col(big_integer_null(SigningKeys::ActivatedAt))
-                .col(big_integer_null(SigningKeys::RetiringAt))
-                .col(big_integer_null(SigningKeys::RetiredAt))
-                .to_owned(),
-        )
+                big_integer_uniq(SigningKeys::Seq),
+                string_len(SigningKeys::Algorithm, 16),
+                string_len(SigningKeys::State, 16),
+                text(SigningKeys::PublicJwk),
+                text_null(SigningKeys::PrivateSealed),
+                big_integer(SigningKeys::CreatedAt),
+                big_integer_null(SigningKeys::ActivatedAt),
+                big_integer_null(SigningKeys::RetiringAt),
+                big_integer_null(SigningKeys::RetiredAt),
+            ],
+        ))
         .await?;
 
-        m.create_table(
-            Table::create()
-                .table(AuditEvents::Table)
-                .if_not_exists()
-                .col(
-                    ColumnDef::new(AuditEvents::Id)
-                        .big_integer()
-                        .not_null()
-                        .auto_increment()
-                        .primary_key(),
-                )
-                .col(big_integer(AuditEvents::At))
-                .col(string_len(AuditEvents::Event, 32))
-                .col(string_len_null(AuditEvents::UserId, UUID_LEN))
-                .col(string_len_null(AuditEvents::ClientIp, 64))
-                .col(string_len_null(AuditEvents::UserAgent, 512))
-                .col(text(AuditEvents::Detail))
-                .to_owned(),
-        )
+        m.create_table(table(
+            AuditEvents::Table,
+            [
+                serial_id(AuditEvents::Id),
+                big_integer(AuditEvents::At),
+                string_len(AuditEvents::Event, 32),
+                uuid_null(AuditEvents::UserId),
+                string_len_null(AuditEvents::ClientIp, 64),
+                string_len_null(AuditEvents::UserAgent, 512),
+                text(AuditEvents::Detail),
+            ],
+        ))
         .await?;
         for (name, col) in [
             ("idx_audit_user", AuditEvents::UserId),
             ("idx_audit_event", AuditEvents::Event),
             ("idx_audit_at", AuditEvents::At),
         ] {
-            m.create_index(
-                Index::create()
-                    .name(name)
-                    .table(AuditEvents::Table)
-                    .col(col)
-                    .to_owned(),
-            )
-            .await?;
+            index(m, name, AuditEvents::Table, col).await?;
         }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
+        let tables = [
             AuditEvents::Table.into_iden(),
             SigningKeys::Table.into_iden(),
             Revocations::Table.into_iden(),
             RefreshTokens::Table.into_iden(),
             Sessions::Table.into_iden(),
             Users::Table.into_iden(),
-        ] {
-            m.drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        ];
+        drop_tables(m, tables).await
     }
 }

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::schema::on_mysql;
+
 /// `users.username_key` compared byte for byte on MySQL/MariaDB too.
 ///
 /// Their default collations (`utf8mb4_general_ci`, `uca1400_ai_ci`, `utf8mb4_0900_ai_ci`)
@@ -20,15 +22,12 @@ impl MigrationName for M0002BinaryUsernameKey {
 #[async_trait::async_trait]
 impl MigrationTrait for M0002BinaryUsernameKey {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::MySql {
-            m.get_connection()
-                .execute_unprepared(
-                    "ALTER TABLE users MODIFY username_key VARCHAR(256) \
-                     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
-                )
-                .await?;
-        }
-        Ok(())
+        on_mysql(
+            m,
+            "ALTER TABLE users MODIFY username_key VARCHAR(256) \
+             CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
+        )
+        .await
     }
 
     async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {

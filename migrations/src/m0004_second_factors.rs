@@ -6,7 +6,8 @@ use sea_orm_migration::schema::{
     text_null,
 };
 
-use crate::m0001_initial::{Sessions, UUID_LEN};
+use crate::m0001_initial::Sessions;
+use crate::schema::{add_columns, drop_tables, index, table, uuid, uuid_null};
 
 /// Second factors: TOTP enrollments (secret sealed by the application), recovery codes
 /// (MACs), passkeys (credential id unique through its hash: ids run to 1,023 bytes,
@@ -71,103 +72,80 @@ enum Challenges {
 #[async_trait::async_trait]
 impl MigrationTrait for M0004SecondFactors {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Sessions::Table)
-                .add_column(string_len(Sessions::Amr, 32).default("pwd"))
-                .to_owned(),
-        )
+        let amr = string_len(Sessions::Amr, 32).default("pwd").to_owned();
+        add_columns(m, Sessions::Table, [amr]).await?;
+        m.create_table(table(
+            TotpFactors::Table,
+            [
+                uuid(TotpFactors::UserId).primary_key().to_owned(),
+                text(TotpFactors::Secret),
+                big_integer(TotpFactors::CreatedAt),
+                big_integer_null(TotpFactors::ConfirmedAt),
+                big_integer_null(TotpFactors::LastStep),
+            ],
+        ))
         .await?;
         m.create_table(
-            Table::create()
-                .table(TotpFactors::Table)
-                .if_not_exists()
-                .col(string_len(TotpFactors::UserId, UUID_LEN).primary_key())
-                .col(text(TotpFactors::Secret))
-                .col(big_integer(TotpFactors::CreatedAt))
-                .col(big_integer_null(TotpFactors::ConfirmedAt))
-                .col(big_integer_null(TotpFactors::LastStep))
-                .to_owned(),
+            table(
+                RecoveryCodes::Table,
+                [
+                    uuid(RecoveryCodes::UserId),
+                    string_len(RecoveryCodes::Hash, 64),
+                    big_integer(RecoveryCodes::CreatedAt),
+                    big_integer_null(RecoveryCodes::UsedAt),
+                ],
+            )
+            .primary_key(
+                Index::create()
+                    .col(RecoveryCodes::UserId)
+                    .col(RecoveryCodes::Hash),
+            )
+            .to_owned(),
         )
         .await?;
-        m.create_table(
-            Table::create()
-                .table(RecoveryCodes::Table)
-                .if_not_exists()
-                .col(string_len(RecoveryCodes::UserId, UUID_LEN))
-                .col(string_len(RecoveryCodes::Hash, 64))
-                .col(big_integer(RecoveryCodes::CreatedAt))
-                .col(big_integer_null(RecoveryCodes::UsedAt))
-                .primary_key(
-                    Index::create()
-                        .col(RecoveryCodes::UserId)
-                        .col(RecoveryCodes::Hash),
-                )
-                .to_owned(),
-        )
+        m.create_table(table(
+            Passkeys::Table,
+            [
+                uuid(Passkeys::Id).primary_key().to_owned(),
+                uuid(Passkeys::UserId),
+                string_len(Passkeys::Name, 256),
+                string_len_uniq(Passkeys::CredentialKey, 64),
+                text(Passkeys::CredentialId),
+                text(Passkeys::Data),
+                big_integer(Passkeys::CreatedAt),
+                big_integer_null(Passkeys::LastUsedAt),
+                big_integer(Passkeys::SignCount),
+                integer(Passkeys::BackupEligible),
+                integer(Passkeys::BackupState),
+            ],
+        ))
         .await?;
-        m.create_table(
-            Table::create()
-                .table(Passkeys::Table)
-                .if_not_exists()
-                .col(string_len(Passkeys::Id, UUID_LEN).primary_key())
-                .col(string_len(Passkeys::UserId, UUID_LEN))
-                .col(string_len(Passkeys::Name, 256))
-                .col(string_len_uniq(Passkeys::CredentialKey, 64))
-                .col(text(Passkeys::CredentialId))
-                .col(text(Passkeys::Data))
-                .col(big_integer(Passkeys::CreatedAt))
-                .col(big_integer_null(Passkeys::LastUsedAt))
-                .col(big_integer(Passkeys::SignCount))
-                .col(integer(Passkeys::BackupEligible))
-                .col(integer(Passkeys::BackupState))
-                .to_owned(),
-        )
+        index(m, "idx_passkeys_user", Passkeys::Table, Passkeys::UserId).await?;
+        m.create_table(table(
+            Challenges::Table,
+            [
+                string_len(Challenges::Id, 64).primary_key().to_owned(),
+                string_len(Challenges::Purpose, 16),
+                uuid_null(Challenges::UserId),
+                string_len_null(Challenges::Binding, 64),
+                text_null(Challenges::State),
+                integer(Challenges::Attempts),
+                big_integer(Challenges::CreatedAt),
+                big_integer(Challenges::ExpiresAt),
+            ],
+        ))
         .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_passkeys_user")
-                .table(Passkeys::Table)
-                .col(Passkeys::UserId)
-                .to_owned(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(Challenges::Table)
-                .if_not_exists()
-                .col(string_len(Challenges::Id, 64).primary_key())
-                .col(string_len(Challenges::Purpose, 16))
-                .col(string_len_null(Challenges::UserId, UUID_LEN))
-                .col(string_len_null(Challenges::Binding, 64))
-                .col(text_null(Challenges::State))
-                .col(integer(Challenges::Attempts))
-                .col(big_integer(Challenges::CreatedAt))
-                .col(big_integer(Challenges::ExpiresAt))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_challenges_expires")
-                .table(Challenges::Table)
-                .col(Challenges::ExpiresAt)
-                .to_owned(),
-        )
-        .await?;
-        Ok(())
+        let expires = Challenges::ExpiresAt;
+        index(m, "idx_challenges_expires", Challenges::Table, expires).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
+        let tables = [
             Challenges::Table.into_iden(),
             Passkeys::Table.into_iden(),
             RecoveryCodes::Table.into_iden(),
             TotpFactors::Table.into_iden(),
-        ] {
-            m.drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        ];
+        drop_tables(m, tables).await
     }
 }

@@ -5,7 +5,8 @@ use sea_orm_migration::schema::{
     big_integer, big_integer_null, integer, string_len, string_len_null, text, text_null,
 };
 
-use crate::m0001_initial::{Sessions, UUID_LEN};
+use crate::m0001_initial::Sessions;
+use crate::schema::{add_columns, drop_tables, index, table, uuid, uuid_null};
 
 /// The OpenID provider: registered clients (a confidential one's secret by its digest),
 /// authorization codes (by digest, single use through `used_at`, with the session their
@@ -61,90 +62,75 @@ enum OauthConsents {
 #[async_trait::async_trait]
 impl MigrationTrait for M0005Oidc {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for col in [
-            string_len_null(Sessions::OauthClient, UUID_LEN),
+        let grant_columns = [
+            uuid_null(Sessions::OauthClient),
             string_len_null(Sessions::OauthScope, 64),
-        ] {
-            let mut col = col;
-            m.alter_table(
-                Table::alter()
-                    .table(Sessions::Table)
-                    .add_column(&mut col)
+        ];
+        add_columns(m, Sessions::Table, grant_columns).await?;
+        m.create_table(table(
+            OauthClients::Table,
+            [
+                uuid(OauthClients::Id).primary_key().to_owned(),
+                string_len(OauthClients::Name, 256),
+                string_len_null(OauthClients::SecretHash, 64),
+                text(OauthClients::RedirectUris),
+                text(OauthClients::PostLogoutRedirectUris),
+                string_len(OauthClients::GrantTypes, 128),
+                string_len(OauthClients::Scopes, 64),
+                integer(OauthClients::FirstParty),
+                big_integer(OauthClients::CreatedAt),
+            ],
+        ))
+        .await?;
+        m.create_table(table(
+            AuthorizationCodes::Table,
+            [
+                string_len(AuthorizationCodes::Hash, 64)
+                    .primary_key()
                     .to_owned(),
+                uuid(AuthorizationCodes::ClientId),
+                uuid(AuthorizationCodes::UserId),
+                text(AuthorizationCodes::RedirectUri),
+                string_len(AuthorizationCodes::Scopes, 64),
+                text_null(AuthorizationCodes::Nonce),
+                string_len(AuthorizationCodes::CodeChallenge, 64),
+                big_integer(AuthorizationCodes::AuthTime),
+                string_len(AuthorizationCodes::Amr, 32),
+                big_integer(AuthorizationCodes::ExpiresAt),
+                big_integer_null(AuthorizationCodes::UsedAt),
+                uuid_null(AuthorizationCodes::SessionId),
+            ],
+        ))
+        .await?;
+        let (codes, expires) = (AuthorizationCodes::Table, AuthorizationCodes::ExpiresAt);
+        index(m, "idx_authorization_codes_expires", codes, expires).await?;
+        m.create_table(
+            table(
+                OauthConsents::Table,
+                [
+                    uuid(OauthConsents::UserId),
+                    uuid(OauthConsents::ClientId),
+                    string_len(OauthConsents::Scopes, 64),
+                    big_integer(OauthConsents::GrantedAt),
+                ],
             )
-            .await?;
-        }
-        m.create_table(
-            Table::create()
-                .table(OauthClients::Table)
-                .if_not_exists()
-                .col(string_len(OauthClients::Id, UUID_LEN).primary_key())
-                .col(string_len(OauthClients::Name, 256))
-                .col(string_len_null(OauthClients::SecretHash, 64))
-                .col(text(OauthClients::RedirectUris))
-                .col(text(OauthClients::PostLogoutRedirectUris))
-                .col(string_len(OauthClients::GrantTypes, 128))
-                .col(string_len(OauthClients::Scopes, 64))
-                .col(integer(OauthClients::FirstParty))
-                .col(big_integer(OauthClients::CreatedAt))
-                .to_owned(),
+            .primary_key(
+                Index::create()
+                    .col(OauthConsents::UserId)
+                    .col(OauthConsents::ClientId),
+            )
+            .to_owned(),
         )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(AuthorizationCodes::Table)
-                .if_not_exists()
-                .col(string_len(AuthorizationCodes::Hash, 64).primary_key())
-                .col(string_len(AuthorizationCodes::ClientId, UUID_LEN))
-                .col(string_len(AuthorizationCodes::UserId, UUID_LEN))
-                .col(text(AuthorizationCodes::RedirectUri))
-                .col(string_len(AuthorizationCodes::Scopes, 64))
-                .col(text_null(AuthorizationCodes::Nonce))
-                .col(string_len(AuthorizationCodes::CodeChallenge, 64))
-                .col(big_integer(AuthorizationCodes::AuthTime))
-                .col(string_len(AuthorizationCodes::Amr, 32))
-                .col(big_integer(AuthorizationCodes::ExpiresAt))
-                .col(big_integer_null(AuthorizationCodes::UsedAt))
-                .col(string_len_null(AuthorizationCodes::SessionId, UUID_LEN))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_authorization_codes_expires")
-                .table(AuthorizationCodes::Table)
-                .col(AuthorizationCodes::ExpiresAt)
-                .to_owned(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(OauthConsents::Table)
-                .if_not_exists()
-                .col(string_len(OauthConsents::UserId, UUID_LEN))
-                .col(string_len(OauthConsents::ClientId, UUID_LEN))
-                .col(string_len(OauthConsents::Scopes, 64))
-                .col(big_integer(OauthConsents::GrantedAt))
-                .primary_key(
-                    Index::create()
-                        .col(OauthConsents::UserId)
-                        .col(OauthConsents::ClientId),
-                )
-                .to_owned(),
-        )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
+        let tables = [
             OauthConsents::Table.into_iden(),
             AuthorizationCodes::Table.into_iden(),
             OauthClients::Table.into_iden(),
-        ] {
-            m.drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
+        ];
+        drop_tables(m, tables).await?;
         for col in [Sessions::OauthClient, Sessions::OauthScope] {
             m.alter_table(
                 Table::alter()

@@ -45,12 +45,7 @@ async fn sessions_can_be_listed_and_ended_one_by_one() {
         .json::<crate::helpers::TokenPair>()
         .await
         .unwrap();
-    let list: Vec<Value> = app
-        .get("/v1/me/sessions", Some(&a.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json("/v1/me/sessions", Some(&a.access_token)).await;
     assert_eq!(list.len(), 2);
     let b_sid = claims_of(&b.access_token)["sid"].clone();
     let b_entry = list.iter().find(|s| s["id"] == b_sid).unwrap();
@@ -66,14 +61,7 @@ async fn sessions_can_be_listed_and_ended_one_by_one() {
     assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
     let r = app.delete(&path, &a.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.dashboard_status(&b.access_token).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.refresh(&b.refresh_token).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_session_ended(&b).await;
     assert_eq!(app.dashboard_status(&a.access_token).await, StatusCode::OK);
     let r = app.delete(&path, &a.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "session_not_found").await;
@@ -105,14 +93,7 @@ async fn changing_the_password_ends_the_other_sessions() {
         StatusCode::OK,
         "the caller stays"
     );
-    assert_eq!(
-        app.dashboard_status(&b.access_token).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.refresh(&b.refresh_token).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_session_ended(&b).await;
     assert_eq!(
         app.login(&name, PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED

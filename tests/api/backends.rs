@@ -2,15 +2,15 @@
 //! server this test starts and stops itself.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use reqwest::StatusCode;
-use tessera_domain::{Clock as _, ManualClock};
+use tessera_domain::Clock as _;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestEnv, assert_problem, header_of, missing, unique_name, within,
+    PASSWORD, TestApp, TestAppBuilder, TestEnv, assert_problem, header_of, missing, two_instances,
+    unique_name, within,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,17 +18,7 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
     let Some(env) = TestEnv::shared().await else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let a = TestApp::builder()
-        .on(Arc::clone(&env))
-        .with_clock(Arc::clone(&clock))
-        .spawn()
-        .await;
-    let b = TestApp::builder()
-        .on(Arc::clone(&env))
-        .with_clock(Arc::clone(&clock))
-        .spawn()
-        .await;
+    let (a, b) = two_instances(&env).await;
 
     let name = unique_name();
     assert_eq!(
@@ -56,7 +46,7 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
         .json::<crate::helpers::TokenPair>()
         .await
         .unwrap();
-    clock.advance(TimeDelta::seconds(11));
+    a.advance(TimeDelta::seconds(11));
     assert_problem(
         b.refresh(&pair.refresh_token).await,
         StatusCode::UNAUTHORIZED,
@@ -71,7 +61,7 @@ async fn two_instances_share_users_tokens_revocations_and_keys() {
     .await;
 
     // A key rotation performed by one is used by both.
-    a.state.keys.rotate(clock.now(), true).await.unwrap();
+    a.state.keys.rotate(a.clock.now(), true).await.unwrap();
     let (_, fresh) = a.signed_in_user().await;
     let new_kid = header_of(&fresh.access_token)["kid"].clone();
     assert_eq!(
@@ -120,6 +110,21 @@ impl PrivateRedis {
         })
     }
 
+    /// On a free port; `None` (after a notice, or a failure where backends are required)
+    /// when no redis-server is at hand.
+    pub fn start_anywhere() -> Option<Self> {
+        let started = Self::start(crate::helpers::free_port());
+        if started.is_none() {
+            missing("redis-server binary");
+        }
+        started
+    }
+
+    /// A new server on this one's port, once it has stopped.
+    pub fn start_again(&self) -> Self {
+        Self::start(self.port).expect("redis restarts")
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -129,6 +134,11 @@ impl PrivateRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// An app whose revocations and limits live on this server, under `prefix`.
+    pub fn app(&self, prefix: &str) -> TestAppBuilder<'static> {
+        TestApp::builder().on_private_redis(self.url(), prefix)
     }
 }
 
@@ -140,15 +150,10 @@ impl Drop for PrivateRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_closed_and_heals_without_a_restart() {
-    let port = crate::helpers::free_port();
-    let Some(mut redis) = PrivateRedis::start(port) else {
-        missing("redis-server binary");
+    let Some(mut redis) = PrivateRedis::start_anywhere() else {
         return;
     };
-    let app = TestApp::builder()
-        .on_private_redis(redis.url(), "outage")
-        .spawn()
-        .await;
+    let app = redis.app("outage").spawn().await;
     let (_, keep) = app.signed_in_user().await;
     let (_, gone) = app.signed_in_user().await;
     let r = app.logout(&gone.access_token).await;
@@ -176,7 +181,7 @@ async fn a_redis_outage_fails_closed_and_heals_without_a_restart() {
         "a logout that cannot spread is not acknowledged"
     );
 
-    let _redis = PrivateRedis::start(port).expect("redis restarts");
+    let _redis = redis.start_again();
     let healed = within(Duration::from_secs(10), async || {
         app.dashboard_status(&keep.access_token).await == StatusCode::OK
     })

@@ -19,11 +19,33 @@ use crate::helpers::{
 const NEW_PASSWORD: &str = "plaid tortoise juggles quietly";
 
 async fn mailing_app(smtp: &SmtpSink) -> TestApp {
-    let url = smtp.url();
+    mailing_to(&smtp.url()).await
+}
+
+/// An app that delivers its mail through the relay at `url`.
+async fn mailing_to(url: &str) -> TestApp {
     TestApp::builder()
-        .with_config(|c| deliver_to(c, &url))
+        .with_config(|c| deliver_to(c, url))
         .spawn()
         .await
+}
+
+/// An app whose relay is down: it delivers to a port nothing listens on (yet), returned.
+async fn mailing_to_a_relay_down() -> (TestApp, u16) {
+    let port = crate::helpers::free_port();
+    let app = mailing_to(&format!("smtp://127.0.0.1:{port}?tls=none")).await;
+    (app, port)
+}
+
+/// Waits (at most `limit`) until `app` has counted `n` failed delivery attempts that it
+/// will retry; whether it has.
+async fn temporary_failures_reach(app: &TestApp, n: f64, limit: Duration) -> bool {
+    let outcome = Some(("outcome", "temporary"));
+    within(limit, async || {
+        app.metric("tessera_mail_attempts_total", outcome).await >= n
+    })
+    .await
+    .is_some()
 }
 
 fn address(name: &str) -> String {
@@ -36,11 +58,18 @@ async fn me(app: &TestApp, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
-/// A user registered with an address: the name, the address and its verification mail.
-async fn newcomer(app: &TestApp, smtp: &SmtpSink) -> (String, String, Value) {
+/// Registers a fresh user with an address of their own, waiting for no mail: the name, the
+/// address and the answer.
+async fn sign_up(app: &TestApp) -> (String, String, reqwest::Response) {
     let name = unique_name();
     let email = address(&name);
     let r = app.register_with_email(&name, &email).await;
+    (name, email, r)
+}
+
+/// A user registered with an address: the name, the address and its verification mail.
+async fn newcomer(app: &TestApp, smtp: &SmtpSink) -> (String, String, Value) {
+    let (name, email, r) = sign_up(app).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let mail = smtp.wait_for(&email, 1).await.remove(0);
     (name, email, mail)
@@ -78,6 +107,12 @@ async fn reset_token(smtp: &SmtpSink, email: &str, n: usize) -> String {
         .find(|m| m["subject"] == "Reset your password")
         .expect("a reset mail");
     token_in(reset)
+}
+
+/// `POST /v1/me/email`: the holder of `token` asks to change their address to `email`.
+async fn change_email(app: &TestApp, token: &str, email: &str) -> reqwest::Response {
+    app.post_json("/v1/me/email", &json!({ "email": email }), Some(token))
+        .await
 }
 
 async fn request_reset(app: &TestApp, email: &str) -> reqwest::Response {
@@ -178,11 +213,8 @@ async fn register_verify_forget_and_reset_through_a_real_smtp_server() {
     assert_eq!(audit["total"], 1);
     assert_eq!(audit["items"][0]["detail"]["sessions"], 2);
     let users: Value = app
-        .get("/v1/admin/users?per_page=200", Some(&admin.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/admin/users?per_page=200", Some(&admin.access_token))
+        .await;
     let listed = users["items"]
         .as_array()
         .unwrap()
@@ -234,13 +266,7 @@ async fn links_expire_by_the_clock_and_newer_links_replace_older_ones() {
 
     // A change request mails a new link; the first stops working, the address stays.
     let changed = address(&format!("{name}-new"));
-    let r = app
-        .post_json(
-            "/v1/me/email",
-            &json!({ "email": changed }),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = change_email(&app, &pair.access_token, &changed).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(me(&app, &pair.access_token).await["email"], email.as_str());
     let second = token_in(&smtp.wait_for(&changed, 1).await[0]);
@@ -250,13 +276,7 @@ async fn links_expire_by_the_clock_and_newer_links_replace_older_ones() {
     app.advance(TimeDelta::hours(24) + TimeDelta::minutes(1));
     dead_link(verify(&app, second).await).await;
     let pair = app.login_ok(&name, PASSWORD).await;
-    let r = app
-        .post_json(
-            "/v1/me/email",
-            &json!({ "email": changed }),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = change_email(&app, &pair.access_token, &changed).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let mails = smtp.wait_for(&changed, 2).await;
     let third = mails
@@ -347,13 +367,7 @@ async fn addresses_are_checked_and_taken_ones_are_told_only_to_their_owner() {
         StatusCode::CREATED
     );
     let pair = app.login_ok(&bob, PASSWORD).await;
-    let r = app
-        .post_json(
-            "/v1/me/email",
-            &json!({ "email": alices }),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = change_email(&app, &pair.access_token, &alices).await;
     assert_problem(r, StatusCode::CONFLICT, "email_taken").await;
     let mails = smtp.wait_for(&alices, 2).await;
     let bobs = mails
@@ -407,31 +421,17 @@ async fn reset_requests_are_limited_per_client_and_per_address() {
 
 #[tokio::test]
 async fn the_outbox_delivers_after_an_smtp_outage_and_gives_up_on_old_mail() {
-    // A port nothing listens on yet: the relay is down.
-    let port = crate::helpers::free_port();
-    let url = format!("smtp://127.0.0.1:{port}?tls=none");
-    let app = TestApp::builder()
-        .with_config(|c| deliver_to(c, &url))
-        .spawn()
-        .await;
-    let name = unique_name();
-    let email = address(&name);
-    let r = app.register_with_email(&name, &email).await;
+    let (app, port) = mailing_to_a_relay_down().await;
+    let (_, email, r) = sign_up(&app).await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
         "SMTP being down delays no answer"
     );
-    let failed = within(Duration::from_secs(5), async || {
-        app.metric(
-            "tessera_mail_attempts_total",
-            Some(("outcome", "temporary")),
-        )
-        .await
-            >= 1.0
-    })
-    .await;
-    assert!(failed.is_some(), "the first attempt failed");
+    assert!(
+        temporary_failures_reach(&app, 1.0, Duration::from_secs(5)).await,
+        "the first attempt failed"
+    );
     // The gauge is refreshed after the round has recorded the failure.
     let queued = within(Duration::from_secs(5), async || {
         app.metric("tessera_mail_outbox_depth", None).await == 1.0
@@ -451,9 +451,7 @@ async fn the_outbox_delivers_after_an_smtp_outage_and_gives_up_on_old_mail() {
     drop(smtp);
 
     // Down again, for longer than mail.give_up_after: the mail is given up and counted.
-    let other = address(&unique_name());
-    app.register_with_email(&other.replace("@example.test", ""), &other)
-        .await;
+    sign_up(&app).await;
     app.advance(TimeDelta::hours(25));
     let gave_up = within(Duration::from_secs(10), async || {
         app.metric("tessera_mail_failed_total", None).await >= 1.0
@@ -487,9 +485,8 @@ async fn a_hanging_smtp_server_never_delays_an_answer() {
         .spawn()
         .await;
     for _ in 0..3 {
-        let name = unique_name();
         let started = std::time::Instant::now();
-        let r = app.register_with_email(&name, &address(&name)).await;
+        let (_, _, r) = sign_up(&app).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         // Not a performance figure: an answer that waited on the relay would take at
         // least mail.timeout.
@@ -499,17 +496,8 @@ async fn a_hanging_smtp_server_never_delays_an_answer() {
             started.elapsed()
         );
     }
-    let timed_out = within(Duration::from_secs(15), async || {
-        app.metric(
-            "tessera_mail_attempts_total",
-            Some(("outcome", "temporary")),
-        )
-        .await
-            >= 3.0
-    })
-    .await;
     assert!(
-        timed_out.is_some(),
+        temporary_failures_reach(&app, 3.0, Duration::from_secs(15)).await,
         "each stalled send ended at the deadline and will be retried"
     );
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
@@ -538,10 +526,8 @@ async fn two_instances_deliver_each_mail_once() {
         .await;
     let mut addresses = Vec::new();
     for i in 0..12 {
-        let name = unique_name();
-        let email = address(&name);
         let app = if i % 2 == 0 { &a } else { &b };
-        app.register_with_email(&name, &email).await;
+        let (_, email, _) = sign_up(app).await;
         addresses.push(email);
     }
     for email in &addresses {
@@ -564,54 +550,28 @@ async fn admins_mark_addresses_verified() {
     };
     let app = mailing_app(&smtp).await;
     let admin = app.signed_in_with_role("admin").await;
-    let name = unique_name();
-    let email = address(&name);
-    let created: Value = app
-        .register_with_email(&name, &email)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (name, email, r) = sign_up(&app).await;
+    let created: Value = r.json().await.unwrap();
     let id = created["id"].as_str().unwrap();
-    let r = app
-        .post_json(
-            &format!("/v1/admin/users/{id}/verify-email"),
-            &json!({}),
-            Some(&admin.access_token),
-        )
-        .await;
+    let mark_verified = async |id: &str, token: &str| {
+        let path = format!("/v1/admin/users/{id}/verify-email");
+        app.post_json(&path, &json!({}), Some(token)).await
+    };
+    let r = mark_verified(id, &admin.access_token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let user: Value = r.json().await.unwrap();
     assert_eq!(user["email_verified"], true);
     let user_token = app.login_ok(&name, PASSWORD).await;
-    let r = app
-        .post_json(
-            &format!("/v1/admin/users/{id}/verify-email"),
-            &json!({}),
-            Some(&user_token.access_token),
-        )
-        .await;
+    let r = mark_verified(id, &user_token.access_token).await;
     assert_problem(r, StatusCode::FORBIDDEN, "insufficient_role").await;
     let plain = app.signed_in_user().await;
     let plain_id = me(&app, &plain.1.access_token).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let r = app
-        .post_json(
-            &format!("/v1/admin/users/{plain_id}/verify-email"),
-            &json!({}),
-            Some(&admin.access_token),
-        )
-        .await;
+    let r = mark_verified(&plain_id, &admin.access_token).await;
     assert_problem(r, StatusCode::CONFLICT, "no_email").await;
-    let r = app
-        .post_json(
-            &format!("/v1/admin/users/{}/verify-email", uuid::Uuid::new_v4()),
-            &json!({}),
-            Some(&admin.access_token),
-        )
-        .await;
+    let r = mark_verified(&uuid::Uuid::new_v4().to_string(), &admin.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "user_not_found").await;
 
     // Verified by the admin: the reset mail goes out.
@@ -748,33 +708,15 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
             })
             .spawn()
             .await;
-        let name = unique_name();
-        let email = address(&name);
-        app.register_with_email(&name, &email).await;
+        let (_, email, _) = sign_up(&app).await;
         let mail = &smtp.wait_for(&email, 1).await[0];
         assert_eq!(mail["subject"], "Confirm your email address", "{mode}");
 
         // Without the relay's CA the certificate is refused: nothing is sent in clear.
-        let untrusting = TestApp::builder()
-            .with_config(|c| deliver_to(c, &url))
-            .spawn()
-            .await;
-        let other = address(&unique_name());
-        untrusting
-            .register_with_email(&other.replace("@example.test", ""), &other)
-            .await;
-        let refused = within(Duration::from_secs(5), async || {
-            untrusting
-                .metric(
-                    "tessera_mail_attempts_total",
-                    Some(("outcome", "temporary")),
-                )
-                .await
-                >= 1.0
-        })
-        .await;
+        let untrusting = mailing_to(&url).await;
+        let (_, other, _) = sign_up(&untrusting).await;
         assert!(
-            refused.is_some(),
+            temporary_failures_reach(&untrusting, 1.0, Duration::from_secs(5)).await,
             "{mode}: an untrusted certificate fails the attempt"
         );
         assert!(smtp.to(&other).is_empty(), "{mode}");
@@ -785,18 +727,9 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_never_to_an_untrusted_rela
 async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
     use tessera_domain::ports::Outbox as _;
     // The relay is down, so the mail stays queued.
-    let port = crate::helpers::free_port();
-    let url = format!("smtp://127.0.0.1:{port}?tls=none");
-    let app = TestApp::builder()
-        .with_config(|c| deliver_to(c, &url))
-        .spawn()
-        .await;
-    let name = unique_name();
-    let email = address(&name);
-    assert_eq!(
-        app.register_with_email(&name, &email).await.status(),
-        StatusCode::CREATED
-    );
+    let (app, _) = mailing_to_a_relay_down().await;
+    let (name, email, r) = sign_up(&app).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
     // What a database dump holds: the row as the store has it.
     let dump = app.store().await;
     let later = app.state.accounts.now() + TimeDelta::hours(1);

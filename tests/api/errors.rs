@@ -4,6 +4,22 @@ use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, assert_problem};
 
+/// `POST path` with this body, sent as `content_type`.
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn framework_errors_are_problems_too() {
     let app = TestApp::spawn().await;
@@ -14,37 +30,16 @@ async fn framework_errors_are_problems_too() {
     let r = app.get("/v1/auth/login", None).await;
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
-    let r = app
-        .client
-        .post(app.url("/v1/auth/login"))
-        .header("content-type", "application/json")
-        .body("{\"username\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    for (path, malformed) in [
+        ("/v1/auth/login", "{\"username\": "),
+        ("/v1/auth/register", "{\"username\": 5, \"password\": []}"),
+    ] {
+        let r = post_raw(&app, path, "application/json", malformed).await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
 
-    let r = app
-        .client
-        .post(app.url("/v1/auth/register"))
-        .header("content-type", "application/json")
-        .body("{\"username\": 5, \"password\": []}")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
-
-    let r = app
-        .client
-        .post(app.url("/v1/auth/login"))
-        .header("content-type", "text/plain")
-        .body("username=alice")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_client_error());
-    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("application/problem+json"), "{ct}");
+    let r = post_raw(&app, "/v1/auth/login", "text/plain", "username=alice").await;
+    assert_client_error_problem(r);
 }
 
 #[tokio::test]
@@ -54,27 +49,26 @@ async fn bodies_over_the_limit_get_413() {
         "{{\"username\":\"alice\",\"password\":\"{}\"}}",
         "x".repeat(70 * 1024)
     );
-    let r = app
-        .client
-        .post(app.url("/v1/auth/register"))
-        .header("content-type", "application/json")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(&app, "/v1/auth/register", "application/json", big.clone()).await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // The same without Content-Length (chunked): found out while reading.
     let stream = futures_stream(big.into_bytes());
-    let r = app
-        .client
-        .post(app.url("/v1/auth/register"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(
+        &app,
+        "/v1/auth/register",
+        "application/json",
+        reqwest::Body::wrap_stream(stream),
+    )
+    .await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+/// A 4xx answered as `application/problem+json`.
+fn assert_client_error_problem(r: reqwest::Response) {
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let ct = r.headers()["content-type"].to_str().unwrap();
+    assert!(ct.starts_with("application/problem+json"), "{ct}");
 }
 
 fn futures_stream(
@@ -92,7 +86,5 @@ async fn a_bad_session_id_is_a_client_error() {
     let r = app
         .delete("/v1/me/sessions/not-a-uuid", &pair.access_token)
         .await;
-    assert!(r.status().is_client_error(), "{}", r.status());
-    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("application/problem+json"), "{ct}");
+    assert_client_error_problem(r);
 }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera::Config;
@@ -357,6 +358,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Another instance on this one's environment (database, encryption key) and clock.
+    pub async fn another_instance(&self) -> TestApp {
+        TestApp::builder()
+            .on(Arc::clone(&self.env))
+            .with_clock(Arc::clone(&self.clock))
+            .spawn()
+            .await
+    }
+
     pub fn advance(&self, by: TimeDelta) {
         self.clock.advance(by);
     }
@@ -368,12 +378,7 @@ impl TestApp {
     }
 
     pub async fn kids(&self) -> Vec<String> {
-        let jwks: Value = self
-            .get("/.well-known/jwks.json", None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = self.get_json("/.well-known/jwks.json", None).await;
         jwks["keys"]
             .as_array()
             .unwrap()
@@ -402,6 +407,11 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// `GET path` with this token, its body read as JSON (whatever the status).
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str, token: Option<&str>) -> T {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Response {
         self.client
             .delete(self.url(path))
@@ -412,21 +422,19 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str, password: &str) -> Response {
-        self.post_json(
-            "/v1/auth/register",
-            &json!({"username": username, "password": password}),
-            None,
-        )
-        .await
+        self.post_credentials("/v1/auth/register", username, password)
+            .await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post_json(
-            "/v1/auth/login",
-            &json!({"username": username, "password": password}),
-            None,
-        )
-        .await
+        self.post_credentials("/v1/auth/login", username, password)
+            .await
+    }
+
+    /// `POST path` with a username and a password, unauthenticated.
+    async fn post_credentials(&self, path: &str, username: &str, password: &str) -> Response {
+        let body = json!({"username": username, "password": password});
+        self.post_json(path, &body, None).await
     }
 
     pub async fn login_ok(&self, username: &str, password: &str) -> TokenPair {
@@ -500,6 +508,72 @@ impl TestApp {
     pub async fn dashboard_status(&self, token: &str) -> StatusCode {
         self.get("/v1/dashboard", Some(token)).await.status()
     }
+
+    /// The session of `pair` is over: its access token and its refresh token are refused.
+    pub async fn assert_session_ended(&self, pair: &TokenPair) {
+        assert_eq!(
+            self.dashboard_status(&pair.access_token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            self.refresh(&pair.refresh_token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+/// Two instances on `env` sharing one fresh clock: a scaled-out deployment.
+pub async fn two_instances(env: &Arc<TestEnv>) -> (TestApp, TestApp) {
+    let a = TestApp::builder().on(Arc::clone(env)).spawn().await;
+    let b = a.another_instance().await;
+    (a, b)
+}
+
+/// One hashing thread with `queued` places in its queue, and a hash that costs real time.
+pub fn slow_hashing(c: &mut Config, queued: usize) {
+    c.passwords.max_concurrent_hashes = 1;
+    c.passwords.max_queued_hashes = queued;
+    c.passwords.argon2_memory_kib = 32 * 1024;
+    c.passwords.argon2_iterations = 4;
+}
+
+/// Against slow hashing (one thread, four queued), six rounds of 60 requests for one
+/// signed-in user, `request(app, client, user, i)` with a client that hangs up after 20 ms;
+/// then a login is answered within about one hash time, or refused at once: the abandoned
+/// requests left no backlog behind.
+pub async fn assert_abandoned_requests_leave_no_backlog(
+    request: impl Fn(&TestApp, &reqwest::Client, &(String, TokenPair), usize) -> reqwest::RequestBuilder,
+) {
+    let app = TestApp::builder()
+        .with_config(|c| slow_hashing(c, 4))
+        .spawn()
+        .await;
+    let user = app.signed_in_user().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(20))
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        let flood: Vec<_> = (0..60)
+            .map(|i| tokio::spawn(request(&app, &impatient, &user, i).send()))
+            .collect();
+        for f in flood {
+            let _ = f.await.unwrap();
+        }
+    }
+    let started = std::time::Instant::now();
+    let r = app.login(&user.0, PASSWORD).await;
+    let waited = started.elapsed();
+    println!("login after the flood: {} in {waited:?}", r.status());
+    assert!(
+        matches!(r.status(), StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE),
+        "{}",
+        r.status()
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "a login after the flood waited {waited:?}"
+    );
 }
 
 /// Polls until `f` is true or `limit` passes; returns how long it took.

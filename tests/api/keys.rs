@@ -12,6 +12,16 @@ use tessera_keys::{KeyEvent, KeyMaterial, RsaBits};
 
 use crate::helpers::{TestApp, assert_problem, header_of};
 
+/// The `kid` a token's header names.
+fn kid_of(token: &str) -> String {
+    header_of(token)["kid"].as_str().unwrap().to_owned()
+}
+
+/// `POST path` with an empty body, as the holder of `token`.
+async fn post_empty(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.post_json(path, &Value::Null, Some(token)).await
+}
+
 async fn stored_keys(app: &TestApp) -> Vec<tessera_domain::keys::SigningKeyRecord> {
     let store = app.store().await;
     let keys = store.list().await.unwrap();
@@ -26,10 +36,7 @@ const PREPUBLISH: TimeDelta = TimeDelta::hours(1);
 async fn a_whole_rotation_cycle() {
     let app = TestApp::spawn().await;
     let (_, old) = app.signed_in_user().await;
-    let first = header_of(&old.access_token)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = kid_of(&old.access_token);
     assert_eq!(app.kids().await, vec![first.clone()]);
 
     // Not due yet.
@@ -90,10 +97,7 @@ async fn a_whole_rotation_cycle() {
         "the private part must be gone"
     );
     let (_, latest) = app.signed_in_user().await;
-    assert_eq!(
-        header_of(&latest.access_token)["kid"],
-        header_of(&after.access_token)["kid"]
-    );
+    assert_eq!(kid_of(&latest.access_token), kid_of(&after.access_token));
     assert_eq!(
         app.dashboard_status(&latest.access_token).await,
         StatusCode::OK
@@ -103,29 +107,26 @@ async fn a_whole_rotation_cycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_perform_a_due_rotation_exactly_once() {
     let a = TestApp::spawn().await;
-    let b = TestApp::builder()
-        .on(Arc::clone(&a.env))
-        .with_clock(Arc::clone(&a.clock))
-        .spawn()
-        .await;
+    let b = a.another_instance().await;
+    // A maintenance round on both instances at once: their events together.
+    let both_tick = async || {
+        let (ea, eb) = tokio::join!(a.tick_keys(), b.tick_keys());
+        [ea, eb].concat()
+    };
     a.advance(ROTATE - PREPUBLISH);
-    let (ea, eb) = tokio::join!(a.tick_keys(), b.tick_keys());
-    let generated = ea
+    let events = both_tick().await;
+    let generated = events
         .iter()
-        .chain(&eb)
-        .filter(|e| matches!(e, KeyEvent::Generated { .. }))
-        .count();
-    assert_eq!(generated, 1, "{ea:?} {eb:?}");
+        .filter(|e| matches!(e, KeyEvent::Generated { .. }));
+    assert_eq!(generated.count(), 1, "{events:?}");
     assert_eq!(stored_keys(&a).await.len(), 2);
 
     a.advance(PREPUBLISH);
-    let (ea, eb) = tokio::join!(a.tick_keys(), b.tick_keys());
-    let promoted = ea
+    let events = both_tick().await;
+    let promoted = events
         .iter()
-        .chain(&eb)
-        .filter(|e| matches!(e, KeyEvent::Promoted { .. }))
-        .count();
-    assert_eq!(promoted, 1, "{ea:?} {eb:?}");
+        .filter(|e| matches!(e, KeyEvent::Promoted { .. }));
+    assert_eq!(promoted.count(), 1, "{events:?}");
     let active: Vec<_> = stored_keys(&a)
         .await
         .into_iter()
@@ -156,10 +157,7 @@ async fn a_restart_in_the_middle_of_a_cycle_resumes_it() {
     clock.advance(TimeDelta::minutes(5));
     let again = TestApp::builder().on(env).with_clock(clock).spawn().await;
     let (_, after) = again.signed_in_user().await;
-    assert_ne!(
-        header_of(&after.access_token)["kid"],
-        header_of(&before.access_token)["kid"]
-    );
+    assert_ne!(kid_of(&after.access_token), kid_of(&before.access_token));
     assert_eq!(
         again.dashboard_status(&before.access_token).await,
         StatusCode::OK
@@ -171,31 +169,16 @@ async fn admin_emergency_rotation_and_revocation() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in_with_role("admin").await;
     let (_, user) = app.signed_in_user().await;
-    let old = header_of(&user.access_token)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = kid_of(&user.access_token);
 
     // Only admins.
-    let r = app
-        .post_json(
-            "/v1/admin/keys/rotate",
-            &Value::Null,
-            Some(&user.access_token),
-        )
-        .await;
+    let r = post_empty(&app, "/v1/admin/keys/rotate", &user.access_token).await;
     assert_problem(r, StatusCode::FORBIDDEN, "insufficient_role").await;
     let r = app.get("/v1/admin/keys", None).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
 
     // A normal manual rotation publishes a pending key that does not sign yet.
-    let r = app
-        .post_json(
-            "/v1/admin/keys/rotate",
-            &Value::Null,
-            Some(&admin.access_token),
-        )
-        .await;
+    let r = post_empty(&app, "/v1/admin/keys/rotate", &admin.access_token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let keys: Vec<Value> = r.json().await.unwrap();
     assert_eq!(keys.iter().filter(|k| k["state"] == "pending").count(), 1);
@@ -203,19 +186,15 @@ async fn admin_emergency_rotation_and_revocation() {
     assert_eq!(header_of(&still.access_token)["kid"], old.as_str());
 
     // Emergency: the new key signs at once.
-    let r = app
-        .post_json(
-            "/v1/admin/keys/rotate?immediate=true",
-            &Value::Null,
-            Some(&admin.access_token),
-        )
-        .await;
+    let r = post_empty(
+        &app,
+        "/v1/admin/keys/rotate?immediate=true",
+        &admin.access_token,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, fresh) = app.signed_in_user().await;
-    let new = header_of(&fresh.access_token)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = kid_of(&fresh.access_token);
     assert_ne!(new, old);
     assert_eq!(
         app.dashboard_status(&user.access_token).await,
@@ -224,9 +203,7 @@ async fn admin_emergency_rotation_and_revocation() {
 
     // Compromised: the old key's tokens are refused at once and it leaves the JWKS.
     let path = format!("/v1/admin/keys/{old}/revoke");
-    let r = app
-        .post_json(&path, &Value::Null, Some(&admin.access_token))
-        .await;
+    let r = post_empty(&app, &path, &admin.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.dashboard_status(&user.access_token).await,
@@ -236,24 +213,18 @@ async fn admin_emergency_rotation_and_revocation() {
     let r = app.get("/v1/admin/keys", Some(&admin.access_token)).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
     let admin = app.signed_in_with_role("admin").await;
-    let r = app
-        .post_json(&path, &Value::Null, Some(&admin.access_token))
-        .await;
+    let r = post_empty(&app, &path, &admin.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "key_not_found").await;
 
     // Revoking the active key promotes another first: signing never stops.
     let admin2 = app.signed_in_with_role("admin").await;
-    let active = header_of(&admin2.access_token)["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post_json(
-            &format!("/v1/admin/keys/{active}/revoke"),
-            &Value::Null,
-            Some(&admin2.access_token),
-        )
-        .await;
+    let active = kid_of(&admin2.access_token);
+    let r = post_empty(
+        &app,
+        &format!("/v1/admin/keys/{active}/revoke"),
+        &admin2.access_token,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, last) = app.signed_in_user().await;
     assert_ne!(header_of(&last.access_token)["kid"], active.as_str());
@@ -262,15 +233,10 @@ async fn admin_emergency_rotation_and_revocation() {
         StatusCode::OK
     );
 
+    let admin3 = app.signed_in_with_role("admin").await;
     let listed: Vec<Value> = app
-        .get(
-            "/v1/admin/keys",
-            Some(&app.signed_in_with_role("admin").await.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/admin/keys", Some(&admin3.access_token))
+        .await;
     assert_eq!(listed.iter().filter(|k| k["state"] == "active").count(), 1);
     assert!(
         listed
@@ -288,14 +254,11 @@ async fn admins_list_and_disable_users() {
     }
     let (_, victim) = app.signed_in_user().await;
     let page: Value = app
-        .get(
+        .get_json(
             "/v1/admin/users?page=2&per_page=2",
             Some(&admin.access_token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(page["total"], 5);
     assert_eq!(page["page"], 2);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
@@ -305,25 +268,16 @@ async fn admins_list_and_disable_users() {
         .unwrap()
         .to_owned();
     let path = format!("/v1/admin/users/{id}/disable");
-    let r = app
-        .post_json(&path, &Value::Null, Some(&victim.access_token))
-        .await;
+    let r = post_empty(&app, &path, &victim.access_token).await;
     assert_problem(r, StatusCode::FORBIDDEN, "insufficient_role").await;
-    let r = app
-        .post_json(&path, &Value::Null, Some(&admin.access_token))
-        .await;
+    let r = post_empty(&app, &path, &admin.access_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.dashboard_status(&victim.access_token).await,
         StatusCode::UNAUTHORIZED
     );
-    let r = app
-        .post_json(
-            &format!("/v1/admin/users/{}/disable", uuid::Uuid::new_v4()),
-            &Value::Null,
-            Some(&admin.access_token),
-        )
-        .await;
+    let nobody = format!("/v1/admin/users/{}/disable", uuid::Uuid::new_v4());
+    let r = post_empty(&app, &nobody, &admin.access_token).await;
     assert_problem(r, StatusCode::NOT_FOUND, "user_not_found").await;
 }
 
@@ -332,13 +286,15 @@ async fn the_jwks_honours_if_none_match() {
     let app = TestApp::spawn().await;
     let r = app.get("/.well-known/jwks.json", None).await;
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
-    let r = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let if_none_match = async |etag: &str| {
+        app.client
+            .get(app.url("/.well-known/jwks.json"))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = if_none_match(&etag).await;
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
     assert!(
@@ -349,13 +305,7 @@ async fn the_jwks_honours_if_none_match() {
     );
 
     app.state.keys.rotate(app.clock.now(), false).await.unwrap();
-    let r = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let r = if_none_match(&etag).await;
     assert_eq!(r.status(), StatusCode::OK, "a new key changes the ETag");
 }
 
@@ -397,13 +347,7 @@ async fn keys_can_come_from_operator_managed_files() {
 
     // Rotation belongs to the operator.
     let admin = app.signed_in_with_role("admin").await;
-    let r = app
-        .post_json(
-            "/v1/admin/keys/rotate",
-            &Value::Null,
-            Some(&admin.access_token),
-        )
-        .await;
+    let r = post_empty(&app, "/v1/admin/keys/rotate", &admin.access_token).await;
     assert_problem(r, StatusCode::CONFLICT, "keys_externally_managed").await;
 }
 

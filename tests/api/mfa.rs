@@ -3,14 +3,15 @@
 //! server's (manual) clock, and the `otpauth://` URI is parsed by pyotp.
 
 use std::process::Command;
-use std::sync::Arc;
 
 use chrono::TimeDelta;
 use reqwest::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
-use tessera_domain::ManualClock;
 
-use crate::helpers::{PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, claims_of, missing};
+use crate::helpers::{
+    PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, claims_of, missing, two_instances,
+};
 
 /// A TOTP code computed by pyotp from an `otpauth://` URI, at `unix` seconds.
 pub fn pyotp_code(uri: &str, unix: i64) -> Option<String> {
@@ -73,13 +74,7 @@ impl TestApp {
         let secret = setup["secret"].as_str().unwrap().to_owned();
         let uri = setup["otpauth_uri"].as_str().unwrap().to_owned();
         let code = pyotp_code(&uri, self.now_unix())?;
-        let r = self
-            .post_json(
-                "/v1/me/mfa/totp/confirm",
-                &json!({"code": code}),
-                Some(&pair.access_token),
-            )
-            .await;
+        let r = self.confirm_totp(&pair.access_token, &code).await;
         assert_eq!(r.status(), StatusCode::OK);
         let body: Value = r.json().await.unwrap();
         let recovery_codes = body["recovery_codes"]
@@ -99,6 +94,13 @@ impl TestApp {
         })
     }
 
+    /// Confirms the pending authenticator app with one of its codes.
+    pub async fn confirm_totp(&self, token: &str, code: &str) -> reqwest::Response {
+        let body = json!({"code": code});
+        self.post_json("/v1/me/mfa/totp/confirm", &body, Some(token))
+            .await
+    }
+
     /// A right password for an enrolled user: the `mfa_required` problem.
     pub async fn first_step(&self, name: &str) -> Value {
         let r = self.login(name, PASSWORD).await;
@@ -108,6 +110,26 @@ impl TestApp {
 
     pub async fn second_step(&self, body: &Value) -> reqwest::Response {
         self.post_json("/v1/auth/mfa", body, None).await
+    }
+
+    /// The second step with an authenticator app's `code`.
+    pub async fn second_step_code(
+        &self,
+        mfa_token: impl Serialize,
+        code: impl Serialize,
+    ) -> reqwest::Response {
+        self.second_step(&json!({"mfa_token": mfa_token, "code": code}))
+            .await
+    }
+
+    /// The second step with a recovery code.
+    pub async fn second_step_recovery(
+        &self,
+        mfa_token: impl Serialize,
+        recovery_code: impl Serialize,
+    ) -> reqwest::Response {
+        self.second_step(&json!({"mfa_token": mfa_token, "recovery_code": recovery_code}))
+            .await
     }
 
     pub async fn mfa_status(&self, token: &str) -> Value {
@@ -147,9 +169,7 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
     let Some(code) = oathtool_code(&user.secret, app.now_unix()) else {
         return;
     };
-    let r = app
-        .second_step(&json!({"mfa_token": token, "code": code}))
-        .await;
+    let r = app.second_step_code(&token, &code).await;
     assert_eq!(r.status(), StatusCode::OK);
     let pair: TokenPair = r.json().await.unwrap();
     let claims = claims_of(&pair.access_token);
@@ -165,8 +185,7 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
     // The same code again, on a new login: refused (each code works once).
     let token = app.first_step(&user.name).await["mfa_token"].clone();
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "code": code}))
-            .await,
+        app.second_step_code(&token, &code).await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     )
@@ -174,8 +193,7 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
     // A code from three steps ago, outside the ±1 window: refused.
     let old = pyotp_code(&user.uri, app.now_unix() - 90).unwrap();
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "code": old}))
-            .await,
+        app.second_step_code(&token, &old).await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     )
@@ -183,14 +201,11 @@ async fn an_authenticator_app_enrolls_and_its_codes_log_in_once() {
     // The next step's code, from pyotp, is accepted on the same token.
     app.advance(TimeDelta::seconds(30));
     let next = pyotp_code(&user.uri, app.now_unix()).unwrap();
-    let r = app
-        .second_step(&json!({"mfa_token": token, "code": next}))
-        .await;
+    let r = app.second_step_code(&token, &next).await;
     assert_eq!(r.status(), StatusCode::OK);
     // The token is used up.
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "code": next}))
-            .await,
+        app.second_step_code(&token, &next).await,
         StatusCode::UNAUTHORIZED,
         "invalid_mfa_token",
     )
@@ -219,9 +234,7 @@ async fn a_lost_phone_is_replaced_by_a_recovery_code_once() {
     // As a person types it: upper case, spaces for hyphens.
     let typed = code.to_uppercase().replace('-', " ");
     let token = app.first_step(&user.name).await["mfa_token"].clone();
-    let r = app
-        .second_step(&json!({"mfa_token": token, "recovery_code": typed}))
-        .await;
+    let r = app.second_step_recovery(&token, &typed).await;
     assert_eq!(r.status(), StatusCode::OK);
     let pair: TokenPair = r.json().await.unwrap();
     assert_eq!(
@@ -234,8 +247,7 @@ async fn a_lost_phone_is_replaced_by_a_recovery_code_once() {
     );
     let token = app.first_step(&user.name).await["mfa_token"].clone();
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "recovery_code": code}))
-            .await,
+        app.second_step_recovery(&token, &code).await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     )
@@ -253,14 +265,14 @@ async fn a_lost_phone_is_replaced_by_a_recovery_code_once() {
     let fresh: Value = r.json().await.unwrap();
     assert_eq!(fresh["recovery_codes"].as_array().unwrap().len(), 10);
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "recovery_code": user.recovery_codes[5]}))
+        app.second_step_recovery(&token, &user.recovery_codes[5])
             .await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     )
     .await;
     let r = app
-        .second_step(&json!({"mfa_token": token, "recovery_code": fresh["recovery_codes"][0]}))
+        .second_step_recovery(&token, &fresh["recovery_codes"][0])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
@@ -279,8 +291,7 @@ async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
     let token = app.first_step(&user.name).await["mfa_token"].clone();
     for wrong in ["000000", "111111", "222222", "333333", "444444"] {
         assert_problem(
-            app.second_step(&json!({"mfa_token": token, "code": wrong}))
-                .await,
+            app.second_step_code(&token, &wrong).await,
             StatusCode::UNAUTHORIZED,
             "invalid_code",
         )
@@ -289,8 +300,7 @@ async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
     // Five attempts were all the token had, even with the right code.
     let right = pyotp_code(&user.uri, app.now_unix()).unwrap();
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "code": right}))
-            .await,
+        app.second_step_code(&token, &right).await,
         StatusCode::UNAUTHORIZED,
         "invalid_mfa_token",
     )
@@ -305,9 +315,7 @@ async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
     let token = app.first_step(&user.name).await["mfa_token"].clone();
     app.advance(TimeDelta::seconds(30));
     let right = pyotp_code(&user.uri, app.now_unix()).unwrap();
-    let r = app
-        .second_step(&json!({"mfa_token": token, "code": right}))
-        .await;
+    let r = app.second_step_code(&token, &right).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         app.login(&user.name, PASSWORD).await.status(),
@@ -372,8 +380,7 @@ async fn an_mfa_token_is_bound_to_its_client_and_expires() {
     app.advance(TimeDelta::minutes(5));
     let code = pyotp_code(&user.uri, app.now_unix()).unwrap();
     assert_problem(
-        app.second_step(&json!({"mfa_token": token, "code": code}))
-            .await,
+        app.second_step_code(&token, &code).await,
         StatusCode::UNAUTHORIZED,
         "invalid_mfa_token",
     )
@@ -405,32 +412,25 @@ async fn removing_the_app_needs_a_code_or_the_password_and_admins_can_reset() {
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.mfa_status(&token).await["totp"], true);
-    let disable = |body: Value| {
-        let app = &app;
-        let token = token.clone();
-        async move {
-            app.post_json("/v1/me/mfa/totp/disable", &body, Some(&token))
-                .await
-        }
+    let disable = async |body: Value| {
+        app.post_json("/v1/me/mfa/totp/disable", &body, Some(&token))
+            .await
     };
-    assert_problem(
-        disable(json!({"code": "000000"})).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_code",
-    )
-    .await;
-    assert_problem(
-        disable(json!({"current_password": PASSWORD})).await,
-        StatusCode::FORBIDDEN,
-        "invalid_credentials",
-    )
-    .await;
-    assert_problem(
-        disable(json!({})).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-    )
-    .await;
+    for (body, status, problem) in [
+        (
+            json!({"code": "000000"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_code",
+        ),
+        (
+            json!({"current_password": PASSWORD}),
+            StatusCode::FORBIDDEN,
+            "invalid_credentials",
+        ),
+        (json!({}), StatusCode::BAD_REQUEST, "invalid_request"),
+    ] {
+        assert_problem(disable(body).await, status, problem).await;
+    }
     let code = oathtool_code(&user.secret, app.now_unix()).unwrap();
     assert_eq!(
         disable(json!({"code": code})).await.status(),
@@ -452,12 +452,7 @@ async fn removing_the_app_needs_a_code_or_the_password_and_admins_can_reset() {
         return;
     };
     let admin = app2.signed_in_with_role("admin").await;
-    let me: Value = app2
-        .get("/v1/me", Some(&user.pair.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app2.get_json("/v1/me", Some(&user.pair.access_token)).await;
     let path = format!("/v1/admin/users/{}/mfa/reset", me["id"].as_str().unwrap());
     assert_problem(
         app2.post_json(&path, &json!({}), Some(&user.pair.access_token))
@@ -491,17 +486,8 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
     let app = TestApp::spawn().await;
     let (name, pair) = app.signed_in_user().await;
     let token = pair.access_token;
-    assert_problem(
-        app.post_json(
-            "/v1/me/mfa/totp/confirm",
-            &json!({"code": "123456"}),
-            Some(&token),
-        )
-        .await,
-        StatusCode::CONFLICT,
-        "mfa_not_enrolled",
-    )
-    .await;
+    let r = app.confirm_totp(&token, "123456").await;
+    assert_problem(r, StatusCode::CONFLICT, "mfa_not_enrolled").await;
     let setup: Value = app
         .post_json("/v1/me/mfa/totp", &json!({}), Some(&token))
         .await
@@ -511,19 +497,10 @@ async fn confirming_needs_the_apps_code_and_the_secret_is_sealed_at_rest() {
     // A pending enrollment changes nothing yet.
     assert_eq!(app.mfa_status(&token).await["totp_pending"], true);
     assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
-    assert_problem(
-        app.post_json(
-            "/v1/me/mfa/totp/confirm",
-            &json!({"code": "12345x"}),
-            Some(&token),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "invalid_code",
-    )
-    .await;
+    let r = app.confirm_totp(&token, "12345x").await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_code").await;
     // The row holds the secret sealed: neither its bytes nor its base32 appear.
-    let me: Value = app.get("/v1/me", Some(&token)).await.json().await.unwrap();
+    let me: Value = app.get_json("/v1/me", Some(&token)).await;
     let id = tessera_domain::user::UserId(me["id"].as_str().unwrap().parse().unwrap());
     let store = app.store().await;
     let row = tessera_domain::mfa::FactorStore::totp(&store, id)
@@ -587,17 +564,7 @@ async fn a_code_used_on_one_instance_is_refused_on_the_other() {
     let Some(env) = TestEnv::shared().await else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let a = TestApp::builder()
-        .on(Arc::clone(&env))
-        .with_clock(Arc::clone(&clock))
-        .spawn()
-        .await;
-    let b = TestApp::builder()
-        .on(Arc::clone(&env))
-        .with_clock(Arc::clone(&clock))
-        .spawn()
-        .await;
+    let (a, b) = two_instances(&env).await;
     let Some(user) = a.enrolled().await else {
         return;
     };
@@ -620,9 +587,7 @@ async fn a_code_used_on_one_instance_is_refused_on_the_other() {
     a.advance(TimeDelta::seconds(30));
     let token = a.first_step(&user.name).await["mfa_token"].clone();
     let next = pyotp_code(&user.uri, a.now_unix()).unwrap();
-    let r = b
-        .second_step(&json!({"mfa_token": token, "code": next}))
-        .await;
+    let r = b.second_step_code(&token, &next).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -636,16 +601,10 @@ async fn a_second_step_fails_closed_while_redis_is_down() {
     use crate::backends::PrivateRedis;
     use crate::helpers::within;
 
-    let port = crate::helpers::free_port();
-    let Some(mut redis) = PrivateRedis::start(port) else {
-        missing("redis-server binary");
+    let Some(mut redis) = PrivateRedis::start_anywhere() else {
         return;
     };
-    let app = TestApp::builder()
-        .on_private_redis(redis.url(), "mfa-outage")
-        .limited()
-        .spawn()
-        .await;
+    let app = redis.app("mfa-outage").limited().spawn().await;
     let Some(user) = app.enrolled().await else {
         return;
     };
@@ -662,7 +621,7 @@ async fn a_second_step_fails_closed_while_redis_is_down() {
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
 
-    let _redis = PrivateRedis::start(port).expect("redis restarts");
+    let _redis = redis.start_again();
     let healed = within(Duration::from_secs(10), async || {
         app.second_step(&body).await.status() == StatusCode::OK
     })

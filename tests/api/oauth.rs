@@ -13,6 +13,11 @@ async fn form(app: &TestApp, path: &str, token: &str, bearer: Option<&str>) -> r
     req.send().await.unwrap()
 }
 
+/// RFC 7662 introspection of `token`, by the holder of `bearer`.
+async fn introspect(app: &TestApp, token: &str, bearer: &str) -> reqwest::Response {
+    form(app, "/v1/oauth/introspect", token, Some(bearer)).await
+}
+
 #[tokio::test]
 async fn revoking_an_access_token_kills_only_it() {
     let app = TestApp::spawn().await;
@@ -40,14 +45,7 @@ async fn revoking_a_refresh_token_ends_its_session() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        app.refresh(&pair.refresh_token).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.dashboard_status(&pair.access_token).await,
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_session_ended(&pair).await;
 }
 
 #[tokio::test]
@@ -75,23 +73,11 @@ async fn introspection_needs_a_role_and_reports_per_rfc_7662() {
     let (_, user) = app.signed_in_user().await;
     let r = form(&app, "/v1/oauth/introspect", &user.access_token, None).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    let r = form(
-        &app,
-        "/v1/oauth/introspect",
-        &user.access_token,
-        Some(&user.access_token),
-    )
-    .await;
+    let r = introspect(&app, &user.access_token, &user.access_token).await;
     assert_problem(r, StatusCode::FORBIDDEN, "insufficient_role").await;
 
     let svc = app.signed_in_with_role("introspect").await;
-    let r = form(
-        &app,
-        "/v1/oauth/introspect",
-        &user.access_token,
-        Some(&svc.access_token),
-    )
-    .await;
+    let r = introspect(&app, &user.access_token, &svc.access_token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let claims = claims_of(&user.access_token);
@@ -101,13 +87,7 @@ async fn introspection_needs_a_role_and_reports_per_rfc_7662() {
         assert_eq!(body[k], claims[k], "{k}");
     }
 
-    let r = form(
-        &app,
-        "/v1/oauth/introspect",
-        &user.refresh_token,
-        Some(&svc.access_token),
-    )
-    .await;
+    let r = introspect(&app, &user.refresh_token, &svc.access_token).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["active"], true);
     assert_eq!(body["token_type"], "refresh_token");
@@ -116,13 +96,7 @@ async fn introspection_needs_a_role_and_reports_per_rfc_7662() {
     let admin = app.signed_in_with_role("admin").await;
     form(&app, "/v1/oauth/revoke", &user.access_token, None).await;
     for token in [user.access_token.as_str(), "garbage"] {
-        let r = form(
-            &app,
-            "/v1/oauth/introspect",
-            token,
-            Some(&admin.access_token),
-        )
-        .await;
+        let r = introspect(&app, token, &admin.access_token).await;
         let body: Value = r.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"active": false}));
     }

@@ -462,12 +462,7 @@ async fn refusals_are_the_ones_rfc_6749_and_rfc_7636_name() {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     // A first-party app's token works on Tessera's own API, as the user's own.
     let first_party = body["access_token"].as_str().unwrap();
-    let me: Value = app
-        .get("/v1/me", Some(first_party))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/v1/me", Some(first_party)).await;
     assert_eq!(me["username"], json!(name));
     // An expired code.
     let code = code_for(&mut browser, &public, &verifier).await;
@@ -589,7 +584,7 @@ async fn discovery_lists_what_is_implemented_and_logout_returns_to_the_client() 
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     ] {
-        let doc: Value = app.get(path, None).await.json().await.unwrap();
+        let doc: Value = app.get_json(path, None).await;
         assert_eq!(doc["issuer"], json!(app.base));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["response_types_supported"], json!(["code"]));

@@ -105,23 +105,38 @@ impl Device {
 impl TestApp {
     /// Registers a passkey named `name` on `device` for the holder of `token`.
     pub async fn add_passkey(&self, token: &str, device: &mut Device, name: &str) -> Value {
-        let r = self
-            .post_json("/v1/me/passkeys/options", &json!({}), Some(token))
-            .await;
+        let r = self.start_passkey_registration(token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let options: Value = r.json().await.unwrap();
         let sel = &options["publicKey"]["authenticatorSelection"];
         assert_eq!(sel["residentKey"], "required", "{options}");
         let credential = device.create(&options).await;
         let r = self
-            .post_json(
-                "/v1/me/passkeys",
-                &json!({"name": name, "credential": credential}),
-                Some(token),
-            )
+            .finish_passkey_registration(token, name, &credential)
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         r.json().await.unwrap()
+    }
+
+    /// Asks for the creation options of a new passkey for the holder of `token`.
+    pub async fn start_passkey_registration(&self, token: &str) -> reqwest::Response {
+        self.post_json("/v1/me/passkeys/options", &json!({}), Some(token))
+            .await
+    }
+
+    /// Hands in the `credential` a device created, as a passkey named `name`.
+    pub async fn finish_passkey_registration(
+        &self,
+        token: &str,
+        name: &str,
+        credential: &Value,
+    ) -> reqwest::Response {
+        self.post_json(
+            "/v1/me/passkeys",
+            &json!({"name": name, "credential": credential}),
+            Some(token),
+        )
+        .await
     }
 
     /// Passwordless sign-in options: `(challenge_id, {"publicKey": …})`.
@@ -160,6 +175,25 @@ impl TestApp {
         )
         .await
     }
+
+    /// A passwordless sign-in with this credential is refused: 401 `invalid_passkey`.
+    pub async fn assert_passkey_refused(&self, challenge_id: &str, credential: &Value) {
+        assert_problem(
+            self.passkey_sign_in(challenge_id, credential).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_passkey",
+        )
+        .await;
+    }
+
+    /// A right password for `name`, then the passkey step's options: the `mfa_token` and
+    /// the `{"publicKey": …}` request options.
+    pub async fn passkey_second_step_options(&self, name: &str) -> (String, Value) {
+        let challenge = self.first_step(name).await;
+        let token = challenge["mfa_token"].as_str().unwrap().to_owned();
+        let options = self.second_step_options(&token).await;
+        (token, options)
+    }
 }
 
 #[tokio::test]
@@ -184,28 +218,13 @@ async fn a_registered_passkey_signs_in_alone_and_is_managed_by_its_owner() {
     assert_eq!(claims["username"], name);
     assert_eq!(claims["amr"], json!(["hwk", "mfa"]), "user verified");
     // The same assertion again: the ceremony is used up.
-    assert_problem(
-        app.passkey_sign_in(&challenge, &assertion).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_passkey",
-    )
-    .await;
+    app.assert_passkey_refused(&challenge, &assertion).await;
     // ... and it does not answer a new ceremony's challenge either.
     let (fresh, _) = app.passkey_options().await;
-    assert_problem(
-        app.passkey_sign_in(&fresh, &assertion).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_passkey",
-    )
-    .await;
+    app.assert_passkey_refused(&fresh, &assertion).await;
 
     // Listed with its use; renamed; the name is validated.
-    let list: Value = app
-        .get("/v1/me/passkeys", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/me/passkeys", Some(&token)).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(list[0]["last_used_at"].is_string(), "{list}");
     let path = format!("/v1/me/passkeys/{id}");
@@ -230,9 +249,7 @@ async fn a_registered_passkey_signs_in_alone_and_is_managed_by_its_owner() {
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_name").await;
 
     // The same authenticator cannot register its credential twice.
-    let r = app
-        .post_json("/v1/me/passkeys/options", &json!({}), Some(&token))
-        .await;
+    let r = app.start_passkey_registration(&token).await;
     let options: Value = r.json().await.unwrap();
     assert_eq!(
         options["publicKey"]["excludeCredentials"]
@@ -275,13 +292,8 @@ async fn a_registered_passkey_signs_in_alone_and_is_managed_by_its_owner() {
     // Gone: a password alone logs in again, and the passkey no longer does.
     assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
     let (challenge, options) = app.passkey_options().await;
-    assert_problem(
-        app.passkey_sign_in(&challenge, &phone.get(&options).await)
-            .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_passkey",
-    )
-    .await;
+    app.assert_passkey_refused(&challenge, &phone.get(&options).await)
+        .await;
 }
 
 #[tokio::test]
@@ -301,10 +313,11 @@ async fn a_passkey_is_the_second_step_after_the_password() {
             .map(Vec::len),
         Some(1)
     );
-    let assertion = key.get(&options).await;
-    let r = app
-        .second_step(&json!({"mfa_token": token, "webauthn": assertion}))
-        .await;
+    let with_key = async |token: &str, assertion: Value| {
+        app.second_step(&json!({"mfa_token": token, "webauthn": assertion}))
+            .await
+    };
+    let r = with_key(token, key.get(&options).await).await;
     assert_eq!(r.status(), StatusCode::OK);
     let tokens: TokenPair = r.json().await.unwrap();
     assert_eq!(
@@ -314,26 +327,14 @@ async fn a_passkey_is_the_second_step_after_the_password() {
 
     // A copy of the credential replaying an old counter is refused (a cloned key).
     let mut clone = key.copy();
-    let challenge = app.first_step(&name).await;
-    let token = challenge["mfa_token"].as_str().unwrap();
-    let options = app.second_step_options(token).await;
-    let ok = key.get(&options).await;
-    let r = app
-        .second_step(&json!({"mfa_token": token, "webauthn": ok}))
-        .await;
+    let (token, options) = app.passkey_second_step_options(&name).await;
+    let r = with_key(&token, key.get(&options).await).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let challenge = app.first_step(&name).await;
-    let token = challenge["mfa_token"].as_str().unwrap();
-    let options = app.second_step_options(token).await;
+    let (token, options) = app.passkey_second_step_options(&name).await;
     // The copy was taken after one assertion: its counter is behind the stored one.
     let stale = clone.get(&options).await;
-    assert_problem(
-        app.second_step(&json!({"mfa_token": token, "webauthn": stale}))
-            .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_code",
-    )
-    .await;
+    let r = with_key(&token, stale).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid_code").await;
 }
 
 #[tokio::test]
@@ -341,30 +342,17 @@ async fn a_ceremony_from_another_origin_is_refused() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_in_user().await;
     // Registration run by a page on another port (same host): refused, nothing stored.
-    let r = app
-        .post_json(
-            "/v1/me/passkeys/options",
-            &json!({}),
-            Some(&pair.access_token),
-        )
-        .await;
+    let r = app.start_passkey_registration(&pair.access_token).await;
     let options: Value = r.json().await.unwrap();
     let mut phishing = Device::new().at("http://localhost:6666");
     let credential = phishing.create(&options).await;
     let r = app
-        .post_json(
-            "/v1/me/passkeys",
-            &json!({"name": "Phished", "credential": credential}),
-            Some(&pair.access_token),
-        )
+        .finish_passkey_registration(&pair.access_token, "Phished", &credential)
         .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_credential").await;
     let list: Value = app
-        .get("/v1/me/passkeys", Some(&pair.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/me/passkeys", Some(&pair.access_token))
+        .await;
     assert_eq!(list, json!([]));
 
     // A real passkey used from the other origin: refused.
@@ -374,12 +362,7 @@ async fn a_ceremony_from_another_origin_is_refused() {
     let mut phone_on_phishing_page = phone.copy().at("http://localhost:6666");
     let (challenge, options) = app.passkey_options().await;
     let assertion = phone_on_phishing_page.get(&options).await;
-    assert_problem(
-        app.passkey_sign_in(&challenge, &assertion).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_passkey",
-    )
-    .await;
+    app.assert_passkey_refused(&challenge, &assertion).await;
 }
 
 #[tokio::test]
@@ -389,16 +372,10 @@ async fn webauthn_json_that_does_not_parse_or_verify_is_a_4xx() {
     let token = pair.access_token;
     // No pending registration.
     let r = app
-        .post_json(
-            "/v1/me/passkeys",
-            &json!({"name": "x", "credential": {"id": "AAAA"}}),
-            Some(&token),
-        )
+        .finish_passkey_registration(&token, "x", &json!({"id": "AAAA"}))
         .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_credential").await;
-    let _ = app
-        .post_json("/v1/me/passkeys/options", &json!({}), Some(&token))
-        .await;
+    let _ = app.start_passkey_registration(&token).await;
     for credential in [
         json!(null),
         json!("text"),
@@ -408,17 +385,11 @@ async fn webauthn_json_that_does_not_parse_or_verify_is_a_4xx() {
                "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}}),
     ] {
         let r = app
-            .post_json(
-                "/v1/me/passkeys",
-                &json!({"name": "x", "credential": credential}),
-                Some(&token),
-            )
+            .finish_passkey_registration(&token, "x", &credential)
             .await;
         assert_problem(r, StatusCode::BAD_REQUEST, "invalid_credential").await;
         // Each attempt used up the registration: start a new one.
-        let _ = app
-            .post_json("/v1/me/passkeys/options", &json!({}), Some(&token))
-            .await;
+        let _ = app.start_passkey_registration(&token).await;
     }
     let (challenge, _) = app.passkey_options().await;
     for credential in [
@@ -427,19 +398,10 @@ async fn webauthn_json_that_does_not_parse_or_verify_is_a_4xx() {
                "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA",
                             "signature": "AAAA", "userHandle": "AAAA"}}),
     ] {
-        assert_problem(
-            app.passkey_sign_in(&challenge, &credential).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_passkey",
-        )
-        .await;
+        app.assert_passkey_refused(&challenge, &credential).await;
     }
-    assert_problem(
-        app.passkey_sign_in("not-a-challenge", &json!({})).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_passkey",
-    )
-    .await;
+    app.assert_passkey_refused("not-a-challenge", &json!({}))
+        .await;
     // The second step's options for an account without passkeys.
     let Some(user) = app.enrolled().await else {
         return;

@@ -103,6 +103,12 @@ async fn client_buckets_answer_429_with_retry_after() {
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
+/// The addresses the sessions of this token's user were opened from.
+async fn session_ips(app: &TestApp, access_token: &str) -> Vec<Value> {
+    let sessions: Vec<Value> = app.get_json("/v1/me/sessions", Some(access_token)).await;
+    sessions.iter().map(|s| s["ip"].clone()).collect()
+}
+
 #[tokio::test]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let login_from = async |app: &TestApp, name: &str, xff: &str| {
@@ -127,16 +133,8 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let r = login_from(&trusting, &name, "203.0.113.7, 127.0.0.1").await;
     assert_eq!(r.status(), StatusCode::OK);
     let pair: crate::helpers::TokenPair = r.json().await.unwrap();
-    let sessions: Vec<Value> = trusting
-        .get("/v1/me/sessions", Some(&pair.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        sessions.iter().any(|s| s["ip"] == "203.0.113.7"),
-        "{sessions:?}"
-    );
+    let ips = session_ips(&trusting, &pair.access_token).await;
+    assert!(ips.iter().any(|ip| ip == "203.0.113.7"), "{ips:?}");
     assert_eq!(
         login_from(&trusting, &name, "203.0.113.7").await.status(),
         StatusCode::TOO_MANY_REQUESTS
@@ -153,14 +151,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .json()
         .await
         .unwrap();
-    let sessions: Vec<Value> = wary
-        .get("/v1/me/sessions", Some(&pair.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ips = session_ips(&wary, &pair.access_token).await;
     assert!(
-        sessions.iter().all(|s| s["ip"] == "127.0.0.1"),
+        ips.iter().all(|ip| ip == "127.0.0.1"),
         "spoofed X-Forwarded-For believed"
     );
 }
@@ -312,14 +305,11 @@ async fn the_audit_log_records_security_events_without_secrets() {
         .to_owned();
 
     let page: Value = app
-        .get(
+        .get_json(
             &format!("/v1/admin/audit?user={user}"),
             Some(&admin.access_token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let events: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -334,25 +324,19 @@ async fn the_audit_log_records_security_events_without_secrets() {
     assert_eq!(page["items"][0]["ip"], "127.0.0.1");
 
     let failed: Value = app
-        .get(
+        .get_json(
             "/v1/admin/audit?event=login_failed",
             Some(&admin.access_token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(failed["total"], 1);
     assert_eq!(
         failed["items"][0]["detail"]["username"],
         name.to_lowercase()
     );
     let everything: Value = app
-        .get("/v1/admin/audit?per_page=200", Some(&admin.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/admin/audit?per_page=200", Some(&admin.access_token))
+        .await;
     let text = everything.to_string();
     for secret in [
         "secret-guess-123",

@@ -358,7 +358,7 @@ async fn the_served_spec_states_the_running_password_rules() {
         })
         .spawn()
         .await;
-    let served: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let served: Value = app.get_json("/openapi.json", None).await;
     for (schema, field) in [
         ("Registration", "password"),
         ("PasswordChange", "new_password"),

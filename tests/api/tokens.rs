@@ -75,12 +75,7 @@ async fn forged_and_invalid_tokens_are_refused() {
     }
 
     // HS256 keyed with our public key material.
-    let jwks: Value = app
-        .get("/.well-known/jwks.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json", None).await;
     let public = jwks["keys"][0].to_string();
     for secret in [
         public.as_bytes(),

@@ -13,7 +13,7 @@ use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::entities::audit_events;
-use crate::{SqlStore, clip, instant, millis, unavailable};
+use crate::{SqlStore, clip, delete_where, instant, millis, unavailable};
 
 #[async_trait]
 impl AuditSink for SqlStore {
@@ -90,11 +90,7 @@ impl AuditLog for SqlStore {
     }
 
     async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let res = audit_events::Entity::delete_many()
-            .filter(audit_events::Column::At.lt(millis(before)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let old = audit_events::Column::At.lt(millis(before));
+        delete_where::<audit_events::Entity>(self.conn(), old).await
     }
 }

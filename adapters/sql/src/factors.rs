@@ -26,7 +26,10 @@ use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::entities::{challenges, passkeys, recovery_codes, totp_factors};
-use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
+use crate::{
+    SqlStore, all, conflict_or_unavailable, corrupt, delete_where, instant, is_unique_violation,
+    millis, one, unavailable, updated,
+};
 
 /// The unique key of a credential id: its BLAKE2b-256, base64url.
 fn credential_key(credential_id: &str) -> String {
@@ -88,11 +91,8 @@ async fn replace_codes<C: sea_orm::ConnectionTrait>(
     codes: &[RecoveryCodeHash],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    recovery_codes::Entity::delete_many()
-        .filter(recovery_codes::Column::UserId.eq(user.to_string()))
-        .exec(conn)
-        .await
-        .map_err(unavailable)?;
+    let old = recovery_codes::Column::UserId.eq(user.to_string());
+    delete_where::<recovery_codes::Entity>(conn, old).await?;
     if !codes.is_empty() {
         recovery_codes::Entity::insert_many(code_rows(user, codes, now))
             .exec_without_returning(conn)
@@ -146,21 +146,17 @@ impl FactorStore for SqlStore {
     }
 
     async fn totp(&self, user: UserId) -> Result<Option<TotpEnrollment>, StoreError> {
-        let Some(row) = totp_factors::Entity::find_by_id(user.to_string())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-        else {
-            return Ok(None);
-        };
-        let sealed_secret = STANDARD
-            .decode(&row.secret)
-            .map_err(|_| corrupt("totp factor"))?;
-        Ok(Some(TotpEnrollment {
-            sealed_secret,
-            created_at: instant(row.created_at),
-            confirmed_at: row.confirmed_at.map(instant),
-        }))
+        let select = totp_factors::Entity::find_by_id(user.to_string());
+        one(self.conn(), select, |row| {
+            Ok(TotpEnrollment {
+                sealed_secret: STANDARD
+                    .decode(&row.secret)
+                    .map_err(|_| corrupt("totp factor"))?,
+                created_at: instant(row.created_at),
+                confirmed_at: row.confirmed_at.map(instant),
+            })
+        })
+        .await
     }
 
     async fn begin_totp(
@@ -171,12 +167,10 @@ impl FactorStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
         // A confirmed enrollment stays; a pending one is replaced.
-        totp_factors::Entity::delete_many()
-            .filter(totp_factors::Column::UserId.eq(user.to_string()))
-            .filter(totp_factors::Column::ConfirmedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+        let pending = totp_factors::Column::UserId
+            .eq(user.to_string())
+            .and(totp_factors::Column::ConfirmedAt.is_null());
+        delete_where::<totp_factors::Entity>(&txn, pending).await?;
         let inserted = totp_factors::Entity::insert(totp_factors::ActiveModel {
             user_id: Set(user.to_string()),
             secret: Set(STANDARD.encode(sealed_secret)),
@@ -207,15 +201,12 @@ impl FactorStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let confirmed = totp_factors::Entity::update_many()
+        let confirm = totp_factors::Entity::update_many()
             .col_expr(totp_factors::Column::ConfirmedAt, Expr::value(millis(now)))
             .col_expr(totp_factors::Column::LastStep, Expr::value(step))
             .filter(totp_factors::Column::UserId.eq(user.to_string()))
-            .filter(totp_factors::Column::ConfirmedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        if confirmed.rows_affected != 1 {
+            .filter(totp_factors::Column::ConfirmedAt.is_null());
+        if updated(&txn, confirm).await? != 1 {
             txn.rollback().await.map_err(unavailable)?;
             return Ok(false);
         }
@@ -225,7 +216,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
-        let res = totp_factors::Entity::update_many()
+        let accept = totp_factors::Entity::update_many()
             .col_expr(totp_factors::Column::LastStep, Expr::value(step))
             .filter(totp_factors::Column::UserId.eq(user.to_string()))
             .filter(totp_factors::Column::ConfirmedAt.is_not_null())
@@ -233,25 +224,19 @@ impl FactorStore for SqlStore {
                 Condition::any()
                     .add(totp_factors::Column::LastStep.is_null())
                     .add(totp_factors::Column::LastStep.lt(step)),
-            )
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            );
+        Ok(updated(self.conn(), accept).await? == 1)
     }
 
     async fn remove_totp(&self, user: UserId, and_codes: bool) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let removed = totp_factors::Entity::delete_many()
-            .filter(totp_factors::Column::UserId.eq(user.to_string()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+        let theirs = totp_factors::Column::UserId.eq(user.to_string());
+        let removed = delete_where::<totp_factors::Entity>(&txn, theirs).await?;
         if and_codes {
             replace_codes(&txn, user, &[], Utc::now()).await?;
         }
         txn.commit().await.map_err(unavailable)?;
-        Ok(removed.rows_affected > 0)
+        Ok(removed > 0)
     }
 
     async fn replace_recovery_codes(
@@ -271,15 +256,12 @@ impl FactorStore for SqlStore {
         code: &RecoveryCodeHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = recovery_codes::Entity::update_many()
+        let use_up = recovery_codes::Entity::update_many()
             .col_expr(recovery_codes::Column::UsedAt, Expr::value(millis(now)))
             .filter(recovery_codes::Column::UserId.eq(user.to_string()))
             .filter(recovery_codes::Column::Hash.eq(code.0.clone()))
-            .filter(recovery_codes::Column::UsedAt.is_null())
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(recovery_codes::Column::UsedAt.is_null());
+        Ok(updated(self.conn(), use_up).await? == 1)
     }
 
     async fn add_passkey(&self, p: &PasskeyRecord) -> Result<(), StoreError> {
@@ -298,24 +280,15 @@ impl FactorStore for SqlStore {
         })
         .exec_without_returning(self.conn())
         .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(unavailable(e)),
-        }
+        conflict_or_unavailable(res)
     }
 
     async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>, StoreError> {
-        passkeys::Entity::find()
+        let select = passkeys::Entity::find()
             .filter(passkeys::Column::UserId.eq(user.to_string()))
             .order_by_asc(passkeys::Column::CreatedAt)
-            .order_by_asc(passkeys::Column::Id)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(passkey_to_domain)
-            .collect()
+            .order_by_asc(passkeys::Column::Id);
+        all(self.conn(), select, passkey_to_domain).await
     }
 
     async fn record_passkey_use(
@@ -324,7 +297,7 @@ impl FactorStore for SqlStore {
         used: &PasskeyUse,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        passkeys::Entity::update_many()
+        let record = passkeys::Entity::update_many()
             .col_expr(passkeys::Column::Data, Expr::value(used.data.clone()))
             .col_expr(
                 passkeys::Column::SignCount,
@@ -335,10 +308,8 @@ impl FactorStore for SqlStore {
                 Expr::value(i32::from(used.backup_state)),
             )
             .col_expr(passkeys::Column::LastUsedAt, Expr::value(millis(now)))
-            .filter(passkeys::Column::Id.eq(id.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .filter(passkeys::Column::Id.eq(id.to_string()));
+        updated(self.conn(), record).await?;
         Ok(())
     }
 
@@ -348,58 +319,34 @@ impl FactorStore for SqlStore {
         id: Uuid,
         name: &PasskeyName,
     ) -> Result<Option<PasskeyRecord>, StoreError> {
-        let res = passkeys::Entity::update_many()
+        let rename = passkeys::Entity::update_many()
             .col_expr(passkeys::Column::Name, Expr::value(name.as_str()))
             .filter(passkeys::Column::Id.eq(id.to_string()))
-            .filter(passkeys::Column::UserId.eq(user.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        if res.rows_affected == 0 {
-            // MySQL counts only changed rows: a rename to the same name affects none.
-            let same = passkeys::Entity::find_by_id(id.to_string())
-                .one(self.conn())
-                .await
-                .map_err(unavailable)?
-                .filter(|p| p.user_id == user.to_string());
-            return same.map(passkey_to_domain).transpose();
-        }
-        passkeys::Entity::find_by_id(id.to_string())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(passkey_to_domain)
-            .transpose()
+            .filter(passkeys::Column::UserId.eq(user.to_string()));
+        // MySQL counts only changed rows: a rename to the same name affects none, so the
+        // row read back must still be the user's.
+        updated(self.conn(), rename).await?;
+        let select = passkeys::Entity::find_by_id(id.to_string())
+            .filter(passkeys::Column::UserId.eq(user.to_string()));
+        one(self.conn(), select, passkey_to_domain).await
     }
 
     async fn remove_passkey(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
-        let res = passkeys::Entity::delete_many()
-            .filter(passkeys::Column::Id.eq(id.to_string()))
-            .filter(passkeys::Column::UserId.eq(user.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+        let theirs = passkeys::Column::Id
+            .eq(id.to_string())
+            .and(passkeys::Column::UserId.eq(user.to_string()));
+        Ok(delete_where::<passkeys::Entity>(self.conn(), theirs).await? == 1)
     }
 
     async fn remove_all(&self, user: UserId) -> Result<(), StoreError> {
         let id = user.to_string();
         let txn = self.db.begin().await.map_err(unavailable)?;
-        totp_factors::Entity::delete_many()
-            .filter(totp_factors::Column::UserId.eq(id.clone()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        passkeys::Entity::delete_many()
-            .filter(passkeys::Column::UserId.eq(id.clone()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        recovery_codes::Entity::delete_many()
-            .filter(recovery_codes::Column::UserId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+        let totp = totp_factors::Column::UserId.eq(id.clone());
+        delete_where::<totp_factors::Entity>(&txn, totp).await?;
+        let passkey = passkeys::Column::UserId.eq(id.clone());
+        delete_where::<passkeys::Entity>(&txn, passkey).await?;
+        let code = recovery_codes::Column::UserId.eq(id);
+        delete_where::<recovery_codes::Entity>(&txn, code).await?;
         txn.commit().await.map_err(unavailable)
     }
 }
@@ -429,12 +376,8 @@ impl ChallengeStore for SqlStore {
     }
 
     async fn find(&self, id: &ChallengeId) -> Result<Option<Challenge>, StoreError> {
-        challenges::Entity::find_by_id(id.0.clone())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(challenge_to_domain)
-            .transpose()
+        let select = challenges::Entity::find_by_id(id.0.clone());
+        one(self.conn(), select, challenge_to_domain).await
     }
 
     async fn set_state(
@@ -443,14 +386,11 @@ impl ChallengeStore for SqlStore {
         state: &CeremonyState,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = challenges::Entity::update_many()
+        let set = challenges::Entity::update_many()
             .col_expr(challenges::Column::State, Expr::value(state.0.clone()))
             .filter(challenges::Column::Id.eq(id.0.clone()))
-            .filter(challenges::Column::ExpiresAt.gt(millis(now)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(challenges::Column::ExpiresAt.gt(millis(now)));
+        Ok(updated(self.conn(), set).await? == 1)
     }
 
     async fn admit_attempt(
@@ -459,36 +399,26 @@ impl ChallengeStore for SqlStore {
         max: u32,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = challenges::Entity::update_many()
+        let admit = challenges::Entity::update_many()
             .col_expr(
                 challenges::Column::Attempts,
                 Expr::col(challenges::Column::Attempts).add(1),
             )
             .filter(challenges::Column::Id.eq(id.0.clone()))
             .filter(challenges::Column::Attempts.lt(i32::try_from(max).unwrap_or(i32::MAX)))
-            .filter(challenges::Column::ExpiresAt.gt(millis(now)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(challenges::Column::ExpiresAt.gt(millis(now)));
+        Ok(updated(self.conn(), admit).await? == 1)
     }
 
     async fn consume(&self, id: &ChallengeId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = challenges::Entity::delete_many()
-            .filter(challenges::Column::Id.eq(id.0.clone()))
-            .filter(challenges::Column::ExpiresAt.gt(millis(now)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+        let live = challenges::Column::Id
+            .eq(id.0.clone())
+            .and(challenges::Column::ExpiresAt.gt(millis(now)));
+        Ok(delete_where::<challenges::Entity>(self.conn(), live).await? == 1)
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let res = challenges::Entity::delete_many()
-            .filter(challenges::Column::ExpiresAt.lt(millis(before)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let expired = challenges::Column::ExpiresAt.lt(millis(before));
+        delete_where::<challenges::Entity>(self.conn(), expired).await
     }
 }

@@ -11,13 +11,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    TransactionTrait, UpdateMany,
 };
 use tessera_domain::keys::{KeyState, SigningKeyRecord, SigningKeyStore};
 use tessera_domain::ports::StoreError;
 
 use crate::entities::signing_keys;
-use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
+use crate::{
+    SqlStore, all, conflict_or_unavailable, corrupt, instant, millis, unavailable, updated,
+};
 
 fn to_domain(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
     Ok(SigningKeyRecord {
@@ -38,17 +40,27 @@ fn to_domain(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
     })
 }
 
+/// Moves key `kid` from state `from` to `to`, stamping `at` in `stamp`; a key not in
+/// `from` is left alone.
+fn transition(
+    kid: &str,
+    from: KeyState,
+    to: KeyState,
+    stamp: signing_keys::Column,
+    at: DateTime<Utc>,
+) -> UpdateMany<signing_keys::Entity> {
+    signing_keys::Entity::update_many()
+        .col_expr(signing_keys::Column::State, Expr::value(to.as_str()))
+        .col_expr(stamp, Expr::value(millis(at)))
+        .filter(signing_keys::Column::Kid.eq(kid))
+        .filter(signing_keys::Column::State.eq(from.as_str()))
+}
+
 #[async_trait]
 impl SigningKeyStore for SqlStore {
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        signing_keys::Entity::find()
-            .order_by_asc(signing_keys::Column::Seq)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let select = signing_keys::Entity::find().order_by_asc(signing_keys::Column::Seq);
+        all(self.conn(), select, to_domain).await
     }
 
     async fn states(&self) -> Result<Vec<(String, KeyState)>, StoreError> {
@@ -82,14 +94,10 @@ impl SigningKeyStore for SqlStore {
             retiring_at: Set(r.retiring_at.map(millis)),
             retired_at: Set(r.retired_at.map(millis)),
         };
-        match signing_keys::Entity::insert(model)
+        let res = signing_keys::Entity::insert(model)
             .exec_without_returning(self.conn())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(unavailable(e)),
-        }
+            .await;
+        conflict_or_unavailable(res)
     }
 
     async fn promote(
@@ -99,34 +107,26 @@ impl SigningKeyStore for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let promoted = signing_keys::Entity::update_many()
-            .col_expr(
-                signing_keys::Column::State,
-                Expr::value(KeyState::Active.as_str()),
-            )
-            .col_expr(signing_keys::Column::ActivatedAt, Expr::value(millis(at)))
-            .filter(signing_keys::Column::Kid.eq(next))
-            .filter(signing_keys::Column::State.eq(KeyState::Pending.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        if promoted.rows_affected != 1 {
-            txn.rollback().await.map_err(unavailable)?;
-            return Ok(false);
-        }
+        let activated_at = signing_keys::Column::ActivatedAt;
+        let mut steps = vec![transition(
+            next,
+            KeyState::Pending,
+            KeyState::Active,
+            activated_at,
+            at,
+        )];
         if let Some(previous) = previous {
-            let demoted = signing_keys::Entity::update_many()
-                .col_expr(
-                    signing_keys::Column::State,
-                    Expr::value(KeyState::Retiring.as_str()),
-                )
-                .col_expr(signing_keys::Column::RetiringAt, Expr::value(millis(at)))
-                .filter(signing_keys::Column::Kid.eq(previous))
-                .filter(signing_keys::Column::State.eq(KeyState::Active.as_str()))
-                .exec(&txn)
-                .await
-                .map_err(unavailable)?;
-            if demoted.rows_affected != 1 {
+            let retiring_at = signing_keys::Column::RetiringAt;
+            steps.push(transition(
+                previous,
+                KeyState::Active,
+                KeyState::Retiring,
+                retiring_at,
+                at,
+            ));
+        }
+        for step in steps {
+            if updated(&txn, step).await? != 1 {
                 txn.rollback().await.map_err(unavailable)?;
                 return Ok(false);
             }
@@ -136,7 +136,7 @@ impl SigningKeyStore for SqlStore {
     }
 
     async fn retire(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = signing_keys::Entity::update_many()
+        let retire = signing_keys::Entity::update_many()
             .col_expr(
                 signing_keys::Column::State,
                 Expr::value(KeyState::Retired.as_str()),
@@ -147,10 +147,7 @@ impl SigningKeyStore for SqlStore {
                 Expr::value(Option::<String>::None),
             )
             .filter(signing_keys::Column::Kid.eq(kid))
-            .filter(signing_keys::Column::State.ne(KeyState::Retired.as_str()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(signing_keys::Column::State.ne(KeyState::Retired.as_str()));
+        Ok(updated(self.conn(), retire).await? == 1)
     }
 }

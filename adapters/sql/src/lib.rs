@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Select, UpdateMany, sea_query::IntoCondition,
+};
 use sea_orm_migration::MigratorTrait as _;
 use tessera_domain::ports::StoreError;
 use tessera_migrations::Migrator;
@@ -146,6 +149,56 @@ fn clip(s: &str, max_chars: usize) -> String {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("corrupt {what} row"))
+}
+
+/// An insert's outcome: a unique key already taken is [`StoreError::Conflict`].
+fn conflict_or_unavailable<T>(res: Result<T, DbErr>) -> Result<(), StoreError> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// The row `select` finds, if any, read by `read`.
+async fn one<E: EntityTrait, T>(
+    conn: &impl ConnectionTrait,
+    select: Select<E>,
+    read: impl FnOnce(E::Model) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    select
+        .one(conn)
+        .await
+        .map_err(unavailable)?
+        .map(read)
+        .transpose()
+}
+
+/// Every row `select` finds, each read by `read`.
+async fn all<E: EntityTrait, T>(
+    conn: &impl ConnectionTrait,
+    select: Select<E>,
+    read: impl FnMut(E::Model) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = select.all(conn).await.map_err(unavailable)?;
+    rows.into_iter().map(read).collect()
+}
+
+/// How many rows `update` changed.
+async fn updated<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    update: UpdateMany<E>,
+) -> Result<u64, StoreError> {
+    Ok(update.exec(conn).await.map_err(unavailable)?.rows_affected)
+}
+
+/// How many rows of `E` matching `condition` a DELETE removed.
+async fn delete_where<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    condition: impl IntoCondition,
+) -> Result<u64, StoreError> {
+    let delete = E::delete_many().filter(condition);
+    Ok(delete.exec(conn).await.map_err(unavailable)?.rows_affected)
 }
 
 /// Creating and dropping whole databases on a PostgreSQL or MySQL/MariaDB server: for

@@ -26,7 +26,7 @@ use tessera_domain::user::{PasswordHash, UserId};
 use uuid::Uuid;
 
 use crate::entities::{email_tokens, outbox, users};
-use crate::{SqlStore, clip, corrupt, instant, millis, unavailable};
+use crate::{SqlStore, clip, corrupt, delete_where, instant, millis, one, unavailable, updated};
 
 fn to_record(m: email_tokens::Model) -> Result<EmailTokenRecord, StoreError> {
     Ok(EmailTokenRecord {
@@ -52,14 +52,11 @@ async fn begin_redemption(
     now: DateTime<Utc>,
 ) -> Result<sea_orm::DatabaseTransaction, RedeemError> {
     let txn = store.db.begin().await.map_err(unavailable)?;
-    let res = email_tokens::Entity::update_many()
+    let use_up = email_tokens::Entity::update_many()
         .col_expr(email_tokens::Column::UsedAt, Expr::value(millis(now)))
         .filter(email_tokens::Column::Hash.eq(hash.0.clone()))
-        .filter(email_tokens::Column::UsedAt.is_null())
-        .exec(&txn)
-        .await
-        .map_err(unavailable)?;
-    if res.rows_affected != 1 {
+        .filter(email_tokens::Column::UsedAt.is_null());
+    if updated(&txn, use_up).await? != 1 {
         txn.rollback().await.map_err(unavailable)?;
         return Err(RedeemError::Used);
     }
@@ -125,12 +122,8 @@ impl EmailTokenStore for SqlStore {
         &self,
         hash: &EmailTokenHash,
     ) -> Result<Option<EmailTokenRecord>, StoreError> {
-        email_tokens::Entity::find_by_id(hash.0.clone())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(to_record)
-            .transpose()
+        let select = email_tokens::Entity::find_by_id(hash.0.clone());
+        one(self.conn(), select, to_record).await
     }
 
     async fn redeem_verification(
@@ -160,12 +153,10 @@ impl EmailTokenStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<(), RedeemError> {
         let txn = begin_redemption(self, &token.hash, now).await?;
-        users::Entity::update_many()
+        let reset = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash.as_str()))
-            .filter(users::Column::Id.eq(user.to_string()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+            .filter(users::Column::Id.eq(user.to_string()));
+        updated(&txn, reset).await?;
         withdraw_in(&txn, user, EmailTokenPurpose::Reset, now).await?;
         txn.commit().await.map_err(unavailable)?;
         Ok(())
@@ -181,12 +172,8 @@ impl EmailTokenStore for SqlStore {
     }
 
     async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let res = email_tokens::Entity::delete_many()
-            .filter(email_tokens::Column::ExpiresAt.lt(millis(before)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let expired = email_tokens::Column::ExpiresAt.lt(millis(before));
+        delete_where::<email_tokens::Entity>(self.conn(), expired).await
     }
 }
 
@@ -196,15 +183,27 @@ async fn withdraw_in(
     purpose: EmailTokenPurpose,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    email_tokens::Entity::update_many()
+    let withdraw = email_tokens::Entity::update_many()
         .col_expr(email_tokens::Column::UsedAt, Expr::value(millis(now)))
         .filter(email_tokens::Column::UserId.eq(user.to_string()))
         .filter(email_tokens::Column::Purpose.eq(purpose.as_str()))
-        .filter(email_tokens::Column::UsedAt.is_null())
-        .exec(conn)
-        .await
-        .map_err(unavailable)?;
+        .filter(email_tokens::Column::UsedAt.is_null());
+    updated(conn, withdraw).await?;
     Ok(())
+}
+
+fn queued(row: outbox::Model) -> Result<QueuedMail, StoreError> {
+    Ok(QueuedMail {
+        id: row.id,
+        mail: OutgoingMail {
+            to: Email::parse(&row.recipient).map_err(|_| corrupt("outbox"))?,
+            subject: row.subject,
+            text: row.text_body,
+            html: row.html_body,
+        },
+        created_at: instant(row.created_at),
+        attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+    })
 }
 
 /// Rows neither sent nor given up.
@@ -238,7 +237,7 @@ impl Outbox for SqlStore {
             .map_err(unavailable)?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for id in candidates {
-            let res = outbox::Entity::update_many()
+            let claim = outbox::Entity::update_many()
                 .col_expr(outbox::Column::ClaimedBy, Expr::value(claimer))
                 .col_expr(
                     outbox::Column::ClaimedUntil,
@@ -250,31 +249,14 @@ impl Outbox for SqlStore {
                 )
                 .filter(outbox::Column::Id.eq(id))
                 .filter(unfinished())
-                .filter(outbox::Column::ClaimedUntil.lte(now_ms))
-                .exec(self.conn())
-                .await
-                .map_err(unavailable)?;
-            if res.rows_affected != 1 {
+                .filter(outbox::Column::ClaimedUntil.lte(now_ms));
+            if updated(self.conn(), claim).await? != 1 {
                 continue; // another sender was quicker
             }
-            let Some(row) = outbox::Entity::find_by_id(id)
-                .one(self.conn())
-                .await
-                .map_err(unavailable)?
-            else {
-                continue;
-            };
-            claimed.push(QueuedMail {
-                id: row.id,
-                mail: OutgoingMail {
-                    to: Email::parse(&row.recipient).map_err(|_| corrupt("outbox"))?,
-                    subject: row.subject,
-                    text: row.text_body,
-                    html: row.html_body,
-                },
-                created_at: instant(row.created_at),
-                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-            });
+            let select = outbox::Entity::find_by_id(id);
+            if let Some(mail) = one(self.conn(), select, queued).await? {
+                claimed.push(mail);
+            }
         }
         Ok(claimed)
     }
@@ -295,15 +277,13 @@ impl Outbox for SqlStore {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        outbox::Entity::update_many()
+        let retry = outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(at)))
             .col_expr(outbox::Column::ClaimedUntil, Expr::value(0i64))
             .col_expr(outbox::Column::LastError, Expr::value(clip(error, 512)))
             .filter(outbox::Column::Id.eq(id))
-            .filter(outbox::Column::ClaimedBy.eq(claimer))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .filter(outbox::Column::ClaimedBy.eq(claimer));
+        updated(self.conn(), retry).await?;
         Ok(())
     }
 
@@ -335,16 +315,10 @@ impl Outbox for SqlStore {
 
     async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = millis(before);
-        let res = outbox::Entity::delete_many()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(outbox::Column::SentAt.lt(before))
-                    .add(outbox::Column::FailedAt.lt(before)),
-            )
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let finished = sea_orm::Condition::any()
+            .add(outbox::Column::SentAt.lt(before))
+            .add(outbox::Column::FailedAt.lt(before));
+        delete_where::<outbox::Entity>(self.conn(), finished).await
     }
 }
 
@@ -365,11 +339,9 @@ async fn finish(
     if let Some(error) = error {
         update = update.col_expr(outbox::Column::LastError, Expr::value(clip(error, 512)));
     }
-    update
+    let update = update
         .filter(outbox::Column::Id.eq(id))
-        .filter(outbox::Column::ClaimedBy.eq(claimer))
-        .exec(store.conn())
-        .await
-        .map_err(unavailable)?;
+        .filter(outbox::Column::ClaimedBy.eq(claimer));
+    updated(store.conn(), update).await?;
     Ok(())
 }

@@ -21,7 +21,10 @@ use tessera_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::entities::{authorization_codes, oauth_clients, oauth_consents};
-use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
+use crate::{
+    SqlStore, all, conflict_or_unavailable, corrupt, delete_where, instant, is_unique_violation,
+    millis, one, unavailable, updated,
+};
 
 fn client_to_domain(m: oauth_clients::Model) -> Result<OAuthClient, StoreError> {
     let list =
@@ -90,46 +93,26 @@ impl ClientStore for SqlStore {
         })
         .exec_without_returning(self.conn())
         .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(unavailable(e)),
-        }
+        conflict_or_unavailable(res)
     }
 
     async fn find_client(&self, id: ClientId) -> Result<Option<OAuthClient>, StoreError> {
-        oauth_clients::Entity::find_by_id(id.to_string())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(client_to_domain)
-            .transpose()
+        let select = oauth_clients::Entity::find_by_id(id.to_string());
+        one(self.conn(), select, client_to_domain).await
     }
 
     async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError> {
-        oauth_clients::Entity::find()
-            .order_by_asc(oauth_clients::Column::CreatedAt)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(client_to_domain)
-            .collect()
+        let select = oauth_clients::Entity::find().order_by_asc(oauth_clients::Column::CreatedAt);
+        all(self.conn(), select, client_to_domain).await
     }
 
     async fn delete_client(&self, id: ClientId) -> Result<bool, StoreError> {
         let id = id.to_string();
         let txn = self.db.begin().await.map_err(unavailable)?;
-        authorization_codes::Entity::delete_many()
-            .filter(authorization_codes::Column::ClientId.eq(id.clone()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        oauth_consents::Entity::delete_many()
-            .filter(oauth_consents::Column::ClientId.eq(id.clone()))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+        let codes = authorization_codes::Column::ClientId.eq(id.clone());
+        delete_where::<authorization_codes::Entity>(&txn, codes).await?;
+        let consents = oauth_consents::Column::ClientId.eq(id.clone());
+        delete_where::<oauth_consents::Entity>(&txn, consents).await?;
         let res = oauth_clients::Entity::delete_by_id(id)
             .exec(&txn)
             .await
@@ -164,54 +147,43 @@ impl ClientStore for SqlStore {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
-        let res = authorization_codes::Entity::update_many()
+        let use_up = authorization_codes::Entity::update_many()
             .col_expr(
                 authorization_codes::Column::UsedAt,
                 Expr::value(millis(now)),
             )
             .filter(authorization_codes::Column::Hash.eq(hash))
-            .filter(authorization_codes::Column::UsedAt.is_null())
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        let first = res.rows_affected == 1;
-        authorization_codes::Entity::find_by_id(hash.to_owned())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(|m| code_to_domain(m).map(|c| (c, first)))
-            .transpose()
+            .filter(authorization_codes::Column::UsedAt.is_null());
+        let first = updated(self.conn(), use_up).await? == 1;
+        let select = authorization_codes::Entity::find_by_id(hash.to_owned());
+        one(self.conn(), select, |m| {
+            code_to_domain(m).map(|c| (c, first))
+        })
+        .await
     }
 
     async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError> {
-        authorization_codes::Entity::update_many()
+        let attach = authorization_codes::Entity::update_many()
             .col_expr(
                 authorization_codes::Column::SessionId,
                 Expr::value(session.to_string()),
             )
-            .filter(authorization_codes::Column::Hash.eq(hash))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .filter(authorization_codes::Column::Hash.eq(hash));
+        updated(self.conn(), attach).await?;
         Ok(())
     }
 
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let res = authorization_codes::Entity::delete_many()
-            .filter(authorization_codes::Column::ExpiresAt.lt(millis(now)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let expired = authorization_codes::Column::ExpiresAt.lt(millis(now));
+        delete_where::<authorization_codes::Entity>(self.conn(), expired).await
     }
 
     async fn consent(&self, user: UserId, client: ClientId) -> Result<Option<Scopes>, StoreError> {
-        oauth_consents::Entity::find_by_id((user.to_string(), client.to_string()))
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(|m| Scopes::parse(&m.scopes).map_err(|_| corrupt("consent")))
-            .transpose()
+        let select = oauth_consents::Entity::find_by_id((user.to_string(), client.to_string()));
+        one(self.conn(), select, |m| {
+            Scopes::parse(&m.scopes).map_err(|_| corrupt("consent"))
+        })
+        .await
     }
 
     async fn grant_consent(

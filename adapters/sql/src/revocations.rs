@@ -8,7 +8,7 @@ use tessera_domain::revocation::{Revocation, RevocationEntry, RevocationStore};
 use uuid::Uuid;
 
 use crate::entities::revocations;
-use crate::{SqlStore, instant, millis, unavailable};
+use crate::{SqlStore, delete_where, instant, millis, unavailable};
 
 fn to_row(entry: &RevocationEntry) -> revocations::ActiveModel {
     let (kind, subject, before) = entry.revocation.parts();
@@ -93,11 +93,7 @@ impl RevocationStore for SqlStore {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let res = revocations::Entity::delete_many()
-            .filter(revocations::Column::ExpiresAt.lte(millis(now)))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected)
+        let expired = revocations::Column::ExpiresAt.lte(millis(now));
+        delete_where::<revocations::Entity>(self.conn(), expired).await
     }
 }

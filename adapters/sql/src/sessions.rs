@@ -23,7 +23,7 @@ use tessera_domain::user::{User, UserId};
 use uuid::Uuid;
 
 use crate::entities::{refresh_tokens, sessions, users};
-use crate::{SqlStore, clip, corrupt, instant, millis, unavailable};
+use crate::{SqlStore, all, clip, corrupt, instant, millis, one, unavailable, updated};
 
 fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
     Ok(Session {
@@ -132,20 +132,15 @@ impl SessionRepository for SqlStore {
         idle_expires_at: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let claimed = refresh_tokens::Entity::update_many()
+        let claim = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(millis(now)))
             .filter(refresh_tokens::Column::Hash.eq(presented.0.clone()))
-            .filter(refresh_tokens::Column::RotatedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        if claimed.rows_affected != 1 {
+            .filter(refresh_tokens::Column::RotatedAt.is_null());
+        if updated(&txn, claim).await? != 1 {
             txn.rollback().await.map_err(unavailable)?;
-            let row = refresh_tokens::Entity::find_by_id(presented.0.clone())
-                .one(self.conn())
-                .await
-                .map_err(unavailable)?;
-            return Ok(match row.and_then(|r| r.rotated_at) {
+            let select = refresh_tokens::Entity::find_by_id(presented.0.clone());
+            let rotated_at = one(self.conn(), select, |r| Ok(r.rotated_at)).await?;
+            return Ok(match rotated_at.flatten() {
                 Some(at) => RotateOutcome::AlreadyRotated(instant(at)),
                 None => RotateOutcome::Unknown,
             });
@@ -161,18 +156,15 @@ impl SessionRepository for SqlStore {
         .map_err(unavailable)?;
         // Only a session not revoked meanwhile is renewed: a refresh racing a logout
         // either commits first (and the logout's rule covers its token) or mints nothing.
-        let renewed = sessions::Entity::update_many()
+        let renew = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(millis(now)))
             .col_expr(
                 sessions::Column::IdleExpiresAt,
                 Expr::value(millis(idle_expires_at)),
             )
             .filter(sessions::Column::Id.eq(session.to_string()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        if renewed.rows_affected != 1 {
+            .filter(sessions::Column::RevokedAt.is_null());
+        if updated(&txn, renew).await? != 1 {
             txn.rollback().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Unknown);
         }
@@ -181,12 +173,8 @@ impl SessionRepository for SqlStore {
     }
 
     async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        sessions::Entity::find_by_id(id.to_string())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(to_domain)
-            .transpose()
+        let select = sessions::Entity::find_by_id(id.to_string());
+        one(self.conn(), select, to_domain).await
     }
 
     async fn list_live(
@@ -195,18 +183,13 @@ impl SessionRepository for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
         let now = millis(now);
-        sessions::Entity::find()
+        let select = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.to_string()))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::IdleExpiresAt.gt(now))
             .filter(sessions::Column::AbsoluteExpiresAt.gt(now))
-            .order_by_desc(sessions::Column::CreatedAt)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+            .order_by_desc(sessions::Column::CreatedAt);
+        all(self.conn(), select, to_domain).await
     }
 
     async fn revoke_all(
@@ -226,31 +209,24 @@ impl SessionRepository for SqlStore {
         if let Some(except) = except {
             ending = ending.filter(sessions::Column::Id.ne(except.to_string()));
         }
-        ending.exec(self.conn()).await.map_err(unavailable)?;
+        updated(self.conn(), ending).await?;
         // The sessions this statement ended carry its instant (MySQL cannot RETURNING).
-        sessions::Entity::find()
+        let ended = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.to_string()))
-            .filter(sessions::Column::RevokedAt.eq(at))
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(|m| {
-                Uuid::parse_str(&m.id)
-                    .map(SessionId)
-                    .map_err(|_| corrupt("session"))
-            })
-            .collect()
+            .filter(sessions::Column::RevokedAt.eq(at));
+        all(self.conn(), ended, |m| {
+            Uuid::parse_str(&m.id)
+                .map(SessionId)
+                .map_err(|_| corrupt("session"))
+        })
+        .await
     }
 
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = sessions::Entity::update_many()
+        let revoke = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(millis(now)))
             .filter(sessions::Column::Id.eq(id.to_string()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(sessions::Column::RevokedAt.is_null());
+        Ok(updated(self.conn(), revoke).await? == 1)
     }
 }

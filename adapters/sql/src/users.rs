@@ -14,7 +14,9 @@ use tessera_domain::user::{PasswordHash, Role, User, UserId, Username};
 use uuid::Uuid;
 
 use crate::entities::users;
-use crate::{SqlStore, corrupt, instant, is_unique_violation, millis, unavailable};
+use crate::{
+    SqlStore, all, corrupt, instant, is_unique_violation, millis, one, unavailable, updated,
+};
 
 pub(crate) fn to_domain(m: users::Model) -> Result<User, StoreError> {
     let roles: Vec<String> = serde_json::from_str(&m.roles).map_err(|_| corrupt("user"))?;
@@ -66,22 +68,14 @@ impl UserRepository for SqlStore {
     }
 
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        users::Entity::find()
-            .filter(users::Column::UsernameKey.eq(username.canonical()))
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(to_domain)
-            .transpose()
+        let select =
+            users::Entity::find().filter(users::Column::UsernameKey.eq(username.canonical()));
+        one(self.conn(), select, to_domain).await
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        users::Entity::find_by_id(id.to_string())
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(to_domain)
-            .transpose()
+        let select = users::Entity::find_by_id(id.to_string());
+        one(self.conn(), select, to_domain).await
     }
 
     async fn update_password_hash(
@@ -104,14 +98,11 @@ impl UserRepository for SqlStore {
         expected: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<bool, StoreError> {
-        let res = users::Entity::update_many()
+        let replace = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
             .filter(users::Column::Id.eq(id.to_string()))
-            .filter(users::Column::PasswordHash.eq(expected.as_str()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(users::Column::PasswordHash.eq(expected.as_str()));
+        Ok(updated(self.conn(), replace).await? == 1)
     }
 
     async fn list(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), StoreError> {
@@ -119,39 +110,25 @@ impl UserRepository for SqlStore {
             .count(self.conn())
             .await
             .map_err(unavailable)?;
-        let page = users::Entity::find()
+        let select = users::Entity::find()
             .order_by_asc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id)
             .offset(offset)
-            .limit(limit)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(to_domain)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((page, total))
+            .limit(limit);
+        Ok((all(self.conn(), select, to_domain).await?, total))
     }
 
     async fn disable(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = users::Entity::update_many()
+        let disable = users::Entity::update_many()
             .col_expr(users::Column::DisabledAt, Expr::value(millis(at)))
             .filter(users::Column::Id.eq(id.to_string()))
-            .filter(users::Column::DisabledAt.is_null())
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(res.rows_affected == 1)
+            .filter(users::Column::DisabledAt.is_null());
+        Ok(updated(self.conn(), disable).await? == 1)
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        users::Entity::find()
-            .filter(users::Column::EmailKey.eq(email.canonical()))
-            .one(self.conn())
-            .await
-            .map_err(unavailable)?
-            .map(to_domain)
-            .transpose()
+        let select = users::Entity::find().filter(users::Column::EmailKey.eq(email.canonical()));
+        one(self.conn(), select, to_domain).await
     }
 
     async fn set_verified_email(

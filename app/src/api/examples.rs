@@ -163,16 +163,23 @@ impl Example for AdminUserView {
     }
 }
 
-impl Example for UserPage {
-    fn example() -> Self {
-        Self {
-            items: vec![AdminUserView::example()],
-            page: 1,
-            per_page: 50,
-            total: 1,
+/// The example of a page of listings: one item, on the first page of 50.
+macro_rules! page_example {
+    ($page:ident, $item:ident) => {
+        impl Example for $page {
+            fn example() -> Self {
+                Self {
+                    items: vec![$item::example()],
+                    page: 1,
+                    per_page: 50,
+                    total: 1,
+                }
+            }
         }
-    }
+    };
 }
+
+page_example!(UserPage, AdminUserView);
 
 impl Example for TokenJson {
     fn example() -> Self {
@@ -262,16 +269,7 @@ impl Example for AuditEntry {
     }
 }
 
-impl Example for AuditPage {
-    fn example() -> Self {
-        Self {
-            items: vec![AuditEntry::example()],
-            page: 1,
-            per_page: 50,
-            total: 1,
-        }
-    }
-}
+page_example!(AuditPage, AuditEntry);
 
 impl Example for Health {
     fn example() -> Self {

@@ -129,11 +129,8 @@ impl EmailFlows {
     ) -> Result<(), EmailChangeError> {
         let user = self
             .core
-            .deps()
-            .users
-            .find_by_id(claims.sub)
+            .enabled_user(claims.sub)
             .await?
-            .filter(|u| !u.is_disabled())
             .ok_or(EmailChangeError::AccountGone)?;
         if let Some(owner) = self.core.deps().users.find_by_email(email).await?
             && owner.id != user.id

@@ -224,6 +224,11 @@ impl World {
         self.audit.names()
     }
 
+    /// How many times `name` was audited.
+    pub fn event_count(&self, name: &str) -> usize {
+        self.events().iter().filter(|e| **e == name).count()
+    }
+
     /// Registers `name` with [`PASSWORD`].
     pub async fn user(&self, name: &str) -> User {
         let name = Username::parse(name).unwrap();

@@ -172,16 +172,18 @@ impl From<&OAuthClient> for ClientView {
 }
 
 impl poem_openapi::types::Example for ClientView {
+    /// The example registration, as registered.
     fn example() -> Self {
+        let body = NewClientBody::example();
         Self {
             client_id: Uuid::nil(),
-            name: "Billing dashboard".into(),
-            redirect_uris: vec!["https://billing.example.com/callback".into()],
-            post_logout_redirect_uris: vec!["https://billing.example.com/".into()],
-            grant_types: default_grants(),
-            scopes: default_scopes(),
-            public: false,
-            first_party: false,
+            name: body.name,
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            grant_types: body.grant_types,
+            scopes: body.scopes,
+            public: body.public,
+            first_party: body.first_party,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         }
     }

@@ -17,6 +17,13 @@ use crate::api::{ApiTags, BearerAuth};
 use crate::edge::{AppState, client_info};
 use crate::problem::ApiError;
 
+impl RecoveryCodesResponse {
+    /// New recovery codes, never to be cached: they are shown this once.
+    fn shown_once(codes: Vec<RecoveryCode>) -> Self {
+        Self::Ok(Json(codes.into()), NO_STORE.into())
+    }
+}
+
 /// The caller's second factors, the authenticator app and recovery codes (`/v1/me/mfa*`).
 pub struct MfaAccountApi;
 
@@ -304,10 +311,7 @@ impl MfaAccountApi {
             .confirm_totp(&auth.0, &body.code, &client_info(req))
             .await
         {
-            Ok(codes) => Ok(RecoveryCodesResponse::Ok(
-                Json(codes.into()),
-                NO_STORE.into(),
-            )),
+            Ok(codes) => Ok(RecoveryCodesResponse::shown_once(codes)),
             Err(e) => answer(e),
         }
     }
@@ -369,10 +373,7 @@ impl MfaAccountApi {
             .regenerate_recovery_codes(&auth.0, proof, &client_info(req))
             .await
         {
-            Ok(codes) => Ok(RecoveryCodesResponse::Ok(
-                Json(codes.into()),
-                NO_STORE.into(),
-            )),
+            Ok(codes) => Ok(RecoveryCodesResponse::shown_once(codes)),
             Err(e) => answer(e),
         }
     }

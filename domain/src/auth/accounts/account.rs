@@ -84,11 +84,8 @@ impl Accounts {
     /// [`AccountError::AccountGone`] when the account was deleted or disabled.
     pub async fn me(&self, claims: &Claims) -> Result<User, AccountError> {
         self.core
-            .deps()
-            .users
-            .find_by_id(claims.sub)
+            .enabled_user(claims.sub)
             .await?
-            .filter(|u| !u.is_disabled())
             .ok_or(AccountError::AccountGone)
     }
 

@@ -62,14 +62,7 @@ impl OidcProvider {
         {
             return Err(invalid);
         }
-        let user = self
-            .core
-            .deps()
-            .users
-            .find_by_id(record.user)
-            .await?
-            .filter(|u| !u.is_disabled())
-            .ok_or(invalid)?;
+        let user = self.core.enabled_user(record.user).await?.ok_or(invalid)?;
         let mut session = Session::start(
             user.id,
             info.clone(),
@@ -254,14 +247,7 @@ impl OidcProvider {
         if !scopes.contains("openid") {
             return Ok(None);
         }
-        let Some(user) = self
-            .core
-            .deps()
-            .users
-            .find_by_id(claims.sub)
-            .await?
-            .filter(|u| !u.is_disabled())
-        else {
+        let Some(user) = self.core.enabled_user(claims.sub).await? else {
             return Ok(None);
         };
         Ok(Some(UserInfo {

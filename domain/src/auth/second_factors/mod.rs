@@ -13,7 +13,7 @@ mod passkeys;
 mod second_step;
 mod totp;
 
-use crate::mfa::FactorSummary;
+use crate::mfa::{CeremonyState, Challenge, ChallengeId, ChallengePurpose, FactorSummary};
 use crate::ports::StoreError;
 
 use super::*;
@@ -53,6 +53,38 @@ impl SecondFactors {
             .enabled_user(claims.sub)
             .await?
             .ok_or(FactorError::AccountGone)
+    }
+
+    /// Opens a WebAuthn ceremony under `id`: its state, single use, for `ceremony_ttl`.
+    async fn open_ceremony(
+        &self,
+        id: ChallengeId,
+        purpose: ChallengePurpose,
+        user: Option<UserId>,
+        state: CeremonyState,
+    ) -> Result<(), StoreError> {
+        let now = self.core.now();
+        self.deps
+            .challenges
+            .put(&Challenge {
+                id,
+                purpose,
+                user,
+                binding: None,
+                state: Some(state),
+                attempts: 0,
+                created_at: now,
+                expires_at: now + self.deps.policy.ceremony_ttl,
+            })
+            .await
+    }
+
+    /// Uses `challenge` up: `false` when another answer already did.
+    async fn consume(&self, challenge: &Challenge) -> Result<bool, StoreError> {
+        self.deps
+            .challenges
+            .consume(&challenge.id, self.core.now())
+            .await
     }
 
     /// What the caller has enrolled.

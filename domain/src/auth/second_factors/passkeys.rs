@@ -1,7 +1,7 @@
 //! The caller's passkeys: registering one, naming, listing and removing them (the last
 //! factor only from a recent sign-in).
 
-use crate::mfa::{Challenge, ChallengeId, ChallengePurpose, PasskeyName, PasskeyRecord};
+use crate::mfa::{ChallengeId, ChallengePurpose, PasskeyName, PasskeyRecord};
 
 use super::*;
 
@@ -21,20 +21,13 @@ impl SecondFactors {
             self.deps
                 .webauthn
                 .start_registration(user.id, user.username.as_str(), &existing)?;
-        let now = self.core.now();
-        self.deps
-            .challenges
-            .put(&Challenge {
-                id: ChallengeId::registration_of(user.id),
-                purpose: ChallengePurpose::PasskeyRegistration,
-                user: Some(user.id),
-                binding: None,
-                state: Some(state),
-                attempts: 0,
-                created_at: now,
-                expires_at: now + self.deps.policy.ceremony_ttl,
-            })
-            .await?;
+        self.open_ceremony(
+            ChallengeId::registration_of(user.id),
+            ChallengePurpose::PasskeyRegistration,
+            Some(user.id),
+            state,
+        )
+        .await?;
         Ok(options)
     }
 

@@ -69,11 +69,8 @@ impl SecondFactors {
         let user_id = challenge.user.ok_or(SecondStepError::InvalidChallenge)?;
         let user = self
             .core
-            .deps()
-            .users
-            .find_by_id(user_id)
+            .enabled_user(user_id)
             .await?
-            .filter(|u| !u.is_disabled())
             .ok_or(SecondStepError::InvalidChallenge)?;
         if challenge.binding.as_deref() != Some(&second_step_binding(client, &user.password_hash)) {
             return Err(SecondStepError::InvalidChallenge);
@@ -160,12 +157,7 @@ impl SecondFactors {
                 .await;
             return Err(SecondStepError::InvalidCode);
         };
-        if !self
-            .deps
-            .challenges
-            .consume(&challenge.id, self.core.now())
-            .await?
-        {
+        if !self.consume(&challenge).await? {
             return Err(SecondStepError::InvalidChallenge);
         }
         let _ = self.core.deps().limiter.record_success(&account).await;
@@ -282,21 +274,9 @@ impl SecondFactors {
     pub async fn passkey_sign_in_options(
         &self,
     ) -> Result<(ChallengeToken, serde_json::Value), SecondStepError> {
-        let now = self.core.now();
         let token = ChallengeToken::generate()?;
         let (options, state) = self.deps.webauthn.start_discoverable()?;
-        self.deps
-            .challenges
-            .put(&Challenge {
-                id: token.id(),
-                purpose: ChallengePurpose::PasskeySignIn,
-                user: None,
-                binding: None,
-                state: Some(state),
-                attempts: 0,
-                created_at: now,
-                expires_at: now + self.deps.policy.ceremony_ttl,
-            })
+        self.open_ceremony(token.id(), ChallengePurpose::PasskeySignIn, None, state)
             .await?;
         Ok((token, options))
     }
@@ -317,12 +297,7 @@ impl SecondFactors {
         let challenge = self
             .live_challenge(challenge_id, ChallengePurpose::PasskeySignIn)
             .await?;
-        if !self
-            .deps
-            .challenges
-            .consume(&challenge.id, self.core.now())
-            .await?
-        {
+        if !self.consume(&challenge).await? {
             return Err(SecondStepError::InvalidChallenge);
         }
         let state = challenge
@@ -330,14 +305,7 @@ impl SecondFactors {
             .as_ref()
             .ok_or(SecondStepError::InvalidChallenge)?;
         let (user_id, _) = self.deps.webauthn.claimed_credential(credential)?;
-        let Some(user) = self
-            .core
-            .deps()
-            .users
-            .find_by_id(user_id)
-            .await?
-            .filter(|u| !u.is_disabled())
-        else {
+        let Some(user) = self.core.enabled_user(user_id).await? else {
             return Err(SecondStepError::InvalidCode);
         };
         let passkeys = self.deps.factors.passkeys(user.id).await?;

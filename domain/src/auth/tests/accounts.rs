@@ -13,14 +13,20 @@ use crate::session::ClientInfo;
 use crate::testing::{PASSWORD, PlainHasher, World};
 use crate::user::{Password, PasswordAttempt, PasswordPolicy, Username};
 
+/// Alice signed in and refreshed once: the refresh token she presented, and its child.
+async fn alice_refreshed_once(w: &World) -> (String, TokenPair) {
+    w.user("alice").await;
+    let pair = w.login("alice").await;
+    let presented = pair.refresh_token.expose().to_owned();
+    let child = w.accounts.refresh(&presented, &ClientInfo::default()).await;
+    (presented, child.unwrap())
+}
+
 #[tokio::test]
 async fn a_refresh_token_presented_again_within_the_grace_gets_the_same_child() {
     let w = World::new();
-    w.user("alice").await;
-    let pair = w.login("alice").await;
     let client = ClientInfo::default();
-    let presented = pair.refresh_token.expose().to_owned();
-    let first = w.accounts.refresh(&presented, &client).await.unwrap();
+    let (presented, first) = alice_refreshed_once(&w).await;
     w.clock.advance(TimeDelta::seconds(5));
     let again = w.accounts.refresh(&presented, &client).await.unwrap();
     assert_eq!(first.refresh_token.expose(), again.refresh_token.expose());
@@ -30,11 +36,8 @@ async fn a_refresh_token_presented_again_within_the_grace_gets_the_same_child() 
 #[tokio::test]
 async fn reuse_after_the_grace_ends_the_whole_session() {
     let w = World::new();
-    w.user("alice").await;
-    let pair = w.login("alice").await;
     let client = ClientInfo::default();
-    let presented = pair.refresh_token.expose().to_owned();
-    let child = w.accounts.refresh(&presented, &client).await.unwrap();
+    let (presented, child) = alice_refreshed_once(&w).await;
     w.clock.advance(TimeDelta::seconds(11));
     let reused = w.accounts.refresh(&presented, &client).await;
     assert!(matches!(reused, Err(RefreshError::InvalidGrant)));
