@@ -39,6 +39,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// `[webauthn]`: passkeys and the name authenticator apps show.
     pub webauthn: WebauthnConfig,
+    /// `[security]`: what a change that could keep or take the account asks for.
+    pub security: SecurityConfig,
     /// `[log]`: log level and format.
     pub log: LogConfig,
     /// `[telemetry]`: OpenTelemetry traces and Prometheus metrics.
@@ -445,6 +447,29 @@ pub enum MailTransportKind {
     Log,
     /// Delivery through `smtp_url`.
     Smtp,
+}
+
+/// What a change that could keep or take the account asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// How recent a sign-in must be to add, confirm or remove a second factor, get new
+    /// recovery codes or change the email address; an older session must sign in again.
+    /// Default: 5 minutes.
+    #[serde(with = "humantime_serde")]
+    pub reauthentication_window: Duration,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            reauthentication_window: Duration::from_secs(
+                tessera_domain::auth::DEFAULT_REAUTHENTICATION_WINDOW
+                    .num_seconds()
+                    .unsigned_abs(),
+            ),
+        }
+    }
 }
 
 /// Passkeys (WebAuthn) and the name authenticator apps show.

@@ -185,7 +185,7 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     (
         "reauthentication_required",
-        "Removing the account's last second factor needs a recent sign-in (within 5 minutes): sign in again, then retry.",
+        "A change that could keep or take the account (adding, confirming or removing a second factor, new recovery codes, another email address) needs a recent sign-in, within `security.reauthentication_window` (5 minutes by default): sign in again (with the second step, if the account has one), then retry.",
     ),
     ("key_not_found", "No published signing key has this kid."),
     (

@@ -339,7 +339,8 @@ pub async fn build_state(
         sessions,
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     )
-    .with_mail(mail_policy(config)?);
+    .with_mail(mail_policy(config)?)
+    .with_reauthentication_window(delta(config.security.reauthentication_window)?);
     let emails = EmailFlows::new(core.clone());
     let factors = SecondFactors::new(
         core.clone(),

@@ -416,8 +416,6 @@ pub struct MfaPolicy {
     pub max_attempts: u32,
     /// How long a WebAuthn ceremony may take (default 5 minutes).
     pub ceremony_ttl: TimeDelta,
-    /// How recent a sign-in must be to remove the last factor without another proof.
-    pub fresh_auth: TimeDelta,
     pub recovery_key: RecoveryCodeKey,
 }
 
@@ -427,7 +425,6 @@ impl MfaPolicy {
             challenge_ttl: TimeDelta::minutes(5),
             max_attempts: 5,
             ceremony_ttl: TimeDelta::minutes(5),
-            fresh_auth: TimeDelta::minutes(5),
             recovery_key,
         }
     }

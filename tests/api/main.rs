@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod account_safety;
 mod auth;
 mod backends;
 mod docs;

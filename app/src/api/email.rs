@@ -71,6 +71,10 @@ answers! {
         /// Missing, invalid, expired or revoked access token, or the account is gone
         /// (`invalid_token`, `token_revoked`).
         401 Unauthorized,
+        /// The sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again (with the second step, if the
+        /// account has one), then retry.
+        403 Forbidden,
         /// Another account has verified this address (`email_taken`).
         409 Conflict,
         /// Not an email address (`invalid_email`).

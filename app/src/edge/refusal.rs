@@ -48,6 +48,16 @@ pub fn insufficient_role(role: &str) -> ApiError {
     )
 }
 
+/// 403 `reauthentication_required`: a change that could keep or take the account, from a
+/// sign-in older than `security.reauthentication_window`.
+pub fn reauthentication_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "reauthentication_required",
+        "this change needs a recent sign-in: sign in again, then retry",
+    )
+}
+
 /// 404 `user_not_found`: an administrator named an account that does not exist.
 pub fn user_not_found() -> ApiError {
     ApiError::new(
@@ -197,11 +207,7 @@ impl From<FactorError> for ApiError {
                 "passkey_exists",
                 "this passkey is registered already",
             ),
-            FactorError::ReauthenticationRequired => (
-                StatusCode::FORBIDDEN,
-                "reauthentication_required",
-                "this is your last second factor: sign in again, then remove it",
-            ),
+            FactorError::ReauthenticationRequired => return reauthentication_required(),
         };
         ApiError::new(status, code, detail)
     }
@@ -346,6 +352,7 @@ impl From<EmailChangeError> for ApiError {
             EmailChangeError::AccountGone => account_gone(),
             EmailChangeError::EmailTaken => email_taken(),
             EmailChangeError::Throttled(secs) => rate_limited(secs),
+            EmailChangeError::ReauthenticationRequired => reauthentication_required(),
             EmailChangeError::Unavailable(e) => e.into(),
             EmailChangeError::Unknown(e) => internal(&e),
         }

@@ -416,6 +416,11 @@ fn say(e: &ApiError) -> String {
             "This sign-in took too long or was already used. Please start again.".to_owned()
         }
         "invalid_passkey" => "The passkey was not accepted. Please try again.".to_owned(),
+        "reauthentication_required" => {
+            "For your safety this change needs a recent sign-in. Sign out, sign in again, and \
+             then make the change within a few minutes."
+                .to_owned()
+        }
         "service_unavailable" => {
             "The service is busy or unavailable. Nothing was changed; try again in a moment."
                 .to_owned()

@@ -120,13 +120,19 @@ impl EmailFlows {
     ///
     /// # Errors
     /// [`EmailChangeError::EmailTaken`] when another account has verified the address;
-    /// [`EmailChangeError::Throttled`] when this address got too many mails lately.
+    /// [`EmailChangeError::Throttled`] when this address got too many mails lately;
+    /// [`EmailChangeError::ReauthenticationRequired`] for a sign-in older than the
+    /// reauthentication window (a stolen session must not redirect the account's mail,
+    /// and with it the password reset).
     pub async fn request_email_change(
         &self,
         claims: &Claims,
         email: &Email,
         client: &ClientInfo,
     ) -> Result<(), EmailChangeError> {
+        if !self.core.signed_in_recently(claims) {
+            return Err(EmailChangeError::ReauthenticationRequired);
+        }
         let user = self
             .core
             .enabled_user(claims.sub)

@@ -149,6 +149,10 @@ pub enum EmailChangeError {
     /// Too many mails to this address: retry after this many seconds.
     #[error("too many mails to this address")]
     Throttled(u64),
+    /// The sign-in is older than the reauthentication window: sign in again, then
+    /// change the address.
+    #[error("a recent sign-in is required")]
+    ReauthenticationRequired,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

@@ -1,12 +1,17 @@
 //! [`Core`]: what every capability shares, and the steps several of them take —
 //! starting, rotating and ending sessions, counting password attempts, auditing.
 
+use chrono::TimeDelta;
+
 use crate::mfa::AuthMethod;
 use crate::ports::StoreError;
 use crate::session::{RefreshTokenState, RotateOutcome};
 use crate::throttle::{LimitError, retry_secs};
 
 use super::*;
+
+/// How recent a sign-in must be for a sensitive change, unless configured.
+pub const DEFAULT_REAUTHENTICATION_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
 /// The shared core of the use cases: the ports of [`AuthDeps`], the token, session and
 /// mail policies, and the refresh-token mint. Cheap to clone (one `Arc`): every service
@@ -23,6 +28,8 @@ struct Parts {
     sessions: SessionPolicy,
     mint: RefreshTokenMint,
     mail: MailPolicy,
+    /// How recent a sign-in must be for a change that could keep or take the account.
+    reauthentication_window: TimeDelta,
 }
 
 impl Core {
@@ -39,6 +46,7 @@ impl Core {
                 sessions,
                 mint,
                 mail: MailPolicy::default(),
+                reauthentication_window: DEFAULT_REAUTHENTICATION_WINDOW,
             }),
         }
     }
@@ -50,8 +58,26 @@ impl Core {
         self
     }
 
+    /// How recent a sign-in must be for a sensitive change ([`Self::signed_in_recently`];
+    /// 5 minutes until set).
+    #[must_use]
+    pub fn with_reauthentication_window(mut self, window: TimeDelta) -> Self {
+        Arc::make_mut(&mut self.inner).reauthentication_window = window;
+        self
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.deps.clock.now()
+    }
+
+    /// Whether the caller's sign-in (`auth_time`) lies within the reauthentication window.
+    /// Changes that would let a session's holder keep or take the account — adding,
+    /// confirming or removing a second factor, new recovery codes, another email address
+    /// — ask for it: a stolen token, refresh token or page cookie is old by the time it
+    /// is used, and cannot add a factor of its own or redirect the account's mail.
+    pub(crate) fn signed_in_recently(&self, claims: &Claims) -> bool {
+        self.now().timestamp() - claims.auth_time
+            <= self.inner.reauthentication_window.num_seconds()
     }
 
     /// The issuer: `iss` of every token, and the base of the discovery document.

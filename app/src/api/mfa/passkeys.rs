@@ -122,6 +122,10 @@ answers! {
     }
     problems {
         bearer Unauthorized,
+        /// The sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again (with the second step, if the
+        /// account has one), then retry.
+        403 Forbidden,
         busy Unavailable,
     }
 }
@@ -138,6 +142,10 @@ answers! {
         /// no pending registration (`invalid_credential`).
         400 BadRequest,
         bearer Unauthorized,
+        /// The sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again (with the second step, if the
+        /// account has one), then retry.
+        403 Forbidden,
         /// This credential is registered already (`passkey_exists`).
         409 Conflict,
         /// The name is empty, too long or has control characters (`invalid_name`).
@@ -188,8 +196,9 @@ answers! {
         /// Malformed id (`invalid_request`).
         400 BadRequest,
         bearer Unauthorized,
-        /// It is the account's last second factor and the sign-in is older than 5 minutes
-        /// (`reauthentication_required`): sign in again, then remove it.
+        /// The sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again (with the second step, if the
+        /// account has one), then retry.
         403 Forbidden,
         /// Not one of the caller's passkeys (`passkey_not_found`).
         404 NotFound,

@@ -185,6 +185,10 @@ answers! {
     }
     problems {
         bearer Unauthorized,
+        /// The sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again (with the second step, if the
+        /// account has one), then retry.
+        403 Forbidden,
         /// An authenticator app is enrolled already (`totp_already_enabled`): disable it
         /// first.
         409 Conflict,
@@ -204,7 +208,9 @@ answers! {
         /// the code is wrong (`invalid_code`).
         400 BadRequest,
         bearer Unauthorized,
-        /// The password is wrong (`invalid_credentials`).
+        /// The password is wrong (`invalid_credentials`); confirming an enrollment, the
+        /// sign-in is older than `security.reauthentication_window`
+        /// (`reauthentication_required`): sign in again, then retry.
         403 Forbidden,
         /// Nothing to confirm or recover (`mfa_not_enrolled`).
         409 Conflict,

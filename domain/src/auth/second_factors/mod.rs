@@ -55,6 +55,15 @@ impl SecondFactors {
             .ok_or(FactorError::AccountGone)
     }
 
+    /// The caller's account, for a change of its factors: only from a sign-in within the
+    /// reauthentication window ([`Core::signed_in_recently`]).
+    async fn user_signed_in_recently(&self, claims: &Claims) -> Result<User, FactorError> {
+        if !self.core.signed_in_recently(claims) {
+            return Err(FactorError::ReauthenticationRequired);
+        }
+        self.user_of(claims).await
+    }
+
     /// Opens a WebAuthn ceremony under `id`: its state, single use, for `ceremony_ttl`.
     async fn open_ceremony(
         &self,

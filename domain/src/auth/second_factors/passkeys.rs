@@ -15,7 +15,7 @@ impl SecondFactors {
         &self,
         claims: &Claims,
     ) -> Result<serde_json::Value, FactorError> {
-        let user = self.user_of(claims).await?;
+        let user = self.user_signed_in_recently(claims).await?;
         let existing = self.deps.factors.passkeys(user.id).await?;
         let (options, state) =
             self.deps
@@ -35,7 +35,8 @@ impl SecondFactors {
     ///
     /// # Errors
     /// [`FactorError::InvalidCredential`] when nothing is pending or the credential does
-    /// not verify; [`FactorError::PasskeyExists`] for a credential stored already.
+    /// not verify; [`FactorError::PasskeyExists`] for a credential stored already;
+    /// [`FactorError::ReauthenticationRequired`] for an older sign-in.
     pub async fn add_passkey(
         &self,
         claims: &Claims,
@@ -43,7 +44,7 @@ impl SecondFactors {
         credential: &serde_json::Value,
         client: &ClientInfo,
     ) -> Result<PasskeyRecord, FactorError> {
-        let user = self.user_of(claims).await?;
+        let user = self.user_signed_in_recently(claims).await?;
         let now = self.core.now();
         let id = ChallengeId::registration_of(user.id);
         let challenge = self
@@ -107,10 +108,11 @@ impl SecondFactors {
             .ok_or(FactorError::PasskeyNotFound)
     }
 
-    /// Removes one of the caller's passkeys. The last factor goes only from a recent
-    /// sign-in (`fresh_auth`, default 5 minutes: the token's `auth_time`), so a stolen
-    /// access token cannot strip an account of its second factor. Without a factor
-    /// left, the recovery codes go too.
+    /// Removes one of the caller's passkeys, only from a recent sign-in (the token's
+    /// `auth_time` within the reauthentication window), whichever passkey it is: a stolen
+    /// token can neither strip the account of its factors one by one nor remove the
+    /// owner's passkey after adding its own. Without a factor left, the recovery codes go
+    /// too.
     ///
     /// # Errors
     /// [`FactorError::PasskeyNotFound`]; [`FactorError::ReauthenticationRequired`].
@@ -120,17 +122,13 @@ impl SecondFactors {
         id: uuid::Uuid,
         client: &ClientInfo,
     ) -> Result<(), FactorError> {
-        let user = self.user_of(claims).await?;
+        let user = self.user_signed_in_recently(claims).await?;
         let passkeys = self.deps.factors.passkeys(user.id).await?;
         if !passkeys.iter().any(|p| p.id == id) {
             return Err(FactorError::PasskeyNotFound);
         }
         let summary = self.deps.factors.summary(user.id).await?;
         let now = self.core.now();
-        let fresh = now.timestamp() - claims.auth_time <= self.deps.policy.fresh_auth.num_seconds();
-        if summary.factors() == 1 && !fresh {
-            return Err(FactorError::ReauthenticationRequired);
-        }
         if !self.deps.factors.remove_passkey(user.id, id).await? {
             return Err(FactorError::PasskeyNotFound);
         }

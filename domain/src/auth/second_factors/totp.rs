@@ -8,12 +8,14 @@ use crate::throttle::LimitError;
 use super::*;
 
 impl SecondFactors {
-    /// Starts a TOTP enrollment: a new secret, pending until [`Self::confirm_totp`].
+    /// Starts a TOTP enrollment: a new secret, pending until [`Self::confirm_totp`]. Only
+    /// from a recent sign-in, as every change of the account's factors.
     ///
     /// # Errors
-    /// [`FactorError::TotpAlreadyEnabled`] when a confirmed enrollment exists.
+    /// [`FactorError::TotpAlreadyEnabled`] when a confirmed enrollment exists;
+    /// [`FactorError::ReauthenticationRequired`] for an older sign-in.
     pub async fn begin_totp(&self, claims: &Claims) -> Result<TotpProvisioning, FactorError> {
-        let user = self.user_of(claims).await?;
+        let user = self.user_signed_in_recently(claims).await?;
         let secret = TotpSecret::generate()?;
         let provisioning = self
             .deps
@@ -54,14 +56,14 @@ impl SecondFactors {
     ///
     /// # Errors
     /// [`FactorError::InvalidCode`] for a wrong code, [`FactorError::NotEnrolled`] when
-    /// nothing is pending.
+    /// nothing is pending; [`FactorError::ReauthenticationRequired`] for an older sign-in.
     pub async fn confirm_totp(
         &self,
         claims: &Claims,
         code: &str,
         client: &ClientInfo,
     ) -> Result<Vec<RecoveryCode>, FactorError> {
-        let user = self.user_of(claims).await?;
+        let user = self.user_signed_in_recently(claims).await?;
         let secret = self.pending_secret(user.id).await?;
         let now = self.core.now();
         let step = self

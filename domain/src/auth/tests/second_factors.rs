@@ -239,13 +239,36 @@ async fn the_last_passkey_goes_only_from_a_recent_sign_in() {
 }
 
 #[tokio::test]
-async fn a_passkey_that_is_not_the_last_factor_goes_without_a_recent_sign_in() {
+async fn any_factor_change_needs_a_recent_sign_in_even_beside_another_factor() {
     let w = World::new();
     let (alice, claims, _) = alice_with_totp(&w).await;
     let passkey = w.add_passkey(&claims, "key-1").await;
+    let client = ClientInfo::default();
     w.clock.advance(TimeDelta::minutes(6));
+    // The review's M2: beside the app, the passkey is not the last factor, yet an old
+    // session removes it no more than it adds one (H1) or starts an app.
+    let r = w.factors.remove_passkey(&claims, passkey.id, &client).await;
+    assert!(
+        matches!(r, Err(FactorError::ReauthenticationRequired)),
+        "{r:?}"
+    );
+    let r = w.factors.passkey_registration_options(&claims).await;
+    assert!(
+        matches!(r, Err(FactorError::ReauthenticationRequired)),
+        "{r:?}"
+    );
+    assert_eq!(w.factors.passkeys(&claims).await.unwrap().len(), 1);
+    assert_eq!(w.factor_store.recovery_codes(alice.id), 10);
+
+    // A fresh sign-in (the second step with the app) may.
+    let challenge = w.second_step("alice").await;
+    let code = w.totp_code(alice.id, w.step());
+    let pair = prove(&w, &challenge, SecondStepProof::Totp(code))
+        .await
+        .unwrap();
+    let fresh = w.claims(&pair).await;
     w.factors
-        .remove_passkey(&claims, passkey.id, &ClientInfo::default())
+        .remove_passkey(&fresh, passkey.id, &client)
         .await
         .unwrap();
     assert_eq!(
@@ -253,7 +276,6 @@ async fn a_passkey_that_is_not_the_last_factor_goes_without_a_recent_sign_in() {
         10,
         "the app still needs them"
     );
-    w.second_step("alice").await;
 }
 
 #[tokio::test]
