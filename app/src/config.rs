@@ -397,6 +397,11 @@ pub struct LimitsConfig {
     pub mail_per_address_per_minute: u32,
     /// Mails one address may receive at once. Default: 3.
     pub mail_per_address_burst: u32,
+    /// Changes of address one account may ask for per minute (0: no bucket), whatever
+    /// client it asks from. Default: 1.
+    pub email_change_per_account_per_minute: u32,
+    /// Changes of address one account may ask for at once. Default: 5.
+    pub email_change_per_account_burst: u32,
     /// IPv6 clients share their buckets per prefix of this many bits (a host usually
     /// holds a whole /64); IPv4 clients are counted per address.
     pub ipv6_prefix: u8,
@@ -430,6 +435,8 @@ impl Default for LimitsConfig {
             password_reset_burst: 5,
             mail_per_address_per_minute: 1,
             mail_per_address_burst: 3,
+            email_change_per_account_per_minute: 1,
+            email_change_per_account_burst: 5,
             ipv6_prefix: 64,
             account_throttling: true,
             account_free_failures: throttle.free_failures,
@@ -520,6 +527,9 @@ pub struct MailConfig {
     pub verify_subject: String,
     /// Subject of password-reset mails. Default: "Reset your password".
     pub reset_subject: String,
+    /// Subject of the notice (with no link) to an address's owner when another account
+    /// asked for that address. Default: "Your email address was given for another account".
+    pub address_taken_subject: String,
     /// How long a verification link works.
     #[serde(with = "humantime_serde")]
     pub verify_ttl: Duration,
@@ -559,6 +569,7 @@ impl Default for MailConfig {
             reset_url: None,
             verify_subject: mail.verify_subject,
             reset_subject: mail.reset_subject,
+            address_taken_subject: mail.address_taken_subject,
             verify_ttl: std_duration(mail.verify_ttl),
             reset_ttl: std_duration(mail.reset_ttl),
             timeout: Duration::from_secs(10),

@@ -263,8 +263,8 @@ pub fn note_user(user: &impl std::fmt::Display) {
 
 /// Counts every 429 a limiter decides (`tessera_rate_limited_total{action}`), whichever
 /// door or use case asked: per-client buckets by their action (`login`, `register`,
-/// `refresh`, `revoke`, `password_reset`, `mail_to_address`), the per-account failure
-/// budget as `account`. Handlers count nothing.
+/// `refresh`, `revoke`, `password_reset`, `mail_to_address`, and `email_change`, whose
+/// key is an account), the per-account failure budget as `account`. Handlers count nothing.
 pub struct ObservedLimiter {
     pub inner: Arc<dyn RateLimiter>,
     pub metrics: Arc<Metrics>,
@@ -294,6 +294,7 @@ const fn action_label(action: ClientAction) -> &'static str {
         ClientAction::Revoke => "revoke",
         ClientAction::PasswordReset => "password_reset",
         ClientAction::MailToAddress => "mail_to_address",
+        ClientAction::EmailChange => "email_change",
     }
 }
 

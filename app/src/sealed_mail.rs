@@ -35,6 +35,17 @@ impl<S> SealedMail<S> {
         Ok(format!("{PREFIX}{}", STANDARD.encode(sealed)))
     }
 
+    /// `mail` with its bodies sealed for its recipient.
+    fn sealed(&self, mail: &OutgoingMail) -> Result<OutgoingMail, StoreError> {
+        let to = mail.to.as_str();
+        Ok(OutgoingMail {
+            to: mail.to.clone(),
+            subject: mail.subject.clone(),
+            text: self.seal(&mail.text, to)?,
+            html: self.seal(&mail.html, to)?,
+        })
+    }
+
     fn open(&self, stored: &str, recipient: &str) -> anyhow::Result<String> {
         // Rows written before sealing existed, and wiped bodies, are plain.
         let Some(b64) = stored.strip_prefix(PREFIX) else {
@@ -54,14 +65,13 @@ impl<S: EmailTokenStore + Outbox> EmailTokenStore for SealedMail<S> {
         deliver: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let to = mail.to.as_str();
-        let sealed = OutgoingMail {
-            to: mail.to.clone(),
-            subject: mail.subject.clone(),
-            text: self.seal(&mail.text, to)?,
-            html: self.seal(&mail.html, to)?,
-        };
+        let sealed = self.sealed(mail)?;
         self.inner.issue(token, &sealed, deliver, now).await
+    }
+
+    async fn queue_mail(&self, mail: &OutgoingMail, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sealed = self.sealed(mail)?;
+        self.inner.queue_mail(&sealed, now).await
     }
 
     async fn find_token(

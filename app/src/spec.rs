@@ -222,6 +222,9 @@ fn request_field_rules(doc: &mut Value, passwords: &PasswordPolicy) {
         ("PasskeySignIn", "challenge_id", &token),
         ("CodeBody", "code", &code),
         ("Reauth", "code", &code),
+        ("StepUp", "code", &code),
+        ("StepUp", "recovery_code", &recovery_code),
+        ("StepUp", "challenge_id", &token),
         ("NewPasskeyBody", "name", &passkey_name),
         ("PasskeyRename", "name", &passkey_name),
     ] {

@@ -501,6 +501,7 @@ fn mail_policy(config: &Config) -> anyhow::Result<MailPolicy> {
             .unwrap_or_else(|| format!("{base}/reset-password?token={{token}}")),
         verify_subject: m.verify_subject.clone(),
         reset_subject: m.reset_subject.clone(),
+        address_taken_subject: m.address_taken_subject.clone(),
         product,
     })
 }
@@ -610,6 +611,10 @@ async fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> 
         revoke: quota(l.revoke_per_minute, l.revoke_burst),
         password_reset: quota(l.password_reset_per_minute, l.password_reset_burst),
         mail_to_address: quota(l.mail_per_address_per_minute, l.mail_per_address_burst),
+        email_change: quota(
+            l.email_change_per_account_per_minute,
+            l.email_change_per_account_burst,
+        ),
     };
     let accounts = l
         .account_throttling

@@ -195,6 +195,8 @@ pub struct MailPolicy {
     pub reset_url: String,
     pub verify_subject: String,
     pub reset_subject: String,
+    /// Subject of the notice to an address's owner when another account asked for it.
+    pub address_taken_subject: String,
     /// The service's name in greetings (`server.public_url`'s host, or "Tessera").
     pub product: String,
 }
@@ -208,6 +210,7 @@ impl Default for MailPolicy {
             reset_url: "http://127.0.0.1:8080/reset-password?token={token}".into(),
             verify_subject: "Confirm your email address".into(),
             reset_subject: "Reset your password".into(),
+            address_taken_subject: "Your email address was given for another account".into(),
             product: "Tessera".into(),
         }
     }
@@ -300,6 +303,36 @@ impl MailPolicy {
         OutgoingMail {
             to: to.clone(),
             subject: subject.clone(),
+            text,
+            html,
+        }
+    }
+}
+
+impl MailPolicy {
+    /// The notice to `to`, the verified address of the account `username`, that someone
+    /// asked to make it another account's address. It carries no link and no token, and
+    /// says nothing of who asked: the asker chose that, the owner did not.
+    pub fn compose_taken_notice(&self, to: &Email, username: &str) -> OutgoingMail {
+        let lead = format!(
+            "Someone asked to use {to} as the email address of another {} account. \
+             It stays the address of your account \"{username}\": nothing was changed and \
+             no link was sent.",
+            self.product
+        );
+        let tail = "If it was you, sign in to that account with another address. \
+                    Otherwise there is nothing to do.";
+        let text = format!("Hello {username},\n\n{lead}\n\n{tail}\n");
+        let html = format!(
+            "<!doctype html>\n<html><body>\n<p>Hello {user},</p>\n<p>{lead}</p>\n\
+             <p>{tail}</p>\n</body></html>\n",
+            user = escape_html(username),
+            lead = escape_html(&lead),
+            tail = escape_html(tail),
+        );
+        OutgoingMail {
+            to: to.clone(),
+            subject: self.address_taken_subject.clone(),
             text,
             html,
         }
@@ -429,6 +462,20 @@ mod tests {
         assert!(!format!("{m:?}").contains(t.expose()));
         let r = policy.compose(EmailTokenPurpose::Reset, &to, "alice", &t);
         assert!(r.text.contains("30 minutes") && r.subject == "Reset your password");
+    }
+
+    #[test]
+    fn the_taken_notice_carries_no_link_and_escapes_html() {
+        let policy = MailPolicy::default();
+        let to = Email::parse("alice@example.com").unwrap();
+        let m = policy.compose_taken_notice(&to, "<alice>");
+        assert_eq!(m.to, to);
+        assert_eq!(m.subject, policy.address_taken_subject);
+        for body in [&m.text, &m.html] {
+            assert!(body.contains("alice@example.com"), "{body}");
+            assert!(!body.contains("token") && !body.contains("http"), "{body}");
+        }
+        assert!(m.html.contains("&lt;alice&gt;") && !m.html.contains("<alice>"));
     }
 
     #[test]

@@ -339,6 +339,8 @@ pub enum ChallengePurpose {
     SecondStep,
     PasskeyRegistration,
     PasskeySignIn,
+    /// A signed-in user's passkey assertion proving it is them again (a step-up).
+    StepUp,
 }
 
 impl ChallengePurpose {
@@ -347,6 +349,7 @@ impl ChallengePurpose {
             Self::SecondStep => "second_step",
             Self::PasskeyRegistration => "passkey_reg",
             Self::PasskeySignIn => "passkey_login",
+            Self::StepUp => "step_up",
         }
     }
 
@@ -355,6 +358,7 @@ impl ChallengePurpose {
             "second_step" => Self::SecondStep,
             "passkey_reg" => Self::PasskeyRegistration,
             "passkey_login" => Self::PasskeySignIn,
+            "step_up" => Self::StepUp,
             _ => return None,
         })
     }

@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
+use crate::mfa::AuthMethod;
 use crate::oidc::ClientId;
 use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId};
 use crate::user::{PasswordHash, User, UserId, Username};
@@ -126,6 +127,9 @@ pub trait EmailTokenStore: Send + Sync + 'static {
         deliver: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Writes `mail`, a notice that carries no link and so no token, to the outbox,
+    /// queued for delivery at `now`.
+    async fn queue_mail(&self, mail: &OutgoingMail, now: DateTime<Utc>) -> Result<(), StoreError>;
     async fn find_token(
         &self,
         hash: &EmailTokenHash,
@@ -267,6 +271,15 @@ pub trait SessionRepository: Send + Sync + 'static {
     /// The user's sessions still live at `now`, newest first.
     async fn list_live(&self, user: UserId, now: DateTime<Utc>)
     -> Result<Vec<Session>, StoreError>;
+    /// Records a step-up: the user proved it is them again at `at`, with `amr`, and later
+    /// tokens of the session carry both. Returns whether the session was there and not
+    /// revoked (nothing is written otherwise).
+    async fn reauthenticated(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        amr: &[AuthMethod],
+    ) -> Result<bool, StoreError>;
     /// Marks the session revoked at `now`; returns whether it was live before.
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Marks revoked at `now`, in one statement, every session of `user` except `except`
@@ -370,6 +383,10 @@ pub enum AuditEvent {
     ReauthenticationFailed {
         user: UserId,
     },
+    /// The owner proved it is them again in a session (a step-up): its sign-in is recent.
+    Reauthenticated {
+        user: UserId,
+    },
     PasskeyAdded {
         user: UserId,
     },
@@ -432,6 +449,7 @@ impl AuditEvent {
             | Self::RecoveryCodeUsed { user, .. }
             | Self::SecondFactorFailed { user, .. }
             | Self::ReauthenticationFailed { user }
+            | Self::Reauthenticated { user }
             | Self::PasskeyAdded { user }
             | Self::PasskeyRemoved { user }
             | Self::FactorsReset { user }
@@ -507,6 +525,7 @@ impl AuditEvent {
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::SecondFactorFailed { .. } => "second_factor_failed",
             Self::ReauthenticationFailed { .. } => "reauthentication_failed",
+            Self::Reauthenticated { .. } => "reauthenticated",
             Self::PasskeyAdded { .. } => "passkey_added",
             Self::PasskeyRemoved { .. } => "passkey_removed",
             Self::FactorsReset { .. } => "factors_reset",

@@ -67,12 +67,15 @@ pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
     pub created_at: DateTime<Utc>,
+    /// When the user last proved it is them in this session: its start, or its latest
+    /// step-up. Tokens carry it as `auth_time`.
+    pub authenticated_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
     pub idle_expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
     pub client: ClientInfo,
     pub revoked_at: Option<DateTime<Utc>>,
-    /// How the user authenticated when the session started (RFC 8176 `amr`).
+    /// How the user authenticated at `authenticated_at` (RFC 8176 `amr`).
     pub amr: Vec<AuthMethod>,
     /// The registered client this session was granted to, and the scopes; `None` for a
     /// session of Tessera's own API or pages. Only that client may refresh it.
@@ -92,6 +95,7 @@ impl Session {
             id: SessionId::new_random(),
             user_id,
             created_at: now,
+            authenticated_at: now,
             last_used_at: now,
             idle_expires_at: (now + policy.idle_ttl).min(absolute),
             absolute_expires_at: absolute,

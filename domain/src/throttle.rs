@@ -113,6 +113,15 @@ pub enum ClientAction {
     /// Mail to one address (the key is the address's canonical form, not a client's):
     /// however many clients ask, one inbox gets a bounded number of mails.
     MailToAddress,
+    /// Changes of address asked for by one account (the key is [`account_key`], not a
+    /// client's): one account cannot have mail sprayed at any number of addresses.
+    EmailChange,
+}
+
+/// The key an account's own buckets are kept under ([`ClientAction::EmailChange`]): it
+/// cannot be mistaken for a client address.
+pub fn account_key(user: crate::user::UserId) -> String {
+    format!("account:{user}")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,7 +42,7 @@ impl TokenPolicy {
             username: user.username.as_str().to_owned(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             amr: session.amr.iter().map(|m| m.as_str().to_owned()).collect(),
-            auth_time: session.created_at.timestamp(),
+            auth_time: session.authenticated_at.timestamp(),
             client_id: session.oauth.as_ref().map(|o| o.client.to_string()),
             scope: session.oauth.as_ref().map(|o| o.scopes.join()),
         }

@@ -10,6 +10,7 @@ mod m0002_binary_username_key;
 mod m0003_email;
 mod m0004_second_factors;
 mod m0005_oidc;
+mod m0006_step_up;
 mod schema;
 
 use sea_orm_migration::prelude::*;
@@ -19,6 +20,7 @@ use m0002_binary_username_key::M0002BinaryUsernameKey;
 use m0003_email::M0003Email;
 use m0004_second_factors::M0004SecondFactors;
 use m0005_oidc::M0005Oidc;
+use m0006_step_up::M0006StepUp;
 
 pub struct Migrator;
 
@@ -31,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Email),
             Box::new(M0004SecondFactors),
             Box::new(M0005Oidc),
+            Box::new(M0006StepUp),
         ]
     }
 }

@@ -47,6 +47,7 @@ pub(crate) enum Sessions {
     Amr,
     OauthClient,
     OauthScope,
+    AuthenticatedAt,
 }
 
 #[derive(DeriveIden)]

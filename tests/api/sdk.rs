@@ -296,8 +296,10 @@ async fn the_generated_rust_client_calls_every_operation() {
     let reset_for = |email: &str| PasswordResetRequest {
         email: email.parse().unwrap(),
     };
+    // Alice's own link is asked for last: her password change below withdraws any
+    // outstanding one. An unknown address gets the same answer.
     let accepted = anonymous
-        .request_password_reset(&reset_for(&email))
+        .request_password_reset(&reset_for("nobody@example.test"))
         .await
         .unwrap();
     assert_eq!(accepted.status(), 202);
@@ -480,6 +482,11 @@ async fn the_generated_rust_client_calls_every_operation() {
     );
     // The reset link, last: it ends every session of alice's.
     if let Some(smtp) = &smtp {
+        let accepted = anonymous
+            .request_password_reset(&reset_for(&email))
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 202);
         let mails = smtp.wait_for(&email, 2).await;
         let mail = mails
             .iter()
@@ -589,6 +596,25 @@ async fn second_factors(app: &TestApp, admin: &Client, call: &mut impl FnMut(&st
     }
     call("disableTotp");
     assert_eq!(me.disable_totp(&by_password).await.unwrap().status(), 204);
+
+    // The step-up: the password proves it is the owner again; without a passkey there is
+    // no ceremony to start.
+    call("reauthenticate");
+    let by_password = tessera_client::types::StepUp {
+        password: Some(PASSWORD.into()),
+        code: None,
+        recovery_code: None,
+        challenge_id: None,
+        webauthn: None,
+    };
+    let stepped = me.reauthenticate(&by_password).await.unwrap().into_inner();
+    assert_eq!(stepped.amr, vec!["pwd".to_owned()]);
+    assert_eq!(stepped.token_type, "Bearer");
+    call("reauthenticateOptions");
+    assert_eq!(
+        problem(me.reauthenticate_options().await),
+        (409, "mfa_not_enrolled".into())
+    );
 
     // Passkeys.
     let mut device = crate::passkeys::Device::new();

@@ -32,6 +32,8 @@ pub struct ClientQuotas {
     pub password_reset: Option<ClientQuota>,
     /// Per recipient address, not per client.
     pub mail_to_address: Option<ClientQuota>,
+    /// Changes of address per account, not per client.
+    pub email_change: Option<ClientQuota>,
 }
 
 /// Distinct usernames remembered at most; beyond it the least recently seen are forgotten.
@@ -44,6 +46,7 @@ pub struct MemoryRateLimiter {
     revoke: Option<DefaultKeyedRateLimiter<String>>,
     password_reset: Option<DefaultKeyedRateLimiter<String>>,
     mail_to_address: Option<DefaultKeyedRateLimiter<String>>,
+    email_change: Option<DefaultKeyedRateLimiter<String>>,
     accounts: Option<(ThrottlePolicy, Cache<String, AccountThrottle>)>,
     checks: AtomicU64,
 }
@@ -73,6 +76,7 @@ impl MemoryRateLimiter {
             revoke: bucket(clients.revoke),
             password_reset: bucket(clients.password_reset),
             mail_to_address: bucket(clients.mail_to_address),
+            email_change: bucket(clients.email_change),
             accounts: accounts.map(|p| {
                 let idle = p.memory().to_std().unwrap_or(Duration::from_secs(1800));
                 (
@@ -95,6 +99,7 @@ impl MemoryRateLimiter {
             ClientAction::Revoke => self.revoke.as_ref(),
             ClientAction::PasswordReset => self.password_reset.as_ref(),
             ClientAction::MailToAddress => self.mail_to_address.as_ref(),
+            ClientAction::EmailChange => self.email_change.as_ref(),
         }
     }
 }
@@ -114,6 +119,7 @@ impl RateLimiter for MemoryRateLimiter {
                 &self.revoke,
                 &self.password_reset,
                 &self.mail_to_address,
+                &self.email_change,
             ]
             .into_iter()
             .flatten()
@@ -182,6 +188,7 @@ mod tests {
                 revoke: None,
                 password_reset: None,
                 mail_to_address: q,
+                email_change: None,
             },
             None,
         );

@@ -44,6 +44,7 @@ pub mod sessions {
         pub amr: String,
         pub oauth_client: Option<String>,
         pub oauth_scope: Option<String>,
+        pub authenticated_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

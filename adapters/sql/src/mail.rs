@@ -9,7 +9,8 @@
 //! sees one affected row. Outbox claims work the same way: `UPDATE outbox SET
 //! claimed_by = :me, claimed_until = :lease … WHERE id = :id AND claimed_until <= :now
 //! AND sent_at IS NULL AND failed_at IS NULL` — one row affected means the mail is ours
-//! until the lease lapses, whichever instance asked.
+//! until the lease lapses, whichever instance asked. A notice without a link (to the
+//! owner of an address another account asked for) is one outbox row and no token.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -97,25 +98,21 @@ impl EmailTokenStore for SqlStore {
                 Some(why.to_owned()),
             )
         };
-        outbox::Entity::insert(outbox::ActiveModel {
-            recipient: Set(mail.to.as_str().to_owned()),
-            subject: Set(clip(&mail.subject, 512)),
-            text_body: Set(text),
-            html_body: Set(html),
-            created_at: Set(millis(now)),
-            next_attempt_at: Set(millis(now)),
-            claimed_until: Set(0),
-            claimed_by: Set(None),
-            attempts: Set(0),
-            sent_at: Set(None),
-            failed_at: Set(failed_at),
-            last_error: Set(last_error),
-            ..Default::default()
-        })
-        .exec_without_returning(&txn)
-        .await
-        .map_err(unavailable)?;
+        let row = outbox_row(mail, text, html, now, failed_at, last_error);
+        outbox::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)
+    }
+
+    async fn queue_mail(&self, mail: &OutgoingMail, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let row = outbox_row(mail, mail.text.clone(), mail.html.clone(), now, None, None);
+        outbox::Entity::insert(row)
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn find_token(
@@ -174,6 +171,33 @@ impl EmailTokenStore for SqlStore {
     async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let expired = email_tokens::Column::ExpiresAt.lt(millis(before));
         delete_where::<email_tokens::Entity>(self.conn(), expired).await
+    }
+}
+
+/// A new outbox row for `mail` with these bodies, due at `now`: queued, or finished at
+/// once when `failed_at` is set.
+fn outbox_row(
+    mail: &OutgoingMail,
+    text: String,
+    html: String,
+    now: DateTime<Utc>,
+    failed_at: Option<i64>,
+    last_error: Option<String>,
+) -> outbox::ActiveModel {
+    outbox::ActiveModel {
+        recipient: Set(mail.to.as_str().to_owned()),
+        subject: Set(clip(&mail.subject, 512)),
+        text_body: Set(text),
+        html_body: Set(html),
+        created_at: Set(millis(now)),
+        next_attempt_at: Set(millis(now)),
+        claimed_until: Set(0),
+        claimed_by: Set(None),
+        attempts: Set(0),
+        sent_at: Set(None),
+        failed_at: Set(failed_at),
+        last_error: Set(last_error),
+        ..Default::default()
     }
 }
 

@@ -30,6 +30,7 @@ fn to_domain(m: sessions::Model) -> Result<Session, StoreError> {
         id: SessionId(Uuid::parse_str(&m.id).map_err(|_| corrupt("session"))?),
         user_id: UserId(Uuid::parse_str(&m.user_id).map_err(|_| corrupt("session"))?),
         created_at: instant(m.created_at),
+        authenticated_at: instant(m.authenticated_at.unwrap_or(m.created_at)),
         last_used_at: instant(m.last_used_at),
         idle_expires_at: instant(m.idle_expires_at),
         absolute_expires_at: instant(m.absolute_expires_at),
@@ -73,6 +74,8 @@ impl SessionRepository for SqlStore {
             amr: Set(AuthMethod::join(&session.amr)),
             oauth_client: Set(session.oauth.as_ref().map(|o| o.client.to_string())),
             oauth_scope: Set(session.oauth.as_ref().map(|o| o.scopes.join())),
+            authenticated_at: Set((session.authenticated_at != session.created_at)
+                .then(|| millis(session.authenticated_at))),
         })
         .exec_without_returning(&txn)
         .await
@@ -220,6 +223,20 @@ impl SessionRepository for SqlStore {
                 .map_err(|_| corrupt("session"))
         })
         .await
+    }
+
+    async fn reauthenticated(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        amr: &[AuthMethod],
+    ) -> Result<bool, StoreError> {
+        let proven = sessions::Entity::update_many()
+            .col_expr(sessions::Column::AuthenticatedAt, Expr::value(millis(at)))
+            .col_expr(sessions::Column::Amr, Expr::value(AuthMethod::join(amr)))
+            .filter(sessions::Column::Id.eq(id.to_string()))
+            .filter(sessions::Column::RevokedAt.is_null());
+        Ok(updated(self.conn(), proven).await? == 1)
     }
 
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {

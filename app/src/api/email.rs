@@ -60,8 +60,10 @@ pub struct MailAccepted {
 answers! {
     #[oai(bad_request_handler = "bad_request")]
     EmailChangeResponse {
-        /// A verification link is on its way to the new address. The current address stays
-        /// until the link is redeemed.
+        /// The same answer, with the same body, whether or not the address is free: a
+        /// verification link is on its way to it unless another account has verified it
+        /// (that account's owner is told by mail instead). The current address stays until
+        /// a link is redeemed.
         #[oai(status = 202)]
         Accepted(Json<MailAccepted>),
     }
@@ -75,11 +77,10 @@ answers! {
         /// (`reauthentication_required`): sign in again (with the second step, if the
         /// account has one), then retry.
         403 Forbidden,
-        /// Another account has verified this address (`email_taken`).
-        409 Conflict,
         /// Not an email address (`invalid_email`).
         422 Unprocessable,
-        /// Too many mails to this address lately (`rate_limited`).
+        /// Too many changes from this client or this account, or mails to this address,
+        /// lately (`rate_limited`).
         429 TooManyRequests,
         /// A store is down; nothing was queued (`service_unavailable`).
         503 Unavailable,
@@ -159,7 +160,9 @@ impl MailAccountApi {
     ///
     /// Mails a verification link to the new address. The account keeps its current
     /// address until the link is redeemed (`POST /v1/auth/verify-email`); earlier links
-    /// stop working.
+    /// stop working. The answer is the same whether or not the address is free: for an
+    /// address another account has verified no link goes out, and that account's owner
+    /// is told by mail instead. Limited per client, per account and per address.
     #[oai(path = "/me/email", method = "post", operation_id = "changeEmail")]
     async fn change_email(
         &self,
@@ -168,6 +171,7 @@ impl MailAccountApi {
         auth: BearerAuth,
         body: Json<EmailChange>,
     ) -> poem::Result<EmailChangeResponse> {
+        let _admitted = admitted!(req, EmailChange);
         let email = match Email::parse(&body.email) {
             Ok(e) => e,
             Err(e) => return answer(e),
@@ -179,8 +183,9 @@ impl MailAccountApi {
         state.mail.wake();
         match result {
             Ok(()) => Ok(EmailChangeResponse::Accepted(Json(MailAccepted {
+                // The same words whether or not the address is free.
                 detail: format!(
-                    "A verification link is on its way to {email}; your current address stays until it is redeemed."
+                    "Unless another account has verified {email}, a verification link is on its way to it; your current address stays until a link is redeemed."
                 ),
             }))),
             Err(e) => answer(e),

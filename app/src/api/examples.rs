@@ -20,7 +20,7 @@ use super::wellknown::{Jwk, Jwks};
 const USER_ID: Uuid = Uuid::from_u128(0x0193_6f0e_5b1a_7c3d_9e2f_4a6b_8c0d_1e2f);
 const SESSION_ID: Uuid = Uuid::from_u128(0x0193_6f0e_5b1b_7a90_8d1c_2b3a_4f5e_6d7c);
 const KID: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
-const ACCESS_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ik56YkxzWGg4dURDY2QtNk1Od1hGNFdfN25vV1hGWkFmSGt4WnNSR0M5WHMifQ.eyJzdWIiOiIwMTkzNmYwZS01YjFhLTdjM2QtOWUyZi00YTZiOGMwZDFlMmYifQ.c2lnbmF0dXJl";
+pub(crate) const ACCESS_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ik56YkxzWGg4dURDY2QtNk1Od1hGNFdfN25vV1hGWkFmSGt4WnNSR0M5WHMifQ.eyJzdWIiOiIwMTkzNmYwZS01YjFhLTdjM2QtOWUyZi00YTZiOGMwZDFlMmYifQ.c2lnbmF0dXJl";
 /// 256 random bits, base64url without padding: the shape the server issues.
 const REFRESH_TOKEN: &str = "4q1Yk8mZ0f3VtC2pXw9LhR7sNbE5uJ6aQdGiK_oHyTc";
 /// The token of a mailed link: 256 random bits, base64url, like a refresh token.

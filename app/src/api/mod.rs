@@ -99,6 +99,7 @@ macro_rules! apis {
 apis!(
     auth::AuthApi,
     mfa::MfaAuthApi,
+    mfa::StepUpApi,
     email::MailAuthApi,
     account::AccountApi,
     mfa::MfaAccountApi,

@@ -19,11 +19,11 @@ macro_rules! bearer_scheme {
         /// A bearer access token (RS256 JWT, `typ: at+jwt`) from `POST /v1/auth/login`.
         #[derive(SecurityScheme)]
         #[oai(
-                                                            rename = "bearerAuth",
-                                                            ty = "bearer",
-                                                            bearer_format = "JWT",
-                                                            checker = $checker
-                                                        )]
+                                                                            rename = "bearerAuth",
+                                                                            ty = "bearer",
+                                                                            bearer_format = "JWT",
+                                                                            checker = $checker
+                                                                        )]
         pub struct $name(pub Claims);
     };
 }

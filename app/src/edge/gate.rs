@@ -37,6 +37,9 @@ pub enum Action {
     MailedLink,
     /// A mailed reset link redeemed with a new password, which is hashed.
     ResetPassword,
+    /// A change of address: it mails a link, or a notice, to an address the caller
+    /// chose, so it draws from the bucket of the other requests that mail.
+    EmailChange,
     /// The OpenID provider's token endpoint, every grant.
     TokenEndpoint,
 }
@@ -49,7 +52,9 @@ impl Action {
             Self::Register => ClientAction::Register,
             Self::Refresh | Self::TokenEndpoint => ClientAction::Refresh,
             Self::Revoke => ClientAction::Revoke,
-            Self::MailedLink | Self::ResetPassword => ClientAction::PasswordReset,
+            Self::MailedLink | Self::ResetPassword | Self::EmailChange => {
+                ClientAction::PasswordReset
+            }
         }
     }
 
@@ -114,6 +119,7 @@ mod tests {
             Action::Refresh,
             Action::Revoke,
             Action::MailedLink,
+            Action::EmailChange,
             Action::TokenEndpoint,
         ] {
             assert!(!action.hashes(), "{action:?}");
@@ -125,5 +131,6 @@ mod tests {
         assert_eq!(Action::PasswordCheck.bucket(), Action::Login.bucket());
         assert_eq!(Action::SecondFactor.bucket(), Action::Login.bucket());
         assert_eq!(Action::ResetPassword.bucket(), Action::MailedLink.bucket());
+        assert_eq!(Action::EmailChange.bucket(), Action::MailedLink.bucket());
     }
 }

@@ -350,7 +350,6 @@ impl From<EmailChangeError> for ApiError {
     fn from(e: EmailChangeError) -> Self {
         match e {
             EmailChangeError::AccountGone => account_gone(),
-            EmailChangeError::EmailTaken => email_taken(),
             EmailChangeError::Throttled(secs) => rate_limited(secs),
             EmailChangeError::ReauthenticationRequired => reauthentication_required(),
             EmailChangeError::Unavailable(e) => e.into(),

@@ -11,7 +11,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
-use tessera_domain::auth::{AccountError, Reauthentication};
+use tessera_domain::auth::{AccountError, FactorError, Reauthentication};
 use tessera_domain::email::Email;
 use tessera_domain::mfa::RecoveryCode;
 use tessera_domain::session::SessionId;
@@ -48,6 +48,9 @@ struct AccountPage<'a> {
     recovery_left: u32,
     passkeys: Vec<PasskeyRow>,
     apps: Vec<AppRow>,
+    /// The sign-in is older than the reauthentication window: the forms of changes that
+    /// need a recent one ask for the password inline.
+    stale: bool,
 }
 
 /// An application the person allowed to sign them in.
@@ -101,6 +104,10 @@ pub struct NoticeQuery {
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
+    /// The password, asked inline once the sign-in is older than the reauthentication
+    /// window: the session steps up with it before the change.
+    #[serde(default)]
+    recent_password: String,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +116,10 @@ pub struct EmailForm {
     csrf: String,
     #[serde(default)]
     email: String,
+    /// The password, asked inline once the sign-in is older than the reauthentication
+    /// window: the session steps up with it before the change.
+    #[serde(default)]
+    recent_password: String,
 }
 
 #[derive(Deserialize)]
@@ -167,13 +178,19 @@ pub struct PasskeyForm {
     name: String,
     #[serde(default)]
     credential: String,
+    /// The password, asked inline once the sign-in is older than the reauthentication
+    /// window: the session steps up with it before the change.
+    #[serde(default)]
+    recent_password: String,
 }
 
 /// The notices a completed form comes back with (a fixed set: a query string never
 /// puts words on the page).
 fn notice(key: &str) -> Option<&'static str> {
     Some(match key {
-        "email_sent" => "We mailed a link to the new address. It takes effect once you follow it.",
+        "email_sent" => {
+            "We mailed a link to the new address, unless another account uses it (its owner is told instead). It takes effect once you follow it."
+        }
         "password_changed" => "Your password is changed. Your other sessions were ended.",
         "session_ended" => "The session is ended.",
         "totp_disabled" => "The authenticator app is removed.",
@@ -261,6 +278,7 @@ async fn account_page(
         notice,
         error_in,
         error,
+        stale: !state.factors.core().signed_in_recently(claims),
         username: user.username.as_str().to_owned(),
         email: user.email.as_ref().map(|e| e.as_str().to_owned()),
         email_verified: user.email_verified,
@@ -342,7 +360,9 @@ pub async fn show(state: Data<&AppState>, req: &Request, Query(q): Query<NoticeQ
 pub async fn email(state: Data<&AppState>, req: &Request, Form(form): Form<EmailForm>) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
+        let _admitted = admit(req, Action::EmailChange).await?;
         let email = Email::parse(&form.email).map_err(ApiError::from)?;
+        let claims = recent(&state, req, &claims, &form.recent_password).await?;
         state
             .emails
             .request_email_change(&claims, &email, &client_info(req))
@@ -508,10 +528,47 @@ pub async fn totp_begin(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    match state.factors.begin_totp(&claims).await {
+    let begun = match recent(&state, req, &claims, &form.recent_password).await {
+        Ok(recent) => state
+            .factors
+            .begin_totp(&recent)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match begun {
         Ok(_) => reply.see_other("/account/totp"),
-        Err(e) => after(&state, &claims, reply, &csrf, "totp", Err(e.into())).await,
+        Err(e) => after(&state, &claims, reply, &csrf, "totp", Err(e)).await,
     }
+}
+
+/// The caller's claims for a change that needs a recent sign-in. When the form carries
+/// the password (the page asks for it inline once the sign-in is old), the session steps
+/// up with it first — the same use case, budget and door as `POST /v1/auth/reauthenticate`
+/// — and the change goes ahead as from the recent sign-in.
+async fn recent(
+    state: &AppState,
+    req: &Request,
+    claims: &Claims,
+    proof: &str,
+) -> Result<Claims, ApiError> {
+    if proof.is_empty() {
+        return Ok(claims.clone());
+    }
+    let _admitted = admit(req, Action::PasswordCheck).await?;
+    let attempt = PasswordAttempt::new(proof).ok_or(FactorError::WrongPassword)?;
+    let up = state
+        .factors
+        .step_up(
+            claims,
+            Reauthentication::Password(attempt),
+            &client_info(req),
+        )
+        .await?;
+    let mut claims = claims.clone();
+    claims.auth_time = up.auth_time.timestamp();
+    claims.amr = up.amr.iter().map(|m| m.as_str().to_owned()).collect();
+    Ok(claims)
 }
 
 fn codes_page(reply: Reply, lead: &str, codes: &[RecoveryCode]) -> Response {
@@ -626,7 +683,10 @@ pub async fn passkey_options(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let (claims, _, _) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
-    for_script(state.factors.passkey_registration_options(&claims).await)
+    match recent(&state, req, &claims, &form.recent_password).await {
+        Ok(recent) => for_script(state.factors.passkey_registration_options(&recent).await),
+        Err(e) => for_script(Err::<serde_json::Value, _>(e)),
+    }
 }
 
 /// `POST /account/passkeys`: stores the passkey the script registered.
@@ -640,6 +700,7 @@ pub async fn passkey_add(
     let outcome = async {
         let name = passkey_name(&form.name).map_err(|e| *e)?;
         let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
+        let claims = recent(&state, req, &claims, &form.recent_password).await?;
         state
             .factors
             .add_passkey(&claims, name, &credential, &client_info(req))
@@ -681,6 +742,7 @@ pub async fn passkey_delete(
     let (claims, reply, csrf) = answered!(signed_in(&state, req, Some(&form.csrf)).await);
     let outcome = async {
         let id = passkey_id(&form.id)?;
+        let claims = recent(&state, req, &claims, &form.recent_password).await?;
         state
             .factors
             .remove_passkey(&claims, id, &client_info(req))

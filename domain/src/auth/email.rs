@@ -5,7 +5,7 @@
 
 use crate::email::{Email, EmailToken, EmailTokenPurpose, EmailTokenRecord};
 use crate::ports::{RedeemError, StoreError};
-use crate::throttle::{ClientAction, LimitError};
+use crate::throttle::{ClientAction, LimitError, account_key};
 use crate::user::{Password, PasswordPolicy};
 
 use super::*;
@@ -118,9 +118,14 @@ impl EmailFlows {
     /// Mails a verification link to a new address for the signed-in user. Their current
     /// address (verified or not) stays until the new one is verified.
     ///
+    /// The answer is the same whether or not the address is free, so nobody learns which
+    /// addresses other accounts have verified: for an address another account verified
+    /// no link goes out, the asker's earlier links are withdrawn all the same, and that
+    /// account's owner is told by a notice (under the same per-address limit) instead.
+    ///
     /// # Errors
-    /// [`EmailChangeError::EmailTaken`] when another account has verified the address;
-    /// [`EmailChangeError::Throttled`] when this address got too many mails lately;
+    /// [`EmailChangeError::Throttled`] when this account asked for too many changes
+    /// lately, or this address got too many mails, whoever it belongs to;
     /// [`EmailChangeError::ReauthenticationRequired`] for a sign-in older than the
     /// reauthentication window (a stolen session must not redirect the account's mail,
     /// and with it the password reset).
@@ -133,26 +138,53 @@ impl EmailFlows {
         if !self.core.signed_in_recently(claims) {
             return Err(EmailChangeError::ReauthenticationRequired);
         }
+        let per_account = self
+            .core
+            .deps()
+            .limiter
+            .check_client(ClientAction::EmailChange, &account_key(claims.sub))
+            .await;
+        change_limited(per_account)?;
         let user = self
             .core
             .enabled_user(claims.sub)
             .await?
             .ok_or(EmailChangeError::AccountGone)?;
-        if let Some(owner) = self.core.deps().users.find_by_email(email).await?
-            && owner.id != user.id
-        {
-            return Err(EmailChangeError::EmailTaken);
+        change_limited(self.mail_allowed(email).await)?;
+        let owner = self
+            .core
+            .deps()
+            .users
+            .find_by_email(email)
+            .await?
+            .filter(|owner| owner.id != user.id);
+        match owner {
+            None => self.send_verification(&user, email).await?,
+            Some(owner) => self.tell_owner(&user, &owner).await?,
         }
-        match self.mail_allowed(email).await {
-            Ok(()) => {}
-            Err(LimitError::Throttled(secs)) => return Err(EmailChangeError::Throttled(secs)),
-            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
-        }
-        self.send_verification(&user, email).await?;
         self.core
             .audit(AuditEvent::EmailChangeRequested { user: user.id }, client)
             .await;
         Ok(())
+    }
+
+    /// `user` asked for the verified address of `owner`: no link, but the asker's earlier
+    /// links are withdrawn as for a free address (an older link that still worked would
+    /// tell them), and the owner gets a notice, with no link, at their address on file.
+    async fn tell_owner(&self, user: &User, owner: &User) -> Result<(), Unavailable> {
+        let now = self.core.now();
+        let tokens = &self.core.deps().email_tokens;
+        tokens
+            .withdraw(user.id, EmailTokenPurpose::Verify, now)
+            .await?;
+        let Some(to) = owner.email.as_ref().filter(|_| !owner.is_disabled()) else {
+            return Ok(());
+        };
+        let notice = self
+            .core
+            .mail()
+            .compose_taken_notice(to, owner.username.as_str());
+        Ok(tokens.queue_mail(&notice, now).await?)
     }
 
     /// Redeems a verification link: its address becomes the user's verified one.
@@ -182,15 +214,18 @@ impl EmailFlows {
             Err(RedeemError::EmailTaken) => return Err(VerifyEmailError::EmailTaken),
             Err(RedeemError::Store(e)) => return Err(e.into()),
         }
+        // Reset links mailed to the old address die with it.
+        self.core.withdraw_mailed_links(user.id).await?;
         self.core
             .audit(AuditEvent::EmailVerified { user: user.id }, client)
             .await;
         Ok(())
     }
 
-    /// Mails a reset link if `email` is the verified address of an enabled account. The
-    /// caller cannot tell: an unknown address costs the same lookup, token and write (a
-    /// decoy token that no link carries) and is audited the same way.
+    /// Mails a reset link if `email` is the verified address of an enabled account, to
+    /// that address as it is on file (never as typed: a mail system may tell `Alice@`
+    /// from `alice@`). The caller cannot tell: an unknown address costs the same lookup,
+    /// token and write (a decoy token that no link carries) and is audited the same way.
     ///
     /// # Errors
     /// [`ResetRequestError::Throttled`] when this address was asked for too often,
@@ -213,7 +248,11 @@ impl EmailFlows {
             .find_by_email(email)
             .await?
             .filter(|u| !u.is_disabled() && u.email_verified);
-        self.issue(EmailTokenPurpose::Reset, user.as_ref(), email, now)
+        let to = user
+            .as_ref()
+            .and_then(|u| u.email.clone())
+            .unwrap_or_else(|| email.clone());
+        self.issue(EmailTokenPurpose::Reset, user.as_ref(), &to, now)
             .await?;
         self.core
             .audit(
@@ -265,6 +304,8 @@ impl EmailFlows {
             }
             Err(RedeemError::Store(e)) => return Err(e.into()),
         }
+        // Its other reset links went in the same transaction; verification links go too.
+        self.core.withdraw_mailed_links(user.id).await?;
         let sessions = self.core.end_sessions_of(user.id, None).await?;
         // Whoever was guessing the old password has nothing left to guess: the owner
         // proved control of the address, so the lock goes.
@@ -332,5 +373,14 @@ impl EmailFlows {
     /// `Unavailable` when the store cannot be written.
     pub async fn purge_mail_tokens(&self, now: DateTime<Utc>) -> Result<u64, Unavailable> {
         Ok(self.core.deps().email_tokens.purge_tokens(now).await?)
+    }
+}
+
+/// A refusal of a limiter as a change of address's error.
+fn change_limited(admitted: Result<(), LimitError>) -> Result<(), EmailChangeError> {
+    match admitted {
+        Ok(()) => Ok(()),
+        Err(LimitError::Throttled(secs)) => Err(EmailChangeError::Throttled(secs)),
+        Err(LimitError::Unavailable(e)) => Err(Unavailable::Limiter(e).into()),
     }
 }

@@ -143,11 +143,9 @@ pub enum AccountError {
 pub enum EmailChangeError {
     #[error("the account is not available")]
     AccountGone,
-    /// Another account has verified this address (told only to the signed-in owner).
-    #[error("email address is taken")]
-    EmailTaken,
-    /// Too many mails to this address: retry after this many seconds.
-    #[error("too many mails to this address")]
+    /// Too many changes asked for by this account, or mails to this address: retry
+    /// after this many seconds.
+    #[error("too many changes of address, or mails to this address")]
     Throttled(u64),
     /// The sign-in is older than the reauthentication window: sign in again, then
     /// change the address.

@@ -31,6 +31,7 @@ pub use accounts::Accounts;
 pub use email::EmailFlows;
 pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcProvider, OidcTokens, UserInfo};
 pub use second_factors::{FactorStatus, SecondFactors};
+
 pub use shared::{Core, DEFAULT_REAUTHENTICATION_WINDOW};
 
 pub use errors::{
@@ -46,7 +47,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::email::MailPolicy;
 use crate::mfa::{
-    ChallengeStore, ChallengeToken, FactorStore, MfaPolicy, SecondFactor, SecretSealer,
+    AuthMethod, ChallengeStore, ChallengeToken, FactorStore, MfaPolicy, SecondFactor, SecretSealer,
     TotpAlgorithm, WebAuthn,
 };
 use crate::password::PasswordHasher;
@@ -101,11 +102,31 @@ pub enum SecondStepProof {
     Webauthn(serde_json::Value),
 }
 
-/// Proof, asked again, that the signed-in caller is the account's owner.
+/// Proof, asked again, that the signed-in caller is the account's owner: one of the
+/// account's own factors, counted against the same per-account budget as a login.
 pub enum Reauthentication {
     /// A current TOTP code.
     Code(String),
     Password(PasswordAttempt),
+    /// An unused recovery code (this uses it up).
+    RecoveryCode(String),
+    /// A passkey assertion (`PublicKeyCredential` JSON) answering the ceremony `challenge`
+    /// that [`SecondFactors::step_up_options`] opened.
+    Passkey {
+        challenge: String,
+        credential: serde_json::Value,
+    },
+}
+
+/// What a step-up hands back: an access token of the same session that carries the new
+/// sign-in (`auth_time`, `amr`). The session's refresh token keeps working, and the
+/// tokens it mints from now on carry the new sign-in too.
+#[derive(Debug, Clone)]
+pub struct SteppedUp {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<AuthMethod>,
 }
 
 /// What the second factors depend on, wired once by the composition root.

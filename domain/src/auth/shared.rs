@@ -3,6 +3,7 @@
 
 use chrono::TimeDelta;
 
+use crate::email::EmailTokenPurpose;
 use crate::mfa::AuthMethod;
 use crate::ports::StoreError;
 use crate::session::{RefreshTokenState, RotateOutcome};
@@ -75,7 +76,7 @@ impl Core {
     /// confirming or removing a second factor, new recovery codes, another email address
     /// — ask for it: a stolen token, refresh token or page cookie is old by the time it
     /// is used, and cannot add a factor of its own or redirect the account's mail.
-    pub(crate) fn signed_in_recently(&self, claims: &Claims) -> bool {
+    pub fn signed_in_recently(&self, claims: &Claims) -> bool {
         self.now().timestamp() - claims.auth_time
             <= self.inner.reauthentication_window.num_seconds()
     }
@@ -282,6 +283,21 @@ impl Core {
             self.revoke_rule(Revocation::Session(*id), now).await?;
         }
         Ok(ended.len())
+    }
+
+    /// Withdraws every outstanding reset and verification link of `user`: what the
+    /// owner does against a thief (a password change or reset, signing out everywhere, a
+    /// new address) or an administrator's disabling must leave no mailed link that opens
+    /// the account, or redirects its mail, afterwards.
+    pub(crate) async fn withdraw_mailed_links(&self, user: UserId) -> Result<(), Unavailable> {
+        let now = self.now();
+        for purpose in [EmailTokenPurpose::Reset, EmailTokenPurpose::Verify] {
+            self.deps()
+                .email_tokens
+                .withdraw(user, purpose, now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Sessions that lapsed after this instant may still have a live access token (a

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Journal, note};
 use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
+use crate::mfa::AuthMethod;
 use crate::ports::{
     AuditEvent, AuditLog, AuditRecord, AuditSink, CreateUserError, EmailTokenStore, RedeemError,
     SessionRepository, StoreError, UserRepository,
@@ -215,6 +216,10 @@ impl EmailTokenStore for Mails {
         }
         Ok(())
     }
+    async fn queue_mail(&self, mail: &OutgoingMail, _: DateTime<Utc>) -> Result<(), StoreError> {
+        self.outbox.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
     async fn find_token(
         &self,
         hash: &EmailTokenHash,
@@ -370,6 +375,22 @@ impl SessionRepository for Sessions {
             .filter(|s| s.user_id == user && s.is_live(now))
             .cloned()
             .collect())
+    }
+    async fn reauthenticated(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        amr: &[AuthMethod],
+    ) -> Result<bool, StoreError> {
+        let mut sessions = self.sessions.lock().unwrap();
+        let s = sessions
+            .iter_mut()
+            .find(|s| s.id == id && s.revoked_at.is_none());
+        Ok(s.is_some_and(|s| {
+            s.authenticated_at = at;
+            s.amr = amr.to_vec();
+            true
+        }))
     }
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         note(&self.journal, "store: session ended");

@@ -181,6 +181,8 @@ def exercise(
         mfa_webauthn_options,
         passkey_options,
         passkey_sign_in,
+        reauthenticate,
+        reauthenticate_options,
         refresh,
         register,
         request_password_reset,
@@ -225,6 +227,8 @@ def exercise(
         SecondStep,
         Session,
         SigningKey,
+        SteppedUp,
+        StepUp,
         TokenPair,
         TokenRequest,
         TokenRequestForm,
@@ -677,6 +681,12 @@ def exercise(
     )
     call(disable_totp, 400, "invalid_code", client=as_carol, body=Reauth(code="000000"))
     call(disable_totp, 204, None, client=as_carol, body=Reauth(current_password=PASSWORD))
+    # The step-up: the password proves it is the owner again; without a passkey there is
+    # no ceremony to start.
+    call(reauthenticate, 403, "invalid_credentials", client=as_carol, body=StepUp(password=NEW_PASSWORD))
+    stepped = call(reauthenticate, 200, SteppedUp, client=as_carol, body=StepUp(password=PASSWORD))
+    assert stepped.amr == ["pwd"] and stepped.token_type == "Bearer", stepped
+    call(reauthenticate_options, 409, "mfa_not_enrolled", client=as_carol)
     carol = call(get_me, 200, User, client=as_carol)
     call(reset_user_mfa, 403, "insufficient_role", client=as_carol, id=carol.id)
     call(reset_user_mfa, 204, None, client=as_admin, id=carol.id)

@@ -124,6 +124,7 @@ impl RateLimiter for RedisRateLimiter {
             ClientAction::Revoke => self.quotas.revoke,
             ClientAction::PasswordReset => self.quotas.password_reset,
             ClientAction::MailToAddress => self.quotas.mail_to_address,
+            ClientAction::EmailChange => self.quotas.email_change,
         };
         let Some(q) = quota.filter(|q| q.per_minute > 0) else {
             return Ok(());

@@ -8,12 +8,14 @@
 
 mod passkeys;
 mod second_step;
+mod step_up;
 mod totp;
 
 use poem_openapi::Object;
 
 pub use passkeys::PasskeysApi;
 pub use second_step::MfaAuthApi;
+pub use step_up::StepUpApi;
 pub use totp::MfaAccountApi;
 
 /// A token as the examples show one.

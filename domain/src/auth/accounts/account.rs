@@ -114,7 +114,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Ends every session of the caller.
+    /// Ends every session of the caller, and withdraws their outstanding reset and
+    /// verification links.
     ///
     /// # Errors
     /// `Unavailable` when the session or revocation store cannot be written.
@@ -126,6 +127,8 @@ impl Accounts {
         // Every access token carries its session, so ending every session that may still
         // have a live access token ends them all.
         let ended = self.core.end_sessions_of(claims.sub, None).await?;
+        // A mailed link that leaked would otherwise outlive the sign-out.
+        self.core.withdraw_mailed_links(claims.sub).await?;
         self.core
             .audit(
                 AuditEvent::LogoutAll {
@@ -189,7 +192,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Changes the caller's password and ends every other session of theirs.
+    /// Changes the caller's password, ends every other session of theirs and withdraws
+    /// their outstanding reset and verification links.
     ///
     /// # Errors
     /// [`AccountError::WrongPassword`] when `current` does not match.
@@ -229,6 +233,7 @@ impl Accounts {
             .update_password_hash(user.id, &hash)
             .await?;
         self.core.end_sessions_of(user.id, Some(claims.sid)).await?;
+        self.core.withdraw_mailed_links(user.id).await?;
         self.core
             .audit(AuditEvent::PasswordChanged { user: user.id }, client)
             .await;

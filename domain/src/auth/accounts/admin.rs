@@ -8,7 +8,8 @@ use super::*;
 
 impl Accounts {
     /// Disables an account: it can no longer log in or refresh, and every access token
-    /// it holds stops working at once (a "user before now" revocation).
+    /// it holds stops working at once (a "user before now" revocation), and no mailed
+    /// link of it opens anything.
     ///
     /// # Errors
     /// [`AccountError::AccountGone`] when no such user exists.
@@ -28,6 +29,7 @@ impl Accounts {
             .await?;
         self.core.deps().users.disable(user, now).await?;
         self.core.end_sessions_of(user, None).await?;
+        self.core.withdraw_mailed_links(user).await?;
         self.core
             .audit(AuditEvent::UserDisabled { user }, client)
             .await;

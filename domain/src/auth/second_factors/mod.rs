@@ -11,6 +11,7 @@
 
 mod passkeys;
 mod second_step;
+mod step_up;
 mod totp;
 
 use crate::mfa::{CeremonyState, Challenge, ChallengeId, ChallengePurpose, FactorSummary};

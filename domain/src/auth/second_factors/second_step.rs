@@ -41,7 +41,7 @@ impl SecondFactors {
     }
 
     /// The live challenge for `purpose` that `token` names.
-    async fn live_challenge(
+    pub(super) async fn live_challenge(
         &self,
         token: &str,
         purpose: ChallengePurpose,
@@ -238,7 +238,7 @@ impl SecondFactors {
 
     /// Verifies an assertion against `passkeys` and records the use: whether the user
     /// was verified (PIN or biometric), or `None` when the assertion was refused.
-    async fn verify_assertion(
+    pub(super) async fn verify_assertion(
         &self,
         credential: &serde_json::Value,
         state: &crate::mfa::CeremonyState,

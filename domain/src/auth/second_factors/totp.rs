@@ -2,8 +2,6 @@
 //! recovery codes, and the proof asked again before either changes.
 
 use crate::mfa::{RecoveryCode, TotpEnrollment, TotpProvisioning, TotpSecret, totp_seal_context};
-use crate::password::Verification;
-use crate::throttle::LimitError;
 
 use super::*;
 
@@ -165,52 +163,6 @@ impl SecondFactors {
             .map(|c| self.deps.policy.recovery_key.hash(user, c))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok((codes, hashes))
-    }
-
-    /// Checks a proof asked again of the signed-in owner: a login attempt, with the
-    /// login's failure budget and lock.
-    async fn reauthenticate(
-        &self,
-        user: &User,
-        proof: Reauthentication,
-        client: &ClientInfo,
-    ) -> Result<(), FactorError> {
-        let account = user.username.canonical();
-        let lock = match self.core.reserve_attempt(&account).await {
-            Ok(lock) => lock,
-            Err(LimitError::Throttled(secs)) => return Err(FactorError::Throttled(secs)),
-            Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
-        };
-        let refusal = match proof {
-            Reauthentication::Code(code) => {
-                if self.use_totp_code(user.id, &code, self.core.now()).await? {
-                    None
-                } else {
-                    Some(FactorError::InvalidCode)
-                }
-            }
-            Reauthentication::Password(attempt) => {
-                match self
-                    .core
-                    .deps()
-                    .hasher
-                    .verify(&attempt, &user.password_hash)
-                    .await?
-                {
-                    Verification::Match { .. } => None,
-                    Verification::Mismatch => Some(FactorError::WrongPassword),
-                }
-            }
-        };
-        if let Some(refusal) = refusal {
-            let event = AuditEvent::ReauthenticationFailed { user: user.id };
-            self.core
-                .failed_attempt(event, &account, lock, client)
-                .await;
-            return Err(refusal);
-        }
-        let _ = self.core.deps().limiter.record_success(&account).await;
-        Ok(())
     }
 
     /// Accepts a TOTP code of the user's confirmed enrollment once.

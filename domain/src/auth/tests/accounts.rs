@@ -215,6 +215,47 @@ async fn verification_links_work_once_for_the_address_they_were_sent_to() {
 }
 
 #[tokio::test]
+async fn a_taken_address_gets_no_link_and_its_owner_a_notice() {
+    let w = World::new();
+    let client = ClientInfo::default();
+    let (_, token) = w.user_with_email("alice", "alice@example.com").await;
+    w.email.verify_email(&token, &client).await.unwrap();
+    w.user("bob").await;
+    let bob = w.claims(&w.login("bob").await).await;
+    let free = Email::parse("bob@example.com").unwrap();
+    w.email
+        .request_email_change(&bob, &free, &client)
+        .await
+        .unwrap();
+    let taken = Email::parse("ALICE@example.com").unwrap();
+    w.email
+        .request_email_change(&bob, &taken, &client)
+        .await
+        .unwrap();
+    let outbox = w.mails.outbox();
+    let notice = outbox.last().unwrap();
+    assert_eq!(
+        notice.to.as_str(),
+        "alice@example.com",
+        "the address on file"
+    );
+    assert!(!notice.text.contains("token=") && !notice.text.contains("bob"));
+    let tokens = w.mails.tokens();
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.email.canonical() != "alice@example.com" || t.user != Some(bob.sub))
+    );
+    // Bob's earlier link died as it would for a free address: no oracle there either.
+    assert!(
+        tokens
+            .iter()
+            .filter(|t| t.user == Some(bob.sub))
+            .all(|t| t.used_at.is_some())
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_address_costs_a_decoy_token_and_gets_no_mail() {
     let w = World::new();
     let (_, token) = w.user_with_email("alice", "alice@example.com").await;

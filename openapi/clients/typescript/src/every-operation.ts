@@ -510,6 +510,19 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
     api.POST("/v1/me/mfa/totp/disable", { headers: asCarol, body });
   expectProblem(await disableTotp({ code: "000000" }), 400, "invalid_code", "disable with a wrong code");
   expectEmpty(await disableTotp({ current_password: PASSWORD }), 204, "disableTotp");
+  // The step-up: the password proves it is the owner again; without a passkey there is
+  // no ceremony to start.
+  const stepUp = (body: components["schemas"]["StepUp"]) =>
+    api.POST("/v1/auth/reauthenticate", { headers: asCarol, body });
+  expectProblem(await stepUp({ password: NEW_PASSWORD }), 403, "invalid_credentials", "a step-up with a wrong password");
+  const stepped = expectData(await stepUp({ password: PASSWORD }), 200, "reauthenticate");
+  check(stepped.amr.join() === "pwd" && stepped.token_type === "Bearer", "the step-up's amr");
+  expectProblem(
+    await api.POST("/v1/auth/reauthenticate/options", { headers: asCarol }),
+    409,
+    "mfa_not_enrolled",
+    "a passkey step-up without a passkey",
+  );
   const carol = expectData(await api.GET("/v1/me", { headers: asCarol }), 200, "me");
   const resetMfa = (id: string, headers: { Authorization: string }) =>
     api.POST("/v1/admin/users/{id}/mfa/reset", { params: { path: { id } }, headers });
