@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tessera_domain::email::Email;
 
 use crate::helpers::{
-    Browser, PASSWORD, SmtpSink, TestApp, assert_problem, claims_of, deliver_to, token_in,
-    unique_name,
+    Browser, PASSWORD, SmtpSink, TestApp, assert_problem, assert_throttled, claims_of, deliver_to,
+    token_in, unique_name,
 };
 use crate::mfa::pyotp_code;
 use crate::passkeys::Device;
@@ -394,8 +394,7 @@ async fn l1_changes_of_address_are_limited_per_account_and_per_client() {
     }
     // The account's budget is spent (four requests from this client so far).
     let r = spray(&one.access_token).await;
-    assert!(r.headers().contains_key("retry-after"));
-    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_throttled(r).await;
     // Another account has a budget of its own, but the client's is spent after a fifth.
     let (_, two) = app.signed_in_user().await;
     assert_eq!(
@@ -403,8 +402,7 @@ async fn l1_changes_of_address_are_limited_per_account_and_per_client() {
         StatusCode::ACCEPTED
     );
     let r = spray(&two.access_token).await;
-    assert!(r.headers().contains_key("retry-after"));
-    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_throttled(r).await;
     // The account page's form is the same door.
     let (name, _) = app.signed_in_user().await;
     let mut browser = Browser::new(&app);
@@ -534,7 +532,7 @@ async fn the_account_page_asks_an_old_session_for_the_password_inline() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let options: Value = serde_json::from_str(&body).unwrap();
     let credential = Device::new().create(&options).await;
-    let (status, headers, _) = browser
+    let (status, _, page) = browser
         .post(
             "/account/passkeys",
             &[
@@ -544,16 +542,46 @@ async fn the_account_page_asks_an_old_session_for_the_password_inline() {
             ],
         )
         .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        headers["location"]
-            .to_str()
-            .unwrap()
-            .contains("passkey_added")
-    );
+    // The account's first second factor: its recovery codes, shown this once.
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Your recovery codes"), "{page}");
     let passkeys: Value = app
         .get_json("/v1/me/passkeys", Some(&pair.access_token))
         .await;
     assert_eq!(passkeys.as_array().unwrap().len(), 1);
     assert_eq!(app.audit_events("reauthenticated").await, 1);
+}
+
+/// The review's O1: no factor without a way back. A first passkey comes with recovery
+/// codes (shown once, and they work), as an authenticator app's confirmation does; a
+/// second passkey comes with none.
+#[tokio::test]
+async fn o1_a_first_passkey_comes_with_recovery_codes() {
+    let app = TestApp::spawn().await;
+    let (name, pair) = app.signed_in_user().await;
+    let first = app
+        .add_passkey(&pair.access_token, &mut Device::new(), "laptop")
+        .await;
+    let codes = first["recovery_codes"].as_array().expect("recovery codes");
+    assert_eq!(codes.len(), 10, "{first}");
+    let second = app
+        .add_passkey(&pair.access_token, &mut Device::new(), "phone")
+        .await;
+    assert!(second.get("recovery_codes").is_none(), "{second}");
+    let status = factors(&app, &pair.access_token).await;
+    assert_eq!(status["recovery_codes_remaining"], 10, "{status}");
+    let listed: Value = app
+        .get_json("/v1/me/passkeys", Some(&pair.access_token))
+        .await;
+    assert!(
+        listed[0].get("recovery_codes").is_none(),
+        "never shown again"
+    );
+
+    // Without the passkeys, one of the codes completes the sign-in.
+    let step = app.first_step(&name).await;
+    let r = app
+        .second_step_recovery(&step["mfa_token"], codes[0].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

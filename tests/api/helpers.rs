@@ -595,6 +595,15 @@ pub fn unique_name() -> String {
     format!("user_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// Asserts a 429 `rate_limited` problem that says when to retry.
+pub async fn assert_throttled(r: Response) -> Value {
+    assert!(
+        r.headers().contains_key("retry-after"),
+        "429 without Retry-After"
+    );
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await
+}
+
 /// Asserts an RFC 9457 problem with this status and code, and returns its body.
 pub async fn assert_problem(r: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(r.status(), status, "status");

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, claims_of, missing, two_instances,
+    PASSWORD, TestApp, TestEnv, TokenPair, assert_problem, assert_throttled, claims_of, missing,
+    two_instances,
 };
 
 /// A TOTP code computed by pyotp from an `otpauth://` URI, at `unix` seconds.
@@ -308,8 +309,7 @@ async fn wrong_codes_spend_the_token_and_the_accounts_budget() {
     // The password and five wrong codes are six failures: the account is locked, for
     // the password step too.
     let r = app.login(&user.name, PASSWORD).await;
-    assert!(r.headers().contains_key("retry-after"));
-    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_throttled(r).await;
     // Past the lock, a new login and a right code succeed, and reset the budget.
     app.advance(TimeDelta::seconds(3));
     let token = app.first_step(&user.name).await["mfa_token"].clone();

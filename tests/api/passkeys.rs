@@ -304,7 +304,8 @@ async fn a_passkey_is_the_second_step_after_the_password() {
     app.add_passkey(&pair.access_token, &mut key, "Security key")
         .await;
     let challenge = app.first_step(&name).await;
-    assert_eq!(challenge["methods"], json!(["webauthn"]));
+    // A first passkey comes with recovery codes: both are ways through the second step.
+    assert_eq!(challenge["methods"], json!(["webauthn", "recovery_code"]));
     let token = challenge["mfa_token"].as_str().unwrap();
     let options = app.second_step_options(token).await;
     assert_eq!(

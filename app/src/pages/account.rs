@@ -701,13 +701,30 @@ pub async fn passkey_add(
         let name = passkey_name(&form.name).map_err(|e| *e)?;
         let credential = serde_json::from_str(&form.credential).unwrap_or(serde_json::Value::Null);
         let claims = recent(&state, req, &claims, &form.recent_password).await?;
-        state
+        Ok(state
             .factors
             .add_passkey(&claims, name, &credential, &client_info(req))
-            .await?;
-        Ok("passkey_added")
+            .await?)
     };
-    after(&state, &claims, reply, &csrf, "passkeys", outcome.await).await
+    match outcome.await {
+        Ok(added) if !added.recovery_codes.is_empty() => codes_page(
+            reply,
+            "Your passkey is added. If you lose it, each of these codes signs you in once instead.",
+            &added.recovery_codes,
+        ),
+        Ok(_) => {
+            after(
+                &state,
+                &claims,
+                reply,
+                &csrf,
+                "passkeys",
+                Ok("passkey_added"),
+            )
+            .await
+        }
+        Err(e) => after(&state, &claims, reply, &csrf, "passkeys", Err(e)).await,
+    }
 }
 
 fn passkey_id(raw: &str) -> Result<uuid::Uuid, ApiError> {

@@ -118,6 +118,14 @@ pub enum Reauthentication {
     },
 }
 
+/// A passkey just registered, and — when it is the account's first second factor — the
+/// recovery codes that came with it (shown this once; empty otherwise).
+#[derive(Debug)]
+pub struct AddedPasskey {
+    pub passkey: crate::mfa::PasskeyRecord,
+    pub recovery_codes: Vec<crate::mfa::RecoveryCode>,
+}
+
 /// What a step-up hands back: an access token of the same session that carries the new
 /// sign-in (`auth_time`, `amr`). The session's refresh token keeps working, and the
 /// tokens it mints from now on carry the new sign-in too.

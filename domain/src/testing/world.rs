@@ -335,5 +335,6 @@ impl World {
             .add_passkey(claims, name, &credential, &ClientInfo::default())
             .await
             .unwrap()
+            .passkey
     }
 }

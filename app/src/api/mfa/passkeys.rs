@@ -7,6 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use tessera_domain::auth::AddedPasskey;
 use tessera_domain::mfa::PasskeyRecord;
 use uuid::Uuid;
 
@@ -82,6 +83,10 @@ pub struct PasskeyView {
     pub backup_eligible: bool,
     /// The key is synced now.
     pub backup_state: bool,
+    /// Only when adding the account's first second factor: recovery codes, shown this
+    /// once; each signs in once in place of the passkey.
+    #[oai(skip_serializing_if_is_none)]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 impl poem_openapi::types::Example for PasskeyView {
@@ -93,6 +98,7 @@ impl poem_openapi::types::Example for PasskeyView {
             last_used_at: DateTime::from_timestamp(1_765_003_600, 0),
             backup_eligible: true,
             backup_state: true,
+            recovery_codes: None,
         }
     }
 }
@@ -106,6 +112,18 @@ impl From<PasskeyRecord> for PasskeyView {
             last_used_at: p.last_used_at,
             backup_eligible: p.backup_eligible,
             backup_state: p.backup_state,
+            recovery_codes: None,
+        }
+    }
+}
+
+impl From<AddedPasskey> for PasskeyView {
+    fn from(added: AddedPasskey) -> Self {
+        let codes = added.recovery_codes;
+        Self {
+            recovery_codes: (!codes.is_empty())
+                .then(|| codes.iter().map(|c| c.expose().to_owned()).collect()),
+            ..added.passkey.into()
         }
     }
 }
@@ -133,9 +151,10 @@ answers! {
 answers! {
     #[oai(bad_request_handler = "bad_request")]
     AddPasskeyResponse {
-        /// The passkey is registered.
+        /// The passkey is registered; as the account's first second factor, with recovery
+        /// codes shown this once. Never cache it.
         #[oai(status = 201)]
-        Created(Json<PasskeyView>),
+        Created(Json<PasskeyView>, #[oai(header = "Cache-Control")] String),
     }
     problems {
         /// Malformed body (`invalid_request`), or the credential does not verify or answers
@@ -251,7 +270,7 @@ impl PasskeysApi {
             .add_passkey(&auth.0, name, &body.credential, &client_info(req))
             .await
         {
-            Ok(p) => Ok(AddPasskeyResponse::Created(Json(p.into()))),
+            Ok(p) => Ok(AddPasskeyResponse::Created(Json(p.into()), NO_STORE.into())),
             Err(e) => answer(e),
         }
     }

@@ -31,7 +31,8 @@ impl SecondFactors {
         Ok(options)
     }
 
-    /// Finishes the pending registration and stores the passkey under `name`.
+    /// Finishes the pending registration and stores the passkey under `name`. The
+    /// account's first second factor comes with recovery codes.
     ///
     /// # Errors
     /// [`FactorError::InvalidCredential`] when nothing is pending or the credential does
@@ -43,7 +44,7 @@ impl SecondFactors {
         name: PasskeyName,
         credential: &serde_json::Value,
         client: &ClientInfo,
-    ) -> Result<PasskeyRecord, FactorError> {
+    ) -> Result<AddedPasskey, FactorError> {
         let user = self.user_signed_in_recently(claims).await?;
         let now = self.core.now();
         let id = ChallengeId::registration_of(user.id);
@@ -74,15 +75,31 @@ impl SecondFactors {
             backup_eligible: new.backup_eligible,
             backup_state: new.backup_state,
         };
+        let first = self.deps.factors.summary(user.id).await?.factors() == 0;
         match self.deps.factors.add_passkey(&record).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(FactorError::PasskeyExists),
             Err(e) => return Err(e.into()),
         }
+        // No factor without a way back: the account's first second factor, a passkey as
+        // much as an authenticator app, comes with recovery codes (shown this once).
+        let recovery_codes = if first {
+            let (codes, hashes) = self.new_recovery_codes(user.id)?;
+            self.deps
+                .factors
+                .replace_recovery_codes(user.id, &hashes, now)
+                .await?;
+            codes
+        } else {
+            Vec::new()
+        };
         self.core
             .audit(AuditEvent::PasskeyAdded { user: user.id }, client)
             .await;
-        Ok(record)
+        Ok(AddedPasskey {
+            passkey: record,
+            recovery_codes,
+        })
     }
 
     /// The caller's passkeys, oldest first.

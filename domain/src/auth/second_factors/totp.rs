@@ -151,7 +151,7 @@ impl SecondFactors {
         Ok(codes)
     }
 
-    fn new_recovery_codes(
+    pub(super) fn new_recovery_codes(
         &self,
         user: UserId,
     ) -> Result<(Vec<RecoveryCode>, Vec<crate::mfa::RecoveryCodeHash>), FactorError> {
