@@ -148,10 +148,6 @@ answers! {
     }
 }
 
-/// The one answer to every reset request that was not refused.
-pub const RESET_ACCEPTED: &str =
-    "If this is the verified address of an account, a link to choose a new password is on its way.";
-
 pub struct MailAccountApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Account")]
@@ -246,7 +242,7 @@ impl MailAuthApi {
         state.mail.wake();
         match result {
             Ok(()) => Ok(ResetRequestResponse::Accepted(Json(MailAccepted {
-                detail: RESET_ACCEPTED.into(),
+                detail: crate::edge::RESET_ACCEPTED.into(),
             }))),
             Err(e) => answer(e),
         }

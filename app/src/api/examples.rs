@@ -100,7 +100,7 @@ impl Example for PasswordResetConfirm {
 impl Example for MailAccepted {
     fn example() -> Self {
         Self {
-            detail: super::email::RESET_ACCEPTED.into(),
+            detail: crate::edge::RESET_ACCEPTED.into(),
         }
     }
 }

@@ -20,3 +20,8 @@ pub use client::{client_info, client_ip};
 pub use gate::{Action, Admission, admit};
 pub use refusal::RETRY_AFTER_SECS;
 pub use state::{AppState, MailState, SharedState};
+
+/// The answer to every password-reset request, on the API and the page alike: the same
+/// words whether or not the address belongs to an account.
+pub const RESET_ACCEPTED: &str =
+    "If this is the verified address of an account, a link to choose a new password is on its way.";

@@ -311,7 +311,7 @@ pub async fn forgot_password_submit(
             StatusCode::OK,
             FORGOT_TITLE,
             "ok",
-            "If this is the verified address of an account, a link to choose a new password is on its way.",
+            crate::edge::RESET_ACCEPTED,
             Some(("/login", "Back to sign-in")),
         ),
         Err(e) if e.problem.status == 503 => unavailable(e),

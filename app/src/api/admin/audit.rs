@@ -22,11 +22,13 @@ pub struct AdminAuditApi;
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// `login_succeeded`, `login_failed`, `lockout`, `refresh_reuse`, `logout`,
-    /// `logout_all`, `session_revoked`, `password_changed`, `token_revoked`,
+    /// `logout_all`, `session_revoked`, `password_changed`, `password_change_failed`,
+    /// `token_revoked`,
     /// `registered`, `user_disabled`, `key_rotated`, `key_revoked`, `email_verified`,
     /// `email_change_requested`, `password_reset_requested`, `password_reset`,
     /// `totp_enabled`, `totp_disabled`, `recovery_codes_regenerated`,
-    /// `recovery_code_used`, `second_factor_failed`, `reauthentication_failed`,
+    /// `recovery_code_used`, `second_factor_failed`, `reauthenticated`,
+    /// `reauthentication_failed`,
     /// `passkey_added`, `passkey_removed`, `factors_reset`, `client_created`,
     /// `client_deleted`, `consent_granted`, `consent_revoked`, `code_exchanged`,
     /// `code_reused`.
