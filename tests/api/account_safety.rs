@@ -220,6 +220,8 @@ async fn an_old_session_steps_up_with_each_kind_of_proof() {
         assert_eq!(refreshed["auth_time"], up["auth_time"], "{kind}");
     }
     assert_eq!(app.audit_events("reauthenticated").await, 4);
+    // A recovery code spent on a step-up is audited as on a second step.
+    assert_eq!(app.audit_events("recovery_code_used").await, 1);
 }
 
 /// A wrong proof is refused, spends the account's budget like a wrong login, and leaves

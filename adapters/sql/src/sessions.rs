@@ -74,8 +74,7 @@ impl SessionRepository for SqlStore {
             amr: Set(AuthMethod::join(&session.amr)),
             oauth_client: Set(session.oauth.as_ref().map(|o| o.client.to_string())),
             oauth_scope: Set(session.oauth.as_ref().map(|o| o.scopes.join())),
-            authenticated_at: Set((session.authenticated_at != session.created_at)
-                .then(|| millis(session.authenticated_at))),
+            authenticated_at: Set(Some(millis(session.authenticated_at))),
         })
         .exec_without_returning(&txn)
         .await

@@ -264,8 +264,9 @@ pub enum FactorError {
     /// The operation needs a current code or the password, and got neither.
     #[error("give a code or the current password")]
     ProofRequired,
-    /// Removing the last factor needs a recent sign-in (or a code or the password).
-    #[error("sign in again to remove your last second factor")]
+    /// Changing the account's factors needs a sign-in within the reauthentication
+    /// window: sign in again, or step up.
+    #[error("a recent sign-in is required")]
     ReauthenticationRequired,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),

@@ -14,7 +14,9 @@ mod second_step;
 mod step_up;
 mod totp;
 
-use crate::mfa::{CeremonyState, Challenge, ChallengeId, ChallengePurpose, FactorSummary};
+use crate::mfa::{
+    CeremonyState, Challenge, ChallengeId, ChallengePurpose, FactorSummary, RecoveryCode,
+};
 use crate::ports::StoreError;
 
 use super::*;
@@ -87,6 +89,44 @@ impl SecondFactors {
                 expires_at: now + self.deps.policy.ceremony_ttl,
             })
             .await
+    }
+
+    /// Uses one of the user's recovery codes as typed (case, spaces and hyphens do not
+    /// matter), and audits it with how many are left: `false` when it is none of theirs
+    /// or used already. The second step and the step-up both spend codes through here.
+    async fn use_recovery_code<E>(
+        &self,
+        user: UserId,
+        raw: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, E>
+    where
+        E: From<Unavailable> + From<anyhow::Error>,
+    {
+        let Some(code) = RecoveryCode::from_client(raw) else {
+            return Ok(false);
+        };
+        let hash = self.deps.policy.recovery_key.hash(user, &code)?;
+        let now = self.core.now();
+        let used = self
+            .deps
+            .factors
+            .use_recovery_code(user, &hash, now)
+            .await
+            .map_err(Unavailable::from)?;
+        if used {
+            let left = self
+                .deps
+                .factors
+                .summary(user)
+                .await
+                .map_err(Unavailable::from)?
+                .recovery_codes_left;
+            self.core
+                .audit(AuditEvent::RecoveryCodeUsed { user, left }, client)
+                .await;
+        }
+        Ok(used)
     }
 
     /// Uses `challenge` up: `false` when another answer already did.

@@ -2,8 +2,7 @@
 //! or a passkey assertion), and passkey sign-in without a password.
 
 use crate::mfa::{
-    AuthMethod, Challenge, ChallengePurpose, FactorSummary, PasskeyRecord, RecoveryCode,
-    second_step_binding,
+    AuthMethod, Challenge, ChallengePurpose, FactorSummary, PasskeyRecord, second_step_binding,
 };
 use crate::throttle::LimitError;
 
@@ -182,33 +181,12 @@ impl SecondFactors {
                 Ok(accepted.then(|| vec![AuthMethod::Pwd, AuthMethod::Otp, AuthMethod::Mfa]))
             }
             SecondStepProof::RecoveryCode(code) => {
-                let Some(code) = RecoveryCode::from_client(&code) else {
-                    return Ok(None);
-                };
-                let hash = self.deps.policy.recovery_key.hash(user.id, &code)?;
                 if !self
-                    .deps
-                    .factors
-                    .use_recovery_code(user.id, &hash, now)
+                    .use_recovery_code::<SecondStepError>(user.id, &code, client)
                     .await?
                 {
                     return Ok(None);
                 }
-                let left = self
-                    .deps
-                    .factors
-                    .summary(user.id)
-                    .await?
-                    .recovery_codes_left;
-                self.core
-                    .audit(
-                        AuditEvent::RecoveryCodeUsed {
-                            user: user.id,
-                            left,
-                        },
-                        client,
-                    )
-                    .await;
                 Ok(Some(vec![
                     AuthMethod::Pwd,
                     AuthMethod::Otp,

@@ -4,7 +4,7 @@
 //! Every proof asked again of a signed-in owner (turning the app off, new recovery
 //! codes) goes through [`SecondFactors::reauthenticate`] here.
 
-use crate::mfa::{ChallengePurpose, RecoveryCode};
+use crate::mfa::ChallengePurpose;
 use crate::password::Verification;
 use crate::throttle::LimitError;
 
@@ -90,7 +90,7 @@ impl SecondFactors {
             Err(LimitError::Throttled(secs)) => return Err(FactorError::Throttled(secs)),
             Err(LimitError::Unavailable(e)) => return Err(Unavailable::Limiter(e).into()),
         };
-        match self.check_proof(user, proof).await? {
+        match self.check_proof(user, proof, client).await? {
             Ok(amr) => {
                 let _ = self.core.deps().limiter.record_success(&account).await;
                 Ok(amr)
@@ -110,6 +110,7 @@ impl SecondFactors {
         &self,
         user: &User,
         proof: Reauthentication,
+        client: &ClientInfo,
     ) -> Result<Result<Vec<AuthMethod>, FactorError>, FactorError> {
         let now = self.core.now();
         Ok(match proof {
@@ -133,17 +134,10 @@ impl SecondFactors {
                 }
             }
             Reauthentication::RecoveryCode(code) => {
-                let used = match RecoveryCode::from_client(&code) {
-                    Some(code) => {
-                        let hash = self.deps.policy.recovery_key.hash(user.id, &code)?;
-                        self.deps
-                            .factors
-                            .use_recovery_code(user.id, &hash, now)
-                            .await?
-                    }
-                    None => false,
-                };
-                if used {
+                if self
+                    .use_recovery_code::<FactorError>(user.id, &code, client)
+                    .await?
+                {
                     Ok(vec![AuthMethod::Otp])
                 } else {
                     Err(FactorError::InvalidCode)
