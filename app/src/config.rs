@@ -530,6 +530,11 @@ pub struct MailConfig {
     /// Subject of the notice (with no link) to an address's owner when another account
     /// asked for that address. Default: "Your email address was given for another account".
     pub address_taken_subject: String,
+    /// Whether an account's owner is mailed, at the verified address, of each change
+    /// that could keep or take the account: password changed or reset, address changed
+    /// (to the old address), a second factor or passkey added or removed, recovery codes
+    /// regenerated. Default: on.
+    pub security_notices: bool,
     /// How long a verification link works.
     #[serde(with = "humantime_serde")]
     pub verify_ttl: Duration,
@@ -570,6 +575,7 @@ impl Default for MailConfig {
             verify_subject: mail.verify_subject,
             reset_subject: mail.reset_subject,
             address_taken_subject: mail.address_taken_subject,
+            security_notices: mail.security_notices,
             verify_ttl: std_duration(mail.verify_ttl),
             reset_ttl: std_duration(mail.reset_ttl),
             timeout: Duration::from_secs(10),

@@ -502,6 +502,9 @@ fn mail_policy(config: &Config) -> anyhow::Result<MailPolicy> {
         verify_subject: m.verify_subject.clone(),
         reset_subject: m.reset_subject.clone(),
         address_taken_subject: m.address_taken_subject.clone(),
+        security_notices: m.security_notices,
+        account_url: format!("{base}/account"),
+        forgot_password_url: format!("{base}/forgot-password"),
         product,
     })
 }

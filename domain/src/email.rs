@@ -197,6 +197,12 @@ pub struct MailPolicy {
     pub reset_subject: String,
     /// Subject of the notice to an address's owner when another account asked for it.
     pub address_taken_subject: String,
+    /// Whether the owner is mailed of each change that could keep or take the account
+    /// ([`crate::notice::SecurityNotice`]).
+    pub security_notices: bool,
+    /// Pages a security notice points to: they open nothing by themselves.
+    pub account_url: String,
+    pub forgot_password_url: String,
     /// The service's name in greetings (`server.public_url`'s host, or "Tessera").
     pub product: String,
 }
@@ -211,6 +217,9 @@ impl Default for MailPolicy {
             verify_subject: "Confirm your email address".into(),
             reset_subject: "Reset your password".into(),
             address_taken_subject: "Your email address was given for another account".into(),
+            security_notices: true,
+            account_url: "http://127.0.0.1:8080/account".into(),
+            forgot_password_url: "http://127.0.0.1:8080/forgot-password".into(),
             product: "Tessera".into(),
         }
     }

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod email;
 pub mod keys;
 pub mod mfa;
+pub mod notice;
 pub mod oidc;
 pub mod opaque;
 pub mod password;

@@ -732,6 +732,16 @@ impl SmtpSink {
             .collect()
     }
 
+    /// Waits for a message to `to` with `subject` (at most 10 s) and returns it.
+    pub async fn wait_for_subject(&self, to: &str, subject: &str) -> Value {
+        let find = || self.to(to).into_iter().find(|m| m["subject"] == subject);
+        within(std::time::Duration::from_secs(10), async || {
+            find().is_some()
+        })
+        .await;
+        find().unwrap_or_else(|| panic!("no mail {subject:?} to {to} arrived"))
+    }
+
     /// Waits until `n` messages to `to` have arrived (at most 10 s) and returns them.
     pub async fn wait_for(&self, to: &str, n: usize) -> Vec<Value> {
         let limit = std::time::Duration::from_secs(10);

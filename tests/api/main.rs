@@ -15,6 +15,7 @@ mod fuzz;
 mod hardening;
 mod keys;
 mod mfa;
+mod notices;
 mod oauth;
 mod observability;
 mod oidc;

@@ -18,3 +18,22 @@ export function launchChromium() {
     ],
   });
 }
+
+/** A virtual passkey authenticator (DevTools' WebAuthn domain) for `page`: one that keeps
+ *  discoverable credentials and verifies its user, answering every ceremony at once.
+ *  Returns the DevTools session and the authenticator's id. */
+export async function addVirtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}

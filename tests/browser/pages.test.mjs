@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execFileSync } from "node:child_process";
 import { TOTP, URI } from "otpauth";
-import { launchChromium } from "./chromium.mjs";
+import { addVirtualAuthenticator, launchChromium } from "./chromium.mjs";
 
 const TESSERA_URL = process.env.TESSERA_URL ?? "http://127.0.0.1:8080";
 // WebAuthn refuses IP addresses: Tessera's relying party for http://127.0.0.1:<port>
@@ -69,18 +69,7 @@ async function person(name) {
     const url = new URL(r.url());
     if (url.protocol !== "data:" && !ORIGINS.has(url.origin)) problems.push(`${name} requested ${r.url()}`);
   });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  const { cdp, authenticatorId } = await addVirtualAuthenticator(context, page);
   return { context, page, cdp, authenticatorId };
 }
 

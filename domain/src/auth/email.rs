@@ -4,6 +4,7 @@
 //! token; nothing here waits on SMTP.
 
 use crate::email::{Email, EmailToken, EmailTokenPurpose, EmailTokenRecord};
+use crate::notice::SecurityNotice;
 use crate::ports::{RedeemError, StoreError};
 use crate::throttle::{ClientAction, LimitError, account_key};
 use crate::user::{Password, PasswordPolicy};
@@ -187,6 +188,24 @@ impl EmailFlows {
         Ok(tokens.queue_mail(&notice, now).await?)
     }
 
+    /// `user` (as it was) now has `new` for address: a verified address it had before is
+    /// told, since it no longer gets the account's mail (a thief's first move).
+    async fn tell_old_address(
+        &self,
+        user: &User,
+        new: &Email,
+        client: &ClientInfo,
+    ) -> Result<(), Unavailable> {
+        match user.email.as_ref().filter(|_| user.email_verified) {
+            Some(old) if old.canonical() != new.canonical() => {
+                self.core
+                    .notify_at(old, user, SecurityNotice::AddressChanged, client)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Redeems a verification link: its address becomes the user's verified one.
     ///
     /// # Errors
@@ -219,6 +238,7 @@ impl EmailFlows {
         self.core
             .audit(AuditEvent::EmailVerified { user: user.id }, client)
             .await;
+        self.tell_old_address(&user, &record.email, client).await?;
         Ok(())
     }
 
@@ -324,6 +344,9 @@ impl EmailFlows {
                 client,
             )
             .await;
+        self.core
+            .notify(&user, SecurityNotice::PasswordReset, client)
+            .await?;
         Ok(())
     }
 
@@ -360,6 +383,7 @@ impl EmailFlows {
         self.core
             .audit(AuditEvent::EmailVerified { user: id }, client)
             .await;
+        self.tell_old_address(&user, &email, client).await?;
         Ok(User {
             email: Some(email),
             email_verified: true,

@@ -3,8 +3,9 @@
 
 use chrono::TimeDelta;
 
-use crate::email::EmailTokenPurpose;
+use crate::email::{Email, EmailTokenPurpose};
 use crate::mfa::AuthMethod;
+use crate::notice::SecurityNotice;
 use crate::ports::StoreError;
 use crate::session::{RefreshTokenState, RotateOutcome};
 use crate::throttle::{LimitError, retry_secs};
@@ -354,5 +355,38 @@ impl Core {
 
     pub(crate) async fn audit(&self, event: AuditEvent, client: &ClientInfo) {
         self.deps().audit.record(event, self.now(), client).await;
+    }
+
+    /// Tells `user` of a change to their account, at their verified address (an
+    /// unverified one may not be theirs), through the outbox — unless the operator
+    /// turned security notices off.
+    pub(crate) async fn notify(
+        &self,
+        user: &User,
+        notice: SecurityNotice,
+        client: &ClientInfo,
+    ) -> Result<(), Unavailable> {
+        match user.email.as_ref().filter(|_| user.email_verified) {
+            Some(to) => self.notify_at(to, user, notice, client).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::notify`] at `to`: the address the account had before a change of address.
+    pub(crate) async fn notify_at(
+        &self,
+        to: &Email,
+        user: &User,
+        notice: SecurityNotice,
+        client: &ClientInfo,
+    ) -> Result<(), Unavailable> {
+        if !self.mail().security_notices || user.is_disabled() {
+            return Ok(());
+        }
+        let now = self.now();
+        let mail =
+            self.mail()
+                .compose_security_notice(notice, to, user.username.as_str(), now, client);
+        Ok(self.deps().email_tokens.queue_mail(&mail, now).await?)
     }
 }

@@ -70,6 +70,24 @@ def mailed_token(mail_dir: str, to: str, subject: str) -> str:
     raise SystemExit(f"no mail {subject!r} to {to} arrived in {mail_dir}")
 
 
+def security_notice(mail_dir: str, to: str, subject: str, secrets: list[str]) -> str:
+    """The text of the security notice to `to` with this subject, once it arrives: it
+    names the client and carries no link with a token and none of `secrets`."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for path in glob.glob(os.path.join(mail_dir, "*.json")):
+            with open(path, encoding="utf-8") as f:
+                mail = json.load(f)
+            if to in mail["rcpt_to"] and mail["subject"] == subject:
+                for body in (mail["text"], mail["html"]):
+                    assert "token=" not in body, body
+                    assert not any(s in body for s in secrets), body
+                assert "From: 127.0.0.1" in mail["text"], mail["text"]
+                return mail["text"]
+        time.sleep(0.1)
+    raise SystemExit(f"no notice {subject!r} to {to} arrived in {mail_dir}")
+
+
 def main(base_url: str, mail_dir: str) -> None:
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
     credentials = Credentials(
@@ -154,6 +172,14 @@ def main(base_url: str, mail_dir: str) -> None:
     app = pyotp.parse_uri(setup.otpauth_uri)
     codes = confirm_totp.sync(client=alice, body=CodeBody(code=app.now()))
     assert isinstance(codes, RecoveryCodes) and len(codes.recovery_codes) == 10, codes
+    # The owner hears of the reset and of the new factor, at the verified address.
+    security_notice(mail_dir, email, "Your password was reset", [token, new_password])
+    security_notice(
+        mail_dir,
+        email,
+        "An authenticator app was added to your account",
+        [setup.secret, *codes.recovery_codes],
+    )
     first = login.sync(
         client=anonymous,
         body=Credentials(username=credentials.username, password=new_password),
@@ -183,7 +209,7 @@ def main(base_url: str, mail_dir: str) -> None:
     assert isinstance(status, MfaStatus) and status.recovery_codes_remaining == 9, status
     print(
         f"python client flow passed for {me.username} ({me.id}): email verified and reset, "
-        "TOTP enrolled, two-step login with pyotp's code and with a recovery code"
+        "security notices mailed, TOTP enrolled, two-step login with pyotp's code and with a recovery code"
     )
 
 

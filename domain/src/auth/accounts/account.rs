@@ -1,6 +1,7 @@
 //! The signed-in caller's account: token checks, profile, sessions, logout (one, all,
 //! retried), password change, and disabling an account.
 
+use crate::notice::SecurityNotice;
 use crate::password::Verification;
 use crate::session::RefreshTokenState;
 use crate::throttle::LimitError;
@@ -237,6 +238,9 @@ impl Accounts {
         self.core
             .audit(AuditEvent::PasswordChanged { user: user.id }, client)
             .await;
+        self.core
+            .notify(&user, SecurityNotice::PasswordChanged, client)
+            .await?;
         Ok(())
     }
 }

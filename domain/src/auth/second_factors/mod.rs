@@ -17,6 +17,7 @@ mod totp;
 use crate::mfa::{
     CeremonyState, Challenge, ChallengeId, ChallengePurpose, FactorSummary, RecoveryCode,
 };
+use crate::notice::SecurityNotice;
 use crate::ports::StoreError;
 
 use super::*;
@@ -160,13 +161,19 @@ impl SecondFactors {
         user: UserId,
         client: &ClientInfo,
     ) -> Result<(), FactorError> {
-        if self.core.deps().users.find_by_id(user).await?.is_none() {
+        let Some(account) = self.core.deps().users.find_by_id(user).await? else {
             return Err(FactorError::AccountGone);
-        }
+        };
+        let had = self.deps.factors.summary(user).await?.factors() > 0;
         self.deps.factors.remove_all(user).await?;
         self.core
             .audit(AuditEvent::FactorsReset { user }, client)
             .await;
+        if had {
+            self.core
+                .notify(&account, SecurityNotice::FactorsReset, client)
+                .await?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! factor only from a recent sign-in).
 
 use crate::mfa::{ChallengeId, ChallengePurpose, PasskeyName, PasskeyRecord};
+use crate::notice::SecurityNotice;
 
 use super::*;
 
@@ -96,6 +97,9 @@ impl SecondFactors {
         self.core
             .audit(AuditEvent::PasskeyAdded { user: user.id }, client)
             .await;
+        self.core
+            .notify(&user, SecurityNotice::PasskeyAdded, client)
+            .await?;
         Ok(AddedPasskey {
             passkey: record,
             recovery_codes,
@@ -158,6 +162,9 @@ impl SecondFactors {
         self.core
             .audit(AuditEvent::PasskeyRemoved { user: user.id }, client)
             .await;
+        self.core
+            .notify(&user, SecurityNotice::PasskeyRemoved, client)
+            .await?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! recovery codes, and the proof asked again before either changes.
 
 use crate::mfa::{RecoveryCode, TotpEnrollment, TotpProvisioning, TotpSecret, totp_seal_context};
+use crate::notice::SecurityNotice;
 
 use super::*;
 
@@ -81,6 +82,9 @@ impl SecondFactors {
         self.core
             .audit(AuditEvent::TotpEnabled { user: user.id }, client)
             .await;
+        self.core
+            .notify(&user, SecurityNotice::AuthenticatorAppAdded, client)
+            .await?;
         Ok(codes)
     }
 
@@ -116,6 +120,9 @@ impl SecondFactors {
             self.core
                 .audit(AuditEvent::TotpDisabled { user: user.id }, client)
                 .await;
+            self.core
+                .notify(&user, SecurityNotice::AuthenticatorAppRemoved, client)
+                .await?;
         }
         Ok(())
     }
@@ -148,6 +155,9 @@ impl SecondFactors {
                 client,
             )
             .await;
+        self.core
+            .notify(&user, SecurityNotice::RecoveryCodesRegenerated, client)
+            .await?;
         Ok(codes)
     }
 
