@@ -32,7 +32,7 @@ fn policy() -> TokenPolicy {
 fn claims(now: DateTime<Utc>) -> Claims {
     Claims {
         iss: "tessera".into(),
-        aud: "tessera".into(),
+        aud: tessera_domain::token::Audience::one("tessera"),
         sub: UserId::new_random(),
         exp: now.timestamp() + 900,
         iat: now.timestamp(),

@@ -73,9 +73,12 @@ pub enum ClientsCommand {
         /// A browser or native app: no secret, PKCE only.
         #[arg(long)]
         public: bool,
-        /// One of your own apps: no consent page.
+        /// One of your own apps: no consent page, tokens for Tessera's API.
         #[arg(long)]
         first_party: bool,
+        /// The resource (an absolute URI) a third-party app's tokens are for, beside UserInfo.
+        #[arg(long)]
+        audience: Option<String>,
         /// Print the client as JSON (with `client_secret` when there is one).
         #[arg(long)]
         json: bool,
@@ -187,6 +190,7 @@ fn client_json(c: &OAuthClient, secret: Option<&ClientSecret>) -> serde_json::Va
         "scopes": c.scopes.join(),
         "public": c.is_public(),
         "first_party": c.first_party,
+        "audience": c.audience,
         "created_at": c.created_at,
     });
     if let (Some(map), Some(secret)) = (v.as_object_mut(), secret) {
@@ -205,6 +209,7 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
             scope,
             public,
             first_party,
+            audience,
             json,
         } => {
             let grant_types = if grants.is_empty() {
@@ -225,6 +230,7 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
                 scopes: scope,
                 public,
                 first_party,
+                audience,
             };
             let (client, secret) = state
                 .oidc

@@ -45,6 +45,7 @@ impl WithDocsClient {
             grant_types: vec![GrantType::AuthorizationCode],
             scopes: Scopes::parse("openid profile email").unwrap_or_default(),
             first_party: true,
+            audience: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         };
         Self { inner, docs }
@@ -88,12 +89,9 @@ impl ClientStore for WithDocsClient {
         &self,
         hash: &str,
         now: DateTime<Utc>,
+        session: SessionId,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
-        self.inner.redeem_code(hash, now).await
-    }
-
-    async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError> {
-        self.inner.attach_session(hash, session).await
+        self.inner.redeem_code(hash, now, session).await
     }
 
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

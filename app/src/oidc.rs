@@ -51,7 +51,12 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "sid", "preferred_username", "email", "email_verified"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "prompt_values_supported": ["none"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        // Request objects are not read: by value or by reference (Discovery 1.0 §3
+        // makes an omitted request_uri_parameter_supported mean true).
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     })
 }
@@ -149,6 +154,8 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// RFC 8707: the resource the token is for.
+    resource: Option<String>,
 }
 
 impl TokenRequest {
@@ -167,6 +174,7 @@ impl TokenRequest {
                 "scope" => &mut r.scope,
                 "client_id" => &mut r.client_id,
                 "client_secret" => &mut r.client_secret,
+                "resource" => &mut r.resource,
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -303,6 +311,16 @@ pub async fn token_endpoint(
         Ok(c) => c,
         Err(e) => return refusal(e, basic),
     };
+    // RFC 8707 §2: a resource the client's tokens are not for is refused, not ignored.
+    if let Some(resource) = &body.resource
+        && !state.oidc.serves_resource(&client, resource)
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "this client's tokens are not for that resource",
+        );
+    }
     let info = client_info(req);
     let result = match grant {
         GrantType::AuthorizationCode => {
@@ -370,22 +388,62 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
     resp
 }
 
-/// `GET` or `POST /oauth2/userinfo` with a Bearer access token granted `openid`.
-#[handler]
-pub async fn userinfo(state: Data<&AppState>, req: &Request) -> Response {
-    let token = req
+/// The access token of a UserInfo request: the `Authorization` header (RFC 6750 §2.1;
+/// the scheme's name in any case, RFC 7235 §2.1), or an `access_token` in a POST's form
+/// body (§2.2, pyoidc's default) — never both, and never the query string (§2.3, which
+/// leaks tokens into logs).
+async fn userinfo_token(req: &Request, body: poem::Body) -> Result<Option<String>, Response> {
+    let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let form = req.method() == poem::http::Method::POST
+        && req
+            .content_type()
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Ok(header);
+    }
+    let Ok(bytes) = body.into_bytes_limit(8 * 1024).await else {
+        return Err(bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the form body could not be read",
+        ));
+    };
+    let mut in_body = url::form_urlencoded::parse(&bytes)
+        .filter(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned());
+    let (first, second) = (in_body.next(), in_body.next());
+    match (header, first, second) {
+        (h, None, _) => Ok(h),
+        (None, Some(t), None) => Ok(Some(t)),
+        _ => Err(bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the access token once: in the Authorization header or the form body",
+        )),
+    }
+}
+
+/// `GET` or `POST /oauth2/userinfo` with a Bearer access token granted `openid`.
+#[handler]
+pub async fn userinfo(state: Data<&AppState>, req: &Request, body: poem::Body) -> Response {
+    let token = match userinfo_token(req, body).await {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
         return bearer_error(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "send the access token as a Bearer token",
         );
     };
-    let claims = match state.accounts.authenticate(token.trim()).await {
+    let claims = match state.accounts.authenticate(&token).await {
         Ok(c) => c,
         Err(tessera_domain::auth::AuthError::Unavailable(e)) => {
             return refusal(OAuthError::Unavailable(e), false);

@@ -150,12 +150,25 @@ pub struct OAuthClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub scopes: Scopes,
-    /// Tessera's own apps: no consent page.
+    /// Tessera's own apps: no consent page, and tokens for Tessera's API.
     pub first_party: bool,
+    /// The resource (RFC 8707) a third-party app's tokens are for, as an administrator
+    /// set it: their `aud`, beside UserInfo. `None`: UserInfo only.
+    pub audience: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 impl OAuthClient {
+    /// The registered redirect URI `requested` names: byte for byte (RFC 9700 §4.1.3),
+    /// except that a loopback IP redirect may name any port (RFC 8252 §7.3: a native
+    /// app listens on whichever port it got).
+    pub fn redirect_uri_for(&self, requested: &str) -> Option<String> {
+        self.redirect_uris
+            .iter()
+            .any(|r| r == requested || same_but_loopback_port(r, requested))
+            .then(|| requested.to_owned())
+    }
+
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
@@ -175,6 +188,8 @@ pub struct NewClient {
     pub scopes: String,
     pub public: bool,
     pub first_party: bool,
+    /// See [`OAuthClient::audience`].
+    pub audience: Option<String>,
 }
 
 /// Why a client description was refused; the message is safe to show.
@@ -210,6 +225,9 @@ impl NewClient {
         {
             check_redirect_uri(uri).map_err(InvalidClient)?;
         }
+        if let Some(aud) = &self.audience {
+            check_audience(aud).map_err(InvalidClient)?;
+        }
         if self.redirect_uris.len() + self.post_logout_redirect_uris.len() > 20 {
             return bad("at most 20 redirect URIs".into());
         }
@@ -217,16 +235,78 @@ impl NewClient {
     }
 }
 
+/// A resource a client's tokens may be for (RFC 8707 §2): an absolute URI without a
+/// fragment, as resource servers compare `aud` byte for byte.
+fn check_audience(aud: &str) -> Result<(), String> {
+    let ok = aud.len() <= 512
+        && !aud.contains('#')
+        && !aud.chars().any(|c| c.is_whitespace() || c.is_control())
+        && aud.split_once(':').is_some_and(|(scheme, rest)| {
+            !rest.is_empty()
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{aud:?} is not an audience Tessera accepts: an absolute URI such as \
+             https://api.example.com, without a fragment"
+        ))
+    }
+}
+
+/// Whether `a` and `b` are the same `http` loopback IP literal redirect (127.0.0.1 or
+/// [::1], not `localhost`: RFC 8252 §8.3) but perhaps for the port.
+fn same_but_loopback_port(a: &str, b: &str) -> bool {
+    fn split(uri: &str) -> Option<(&str, &str)> {
+        let rest = uri.strip_prefix("http://")?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            Some(_) => return None,
+            None => authority,
+        };
+        matches!(host, "127.0.0.1" | "[::1]").then_some((host, tail))
+    }
+    matches!((split(a), split(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A private-use URI scheme of a native app (RFC 8252 §7.1): a reverse domain name such
+/// as `com.example.app`, so that no two apps claim the same one.
+fn is_private_use_scheme(scheme: &str) -> bool {
+    scheme.contains('.')
+        && !scheme.starts_with('.')
+        && !scheme.ends_with('.')
+        && scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
 /// A redirect URI a client may register (RFC 9700 §2.1, OAuth 2.1 §2.3.1): absolute,
 /// without a fragment; https, or http on a loopback host (native and development apps).
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
     let bad = || format!("{uri:?} is not a redirect URI Tessera accepts");
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return Err(bad());
-    };
     if uri.len() > 512 || uri.contains('#') || uri.chars().any(|c| c.is_whitespace()) {
         return Err(bad());
     }
+    // A native app's private-use scheme: `com.example.app:/callback`.
+    if let Some((scheme, rest)) = uri.split_once(':')
+        && is_private_use_scheme(scheme)
+    {
+        return if rest.starts_with('/') && rest.len() > 1 && !rest.starts_with("//") {
+            Ok(())
+        } else {
+            Err(bad())
+        };
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(bad());
+    };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let host = match authority.rsplit_once(':') {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
@@ -317,15 +397,16 @@ pub trait ClientStore: Send + Sync + 'static {
     /// Deletes the client with its codes and consents; returns whether it existed.
     async fn delete_client(&self, id: ClientId) -> Result<bool, StoreError>;
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// Marks the code used at `now` in one conditional statement and returns it, with
-    /// `true` for the one caller that used it first; `None` for an unknown code.
+    /// Marks the code used at `now`, with the `session` its exchange is to start, in one
+    /// conditional statement, and returns it (as stored: with the first caller's
+    /// session), with `true` for the one caller that used it first; `None` for an
+    /// unknown code. A later caller thus always knows which session to end.
     async fn redeem_code(
         &self,
         hash: &str,
         now: DateTime<Utc>,
+        session: SessionId,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError>;
-    /// Records the session the code's first exchange started.
-    async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError>;
     /// Deletes codes that expired before `now`.
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     async fn consent(&self, user: UserId, client: ClientId) -> Result<Option<Scopes>, StoreError>;
@@ -376,6 +457,7 @@ mod tests {
             "http://127.0.0.1:8000/cb",
             "http://localhost/cb?x=1",
             "http://[::1]:9/cb",
+            "com.example.app:/oauth2redirect",
         ] {
             assert!(check_redirect_uri(ok).is_ok(), "{ok}");
         }
@@ -386,8 +468,53 @@ mod tests {
             "https://user@app.example/",
             "/relative",
             "https://",
+            "com.example.app://host/cb",
+            "com.example.app:cb",
+            "myapp:/cb",
+            "javascript.x:/alert(1)x#",
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn loopback_ip_redirects_match_on_any_port_and_nothing_else_does() {
+        let client = |uri: &str| OAuthClient {
+            id: ClientId::new_random(),
+            name: "native".into(),
+            secret_hash: None,
+            redirect_uris: vec![uri.into()],
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: Scopes::default(),
+            first_party: false,
+            audience: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let native = client("http://127.0.0.1:8123/cb");
+        for ok in [
+            "http://127.0.0.1:8123/cb",
+            "http://127.0.0.1:50111/cb",
+            "http://127.0.0.1/cb",
+        ] {
+            assert_eq!(native.redirect_uri_for(ok).as_deref(), Some(ok));
+        }
+        for bad in [
+            "http://127.0.0.1:8123/cb/",
+            "http://127.0.0.1:8123/other",
+            "http://localhost:8123/cb",
+            "http://[::1]:8123/cb",
+            "http://127.0.0.1:x/cb",
+            "http://127.0.0.1:8123@evil/cb",
+            "https://127.0.0.1:8123/cb",
+        ] {
+            assert!(native.redirect_uri_for(bad).is_none(), "{bad}");
+        }
+        let v6 = client("http://[::1]:9/cb");
+        assert!(v6.redirect_uri_for("http://[::1]:10/cb").is_some());
+        let web = client("https://app.example/cb");
+        assert!(web.redirect_uri_for("https://app.example:444/cb").is_none());
+        let named = client("http://localhost:8123/cb");
+        assert!(named.redirect_uri_for("http://localhost:9/cb").is_none());
     }
 }

@@ -292,6 +292,15 @@ pub trait SessionRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
         lapsed_after: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, StoreError>;
+    /// The same for the sessions of the registered `client` — of `user` only, when
+    /// given (a consent taken back), or of every user (the client deleted).
+    async fn revoke_client_sessions(
+        &self,
+        client: ClientId,
+        user: Option<UserId>,
+        now: DateTime<Utc>,
+        lapsed_after: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError>;
 }
 
 /// A security event (DESIGN.md §2). Never carries a password or a token.

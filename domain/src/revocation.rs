@@ -140,7 +140,7 @@ mod tests {
         let cut = DateTime::<Utc>::from_timestamp(1_000, 0).unwrap();
         let claims = |sub, iat| Claims {
             iss: String::new(),
-            aud: String::new(),
+            aud: crate::token::Audience::one(""),
             sub,
             exp: iat + 900,
             iat,

@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::oidc::OAuthClient;
 use crate::session::{Session, SessionId};
 use crate::user::{User, UserId};
 
@@ -26,13 +27,26 @@ impl TokenPolicy {
         issued_at + self.access_ttl + self.leeway
     }
 
+    /// The audience of UserInfo (OIDC Core §5.3): what a third-party app's token is for
+    /// at Tessera itself, beside the app's own resource.
+    pub fn userinfo_audience(&self) -> String {
+        format!("{}{USERINFO_PATH}", self.issuer)
+    }
+
+    /// Whether a token for `aud` is for Tessera: its API, or its UserInfo.
+    pub fn is_for_tessera(&self, aud: &Audience) -> bool {
+        aud.iter().any(|a| {
+            a == self.audience || a.strip_prefix(self.issuer.as_str()) == Some(USERINFO_PATH)
+        })
+    }
+
     /// Builds the claims of a new access token for `user` in `session`: how and when the
     /// user authenticated are the session's (a refresh does not authenticate anew).
     pub fn claims_for(&self, user: &User, session: &Session, now: DateTime<Utc>) -> Claims {
         let iat = now.timestamp();
         Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::one(self.audience.clone()),
             sub: user.id,
             exp: iat + self.access_ttl.num_seconds(),
             iat,
@@ -49,11 +63,133 @@ impl TokenPolicy {
     }
 }
 
+/// Where UserInfo is served, under the issuer.
+pub const USERINFO_PATH: &str = "/oauth2/userinfo";
+
+/// The audiences of a token (RFC 7519 §4.1.3): a single string in JSON when there is
+/// one, as every token of Tessera's own API has; an array otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience(Vec<String>);
+
+impl Audience {
+    pub fn one(aud: impl Into<String>) -> Self {
+        Self(vec![aud.into()])
+    }
+
+    /// The audiences given, each once, in order; `None` for none.
+    pub fn of(auds: impl IntoIterator<Item = String>) -> Option<Self> {
+        let mut list: Vec<String> = Vec::new();
+        for a in auds {
+            if !list.contains(&a) {
+                list.push(a);
+            }
+        }
+        (!list.is_empty()).then_some(Self(list))
+    }
+
+    /// Whether `aud` is the one audience: as every token for Tessera's API is issued.
+    pub fn is_only(&self, aud: &str) -> bool {
+        matches!(self.0.as_slice(), [one] if one == aud)
+    }
+
+    pub fn contains(&self, aud: &str) -> bool {
+        self.0.iter().any(|a| a == aud)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The first audience: the resource the token is chiefly for.
+    pub fn primary(&self) -> &str {
+        self.0.first().map_or("", String::as_str)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    /// A string or an array of strings, read without buffering (every verification
+    /// reads one).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::one(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::one(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Audience, A::Error> {
+                let mut list = Vec::new();
+                while let Some(a) = seq.next_element::<String>()? {
+                    list.push(a);
+                }
+                Ok(Audience(list))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl TokenPolicy {
+    /// The claims of an access token for a registered app's session (RFC 9068, RFC 9700
+    /// §2.3: audience- and privilege-restricted). A first-party app's token is the user's
+    /// token for Tessera's API, as a session of Tessera's own. A third-party app's token
+    /// carries no roles, and its audience is the app's resource (the audience an
+    /// administrator set for the client) and UserInfo — never Tessera's API, so no
+    /// resource server that checks `aud` takes it as the user's own token.
+    pub fn claims_for_app(
+        &self,
+        user: &User,
+        session: &Session,
+        app: &OAuthClient,
+        now: DateTime<Utc>,
+    ) -> Claims {
+        let mut claims = self.claims_for(user, session, now);
+        if !app.first_party {
+            claims.roles.clear();
+            claims.aud = Audience(
+                app.audience
+                    .iter()
+                    .cloned()
+                    .chain([self.userinfo_audience()])
+                    .collect(),
+            );
+        }
+        claims
+    }
+
+    /// The audience of a client's own service token: Tessera's API for a first-party
+    /// client, else the resource an administrator set for it, else the client itself (a
+    /// token no resource server takes: the client was given nothing to call).
+    pub fn service_audience(&self, app: &OAuthClient) -> Audience {
+        if app.first_party {
+            return Audience::one(self.audience.clone());
+        }
+        Audience::one(app.audience.clone().unwrap_or_else(|| app.id.to_string()))
+    }
+}
+
 /// The claims of a Tessera access token (DESIGN.md §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub sub: UserId,
     pub exp: i64,
     pub iat: i64,

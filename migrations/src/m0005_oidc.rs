@@ -20,7 +20,7 @@ impl MigrationName for M0005Oidc {
 }
 
 #[derive(DeriveIden)]
-enum OauthClients {
+pub(crate) enum OauthClients {
     Table,
     Id,
     Name,

@@ -48,6 +48,7 @@ async fn register(
         scopes: scopes.into(),
         public,
         first_party,
+        audience: None,
     };
     let (client, secret) = app
         .state
@@ -214,11 +215,13 @@ async fn the_openidconnect_crate_signs_a_user_in_with_code_and_pkce() {
     assert_eq!(at["client_id"], json!(client.id.to_string()));
     assert_eq!(at["scope"], "openid profile");
     assert_eq!(
-        at["aud"], "tessera",
-        "the API audience resource servers check"
+        at["aud"],
+        format!("{}/oauth2/userinfo", app.base),
+        "a third-party app with no resource set: UserInfo only, never the API's audience"
     );
+    assert!(at.get("roles").is_none_or(|r| r == &json!([])), "{at}");
     assert!(tokens.refresh_token().is_some());
-    // A third-party app's token is for resource servers, not for Tessera's account API.
+    // A third-party app's token is not for Tessera's account API.
     let r = app.get("/v1/me", Some(&access)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap().contains("third-party"));

@@ -705,6 +705,7 @@ async fn oauth_clients(admin: &Client, call: &mut impl FnMut(&str)) {
         scopes: Some("openid profile".parse().unwrap()),
         public: Some(false),
         first_party: None,
+        audience: Some("https://sdk-test.example/api".parse().unwrap()),
     };
     call("createClient");
     let created = admin

@@ -348,7 +348,7 @@ impl KeyRingHandle {
         if claims.iss != self.policy.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        if claims.aud != self.policy.audience {
+        if !self.policy.is_for_tessera(&claims.aud) {
             return Err(TokenError::WrongAudience);
         }
         if claims.exp + leeway <= now {

@@ -142,7 +142,7 @@ mod tests {
     fn claims(now: DateTime<Utc>) -> Claims {
         Claims {
             iss: "i".into(),
-            aud: "a".into(),
+            aud: tessera_domain::token::Audience::one("a"),
             sub: UserId::new_random(),
             exp: now.timestamp() + 900,
             iat: now.timestamp(),

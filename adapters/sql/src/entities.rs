@@ -333,6 +333,7 @@ pub mod oauth_clients {
         pub grant_types: String,
         pub scopes: String,
         pub first_party: i32,
+        pub audience: Option<String>,
         pub created_at: i64,
     }
 

@@ -42,6 +42,7 @@ fn client_to_domain(m: oauth_clients::Model) -> Result<OAuthClient, StoreError> 
             .collect(),
         scopes: Scopes::parse(&m.scopes).map_err(|_| corrupt("client"))?,
         first_party: m.first_party != 0,
+        audience: m.audience,
         created_at: instant(m.created_at),
     })
 }
@@ -89,6 +90,7 @@ impl ClientStore for SqlStore {
                 .join(" ")),
             scopes: Set(c.scopes.join()),
             first_party: Set(i32::from(c.first_party)),
+            audience: Set(c.audience.clone()),
             created_at: Set(millis(c.created_at)),
         })
         .exec_without_returning(self.conn())
@@ -146,11 +148,16 @@ impl ClientStore for SqlStore {
         &self,
         hash: &str,
         now: DateTime<Utc>,
+        session: SessionId,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
         let use_up = authorization_codes::Entity::update_many()
             .col_expr(
                 authorization_codes::Column::UsedAt,
                 Expr::value(millis(now)),
+            )
+            .col_expr(
+                authorization_codes::Column::SessionId,
+                Expr::value(session.to_string()),
             )
             .filter(authorization_codes::Column::Hash.eq(hash))
             .filter(authorization_codes::Column::UsedAt.is_null());
@@ -160,17 +167,6 @@ impl ClientStore for SqlStore {
             code_to_domain(m).map(|c| (c, first))
         })
         .await
-    }
-
-    async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError> {
-        let attach = authorization_codes::Entity::update_many()
-            .col_expr(
-                authorization_codes::Column::SessionId,
-                Expr::value(session.to_string()),
-            )
-            .filter(authorization_codes::Column::Hash.eq(hash));
-        updated(self.conn(), attach).await?;
-        Ok(())
     }
 
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

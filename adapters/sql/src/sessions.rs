@@ -224,6 +224,37 @@ impl SessionRepository for SqlStore {
         .await
     }
 
+    async fn revoke_client_sessions(
+        &self,
+        client: ClientId,
+        user: Option<UserId>,
+        now: DateTime<Utc>,
+        lapsed_after: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let (at, lapsed_after) = (millis(now), millis(lapsed_after));
+        let mut ending = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
+            .filter(sessions::Column::OauthClient.eq(client.to_string()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
+            .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after));
+        let mut ended = sessions::Entity::find()
+            .filter(sessions::Column::OauthClient.eq(client.to_string()))
+            .filter(sessions::Column::RevokedAt.eq(at));
+        if let Some(user) = user {
+            ending = ending.filter(sessions::Column::UserId.eq(user.to_string()));
+            ended = ended.filter(sessions::Column::UserId.eq(user.to_string()));
+        }
+        updated(self.conn(), ending).await?;
+        // As in `revoke_all`: the sessions this statement ended carry its instant.
+        all(self.conn(), ended, |m| {
+            Uuid::parse_str(&m.id)
+                .map(SessionId)
+                .map_err(|_| corrupt("session"))
+        })
+        .await
+    }
+
     async fn reauthenticated(
         &self,
         id: SessionId,

@@ -202,7 +202,7 @@ impl OAuthApi {
                 iat: Some(c.iat),
                 nbf: Some(c.nbf),
                 iss: Some(c.iss),
-                aud: Some(c.aud),
+                aud: Some(c.aud.primary().to_owned()),
                 jti: Some(c.jti),
                 sid: Some(c.sid.0),
                 roles: Some(c.roles),

@@ -46,17 +46,17 @@ async fn verified_bearer(req: &Request, token: &str, for_logout: bool) -> poem::
         state.accounts.authenticate(token).await
     };
     let claims = verified.map_err(ApiError::from)?;
-    if claims.client_id.is_some()
-        && !state
-            .oidc
-            .takes_for_account_api(&claims)
-            .await
-            .map_err(ApiError::from)?
+    if !state
+        .oidc
+        .takes_for_account_api(&claims)
+        .await
+        .map_err(ApiError::from)?
     {
         return Err(ApiError::invalid_token(
             "invalid_token",
-            "this token was issued to a third-party application: Tessera's own API takes \
-             tokens of its own sessions and first-party applications",
+            "this token is not for Tessera's API: it takes a person's tokens of its own \
+             sessions and of first-party applications, not a third-party application's \
+             nor a client's own service token",
         )
         .into());
     }

@@ -32,10 +32,45 @@ pub struct AuthorizeParams {
     nonce: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
-    /// `none`: answer without showing a page (OIDC Core §3.1.2.1).
+    /// OIDC Core §3.1.2.1, space-separated: `none` (answer without a page), `login`
+    /// (sign in again), `consent` (ask again), `select_account` (refused:
+    /// `account_selection_required`, a browser holds one account).
     prompt: Option<String>,
+    /// The longest a sign-in may be ago, in seconds; an older one is confirmed again.
+    max_age: Option<String>,
+    /// Set by Tessera on the way back from confirming a sign-in: the instant (Unix
+    /// seconds) a sign-in must be no older than for `prompt=login` or `max_age` to be
+    /// satisfied. A client that sets it itself only waives its own demand.
+    tessera_signed_in_after: Option<i64>,
     /// On the consent form: `allow` or `deny`.
     decision: Option<String>,
+}
+
+/// What `prompt` asks for (OIDC Core §3.1.2.1).
+#[derive(Default)]
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+    select_account: bool,
+}
+
+impl Prompt {
+    /// `None` for a value the spec does not define, or `none` with another.
+    fn parse(raw: Option<&str>) -> Option<Self> {
+        let mut p = Self::default();
+        for word in raw.unwrap_or("").split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                "select_account" => p.select_account = true,
+                _ => return None,
+            }
+        }
+        let others = p.login || p.consent || p.select_account;
+        (!(p.none && others)).then_some(p)
+    }
 }
 
 impl AuthorizeParams {
@@ -67,6 +102,23 @@ impl AuthorizeParams {
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
         .collect()
+    }
+
+    /// The request again, as a path to come back to after signing in: only the
+    /// parameters Tessera reads, so its length is bounded by theirs (F8) whatever else
+    /// the client sent, and a POSTed request comes back as one that can be followed.
+    fn back(&self, signed_in_after: Option<i64>) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(self.hidden());
+        for (k, v) in [("prompt", &self.prompt), ("max_age", &self.max_age)] {
+            if let Some(v) = v {
+                query.append_pair(k, v);
+            }
+        }
+        if let Some(t) = signed_in_after.or(self.tessera_signed_in_after) {
+            query.append_pair("tessera_signed_in_after", &t.to_string());
+        }
+        format!("/oauth2/authorize?{}", query.finish())
     }
 }
 
@@ -203,47 +255,186 @@ pub async fn authorize(
     req: &Request,
     Query(params): Query<AuthorizeParams>,
 ) -> Response {
+    authorize_with(&state, req, params).await
+}
+
+/// `POST /oauth2/authorize`: the same request as a form (OIDC Core §3.1.2.1: both
+/// methods MUST be supported).
+#[handler]
+pub async fn authorize_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(params): Form<AuthorizeParams>,
+) -> Response {
+    authorize_with(&state, req, params).await
+}
+
+async fn authorize_with(state: &AppState, req: &Request, params: AuthorizeParams) -> Response {
     let auth = match state.oidc.check_authorization(&params.request()).await {
         Ok(auth) => auth,
-        Err(e) => return refuse(&state, req, e),
+        Err(e) => return refuse(state, req, e),
     };
-    let silent = params.prompt.as_deref() == Some("none");
-    let visitor = answered!(Visitor::of(&state, req).await);
-    let (reply, csrf) = answered!(Reply::to(&state, &visitor));
-    let Some(claims) = &visitor.claims else {
-        if silent {
-            let e = redirect_error(&auth, "login_required", "nobody is signed in");
-            return refuse(&state, req, e);
+    let Some(prompt) = Prompt::parse(params.prompt.as_deref()) else {
+        let e = redirect_error(
+            &auth,
+            "invalid_request",
+            "prompt is none alone, or any of login, consent and select_account",
+        );
+        return refuse(state, req, e);
+    };
+    let max_age = match params.max_age.as_deref().map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(secs)) => Some(i64::from(secs)),
+        Some(Err(_)) => {
+            let e = redirect_error(&auth, "invalid_request", "max_age is a number of seconds");
+            return refuse(state, req, e);
         }
-        let back = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
+    };
+    let visitor = answered!(Visitor::of(state, req).await);
+    let (reply, csrf) = answered!(Reply::to(state, &visitor));
+    let Some(claims) = &visitor.claims else {
+        if prompt.none {
+            let e = redirect_error(&auth, "login_required", "nobody is signed in");
+            return refuse(state, req, e);
+        }
+        let back = params.back(None);
         return reply.see_other(&with_query("/login", &[("return_to", &back)]));
     };
-    match state.oidc.needs_consent(claims, &auth).await {
-        Ok(false) => grant(&state, req, reply, claims, &auth).await,
-        Ok(true) if silent => {
-            let e = redirect_error(
-                &auth,
-                "consent_required",
-                "the user has not allowed this client",
-            );
-            refuse(&state, req, e)
+    if prompt.select_account {
+        let e = redirect_error(
+            &auth,
+            "account_selection_required",
+            "a browser is signed in to one account here: sign out to use another",
+        );
+        return refuse(state, req, e);
+    }
+    // prompt=login and max_age: a sign-in older than asked is confirmed again, in this
+    // session (the step-up), unless it was confirmed on the way here.
+    let now = state.oidc.core().now().timestamp();
+    let confirmed = params
+        .tessera_signed_in_after
+        .is_some_and(|t| claims.auth_time >= t);
+    let too_old = max_age.is_some_and(|max| now - claims.auth_time > max);
+    if (prompt.login || too_old) && !confirmed {
+        if prompt.none {
+            let e = redirect_error(&auth, "login_required", "the sign-in is older than asked");
+            return refuse(state, req, e);
         }
-        Ok(true) => {
-            let page = ConsentPage {
-                title: "Allow this application?",
-                csrf: &csrf,
-                client: &auth.client.name,
-                username: &claims.username,
-                scopes: auth.scopes.iter().map(describe).collect(),
-                hidden: params.hidden(),
-            };
-            reply.page(StatusCode::OK, &page)
-        }
-        Err(e) => unavailable(e.into()),
+        let back = params.back(Some(now));
+        return reply.see_other(&with_query("/login/confirm", &[("return_to", &back)]));
+    }
+    let ask = match state.oidc.needs_consent(claims, &auth).await {
+        Ok(needed) => needed || prompt.consent,
+        Err(e) => return unavailable(e.into()),
+    };
+    if !ask {
+        return grant(state, req, reply, claims, &auth).await;
+    }
+    if prompt.none {
+        let e = redirect_error(
+            &auth,
+            "consent_required",
+            "the user has not allowed this client",
+        );
+        return refuse(state, req, e);
+    }
+    let page = ConsentPage {
+        title: "Allow this application?",
+        csrf: &csrf,
+        client: &auth.client.name,
+        username: &claims.username,
+        scopes: auth.scopes.iter().map(describe).collect(),
+        hidden: params.hidden(),
+    };
+    reply.page(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    return_to: &'a str,
+    username: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `GET /login/confirm`: the signed-in person confirms it is them with the password,
+/// before an application that asked for a fresh sign-in (`prompt=login`, `max_age`) goes
+/// on. Nobody signed in: the sign-in form.
+#[handler]
+pub async fn confirm_form(
+    state: Data<&AppState>,
+    req: &Request,
+    Query(q): Query<ConfirmForm>,
+) -> Response {
+    let visitor = answered!(Visitor::of(&state, req).await);
+    let (reply, csrf) = answered!(Reply::to(&state, &visitor));
+    let return_to = super::local_path(&q.return_to);
+    let Some(claims) = &visitor.claims else {
+        return reply.see_other(&with_query("/login", &[("return_to", return_to)]));
+    };
+    let page = ConfirmPage {
+        title: "Confirm it is you",
+        csrf: &csrf,
+        return_to,
+        username: &claims.username,
+        error: None,
+    };
+    reply.page(StatusCode::OK, &page)
+}
+
+/// `POST /login/confirm`: the password steps the browser's session up (its sign-in is
+/// now), counted like a login attempt; then on to where the browser was going.
+#[handler]
+pub async fn confirm(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let (visitor, reply, csrf) = answered!(super::visit(&state, req, Some(&form.csrf)).await);
+    let return_to = super::local_path(&form.return_to);
+    let Some(claims) = &visitor.claims else {
+        return reply.see_other(&with_query("/login", &[("return_to", return_to)]));
+    };
+    let refused = |reply: Reply, e: ApiError| {
+        let status = StatusCode::from_u16(e.problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let page = ConfirmPage {
+            title: "Confirm it is you",
+            csrf: &csrf,
+            return_to,
+            username: &claims.username,
+            error: Some(e.problem.detail.clone()),
+        };
+        reply.page(status, &page)
+    };
+    if let Err(e) = crate::edge::admit(req, crate::edge::Action::PasswordCheck).await {
+        return refused(reply, e);
+    }
+    let Some(attempt) = tessera_domain::user::PasswordAttempt::new(&form.password) else {
+        return refused(
+            reply,
+            tessera_domain::auth::FactorError::WrongPassword.into(),
+        );
+    };
+    let proof = tessera_domain::auth::Reauthentication::Password(attempt);
+    match state
+        .factors
+        .step_up(claims, proof, &client_info(req))
+        .await
+    {
+        Ok(_) => reply.see_other(return_to),
+        Err(e) => refused(reply, e.into()),
     }
 }
 
@@ -280,7 +471,7 @@ pub async fn consent(
     grant(&state, req, Reply::empty(), &claims, &auth).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct LogoutParams {
     id_token_hint: Option<String>,
     post_logout_redirect_uri: Option<String>,
@@ -299,16 +490,42 @@ pub async fn logout(
     req: &Request,
     Query(params): Query<LogoutParams>,
 ) -> Response {
+    logout_with(&state, req, params).await
+}
+
+/// `POST /oauth2/logout`: the same as a form (RP-Initiated Logout 1.0 §2).
+#[handler]
+pub async fn logout_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(params): Form<LogoutParams>,
+) -> Response {
+    logout_with(&state, req, params).await
+}
+
+async fn logout_with(state: &AppState, req: &Request, params: LogoutParams) -> Response {
     let hint = params
         .id_token_hint
         .as_deref()
         .and_then(|t| state.oidc.id_token_hint(t));
-    let client_id = params.client_id.clone().or_else(|| {
-        hint.as_ref()
-            .and_then(|h| h.get("aud"))
-            .and_then(|a| a.as_str())
-            .map(str::to_owned)
-    });
+    let hinted_client = hint
+        .as_ref()
+        .and_then(|h| h.get("aud"))
+        .and_then(|a| a.as_str())
+        .map(str::to_owned);
+    // RP-Initiated Logout 1.0 §2: with both, the client MUST be the one the ID token was
+    // issued to.
+    if let (Some(given), Some(hinted)) = (&params.client_id, &hinted_client)
+        && given != hinted
+    {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "This sign-out link does not work",
+            "error",
+            "The application named is not the one the sign-in was for.",
+        );
+    }
+    let client_id = params.client_id.clone().or(hinted_client);
     // Where to go afterwards: only a URI the client registered.
     let back = match (&params.post_logout_redirect_uri, client_id) {
         (None, _) => None,
@@ -327,7 +544,7 @@ pub async fn logout(
             "The application asked to send you to an address it did not register.",
         );
     }
-    let visitor = answered!(Visitor::of(&state, req).await);
+    let visitor = answered!(Visitor::of(state, req).await);
     let mut reply = Reply::empty();
     if let Some(claims) = &visitor.claims {
         let hinted_sub = hint
@@ -361,7 +578,7 @@ pub async fn logout(
                 .end_own_session(claims, tessera_domain::session::SessionId(sid), &info)
                 .await;
         }
-        reply = reply.with_cookie(clear_cookie(&state, state.pages.session_cookie()));
+        reply = reply.with_cookie(clear_cookie(state, state.pages.session_cookie()));
     }
     match back {
         Some((uri, _)) => {

@@ -68,9 +68,19 @@ pub fn routes(route: Route) -> Route {
         .at("/login/passkey", poem::post(login::passkey))
         .at("/login/passkey/options", poem::post(login::passkey_options))
         .at("/logout", poem::post(login::logout))
-        .at("/oauth2/authorize", poem::get(authorize::authorize))
+        .at(
+            "/oauth2/authorize",
+            poem::get(authorize::authorize).post(authorize::authorize_post),
+        )
+        .at(
+            "/login/confirm",
+            poem::get(authorize::confirm_form).post(authorize::confirm),
+        )
         .at("/oauth2/consent", poem::post(authorize::consent))
-        .at("/oauth2/logout", poem::get(authorize::logout))
+        .at(
+            "/oauth2/logout",
+            poem::get(authorize::logout).post(authorize::logout_post),
+        )
         .at("/account", poem::get(account::show))
         .at("/account/email", poem::post(account::email))
         .at("/account/password", poem::post(account::password))
@@ -448,13 +458,18 @@ fn retry_after(mut resp: Response, e: &ApiError) -> Response {
     resp
 }
 
+/// The longest path a sign-in comes back to: an authorization request at the longest
+/// its parameters may be (state, nonce and the redirect URI at 512 bytes each, every
+/// byte percent-encoded, then encoded again as `return_to`) fits (F8).
+const MAX_RETURN_TO: usize = 12 * 1024;
+
 /// Where to go after signing in: a path on this server, never another site (an open
 /// redirect would let a link to our login page forward the signed-in user anywhere).
-fn local_path(raw: &str) -> &str {
+pub(crate) fn local_path(raw: &str) -> &str {
     let ok = raw.starts_with('/')
         && !raw.starts_with("//")
         && !raw.starts_with("/\\")
-        && raw.len() <= 2048
+        && raw.len() <= MAX_RETURN_TO
         && !raw.chars().any(|c| c.is_control() || c == '\\');
     if ok { raw } else { "/account" }
 }

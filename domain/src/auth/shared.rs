@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use crate::email::{Email, EmailTokenPurpose};
 use crate::mfa::AuthMethod;
 use crate::notice::SecurityNotice;
+use crate::oidc::OAuthClient;
 use crate::ports::StoreError;
 use crate::session::{RefreshTokenState, RotateOutcome};
 use crate::throttle::{LimitError, retry_secs};
@@ -123,8 +124,12 @@ impl Core {
         session: &Session,
         refresh: RefreshToken,
         now: DateTime<Utc>,
+        app: Option<&OAuthClient>,
     ) -> Result<TokenPair, SignError> {
-        let claims = self.tokens().claims_for(user, session, now);
+        let claims = match app {
+            None => self.tokens().claims_for(user, session, now),
+            Some(app) => self.tokens().claims_for_app(user, session, app, now),
+        };
         let access_token = self.deps().signer.sign(&claims)?;
         Ok(TokenPair {
             access_token,
@@ -176,7 +181,7 @@ impl Core {
             client,
         )
         .await;
-        Ok(self.pair(user, &session, refresh, now)?)
+        Ok(self.pair(user, &session, refresh, now, None)?)
     }
 
     /// Exchanges a refresh token for a new pair, for the sessions of `oauth_client` only
@@ -191,7 +196,7 @@ impl Core {
     pub(crate) async fn refresh_session(
         &self,
         presented: &str,
-        oauth_client: Option<crate::oidc::ClientId>,
+        oauth_client: Option<&OAuthClient>,
         client: &ClientInfo,
     ) -> Result<TokenPair, RefreshError> {
         let presented = RefreshToken::from_client(presented).ok_or(RefreshError::InvalidGrant)?;
@@ -207,7 +212,9 @@ impl Core {
         else {
             return Err(RefreshError::InvalidGrant);
         };
-        if !session.is_live(now) || session.oauth.as_ref().map(|o| o.client) != oauth_client {
+        if !session.is_live(now)
+            || session.oauth.as_ref().map(|o| o.client) != oauth_client.map(|c| c.id)
+        {
             return Err(RefreshError::InvalidGrant);
         }
         let user = user
@@ -248,7 +255,7 @@ impl Core {
         }
         let mut renewed = session;
         renewed.idle_expires_at = renewed.renewed_idle_expiry(self.session_policy(), now);
-        Ok(self.pair(&user, &renewed, child, now)?)
+        Ok(self.pair(&user, &renewed, child, now, oauth_client)?)
     }
 
     pub(crate) async fn end_session(
@@ -279,6 +286,26 @@ impl Core {
             .deps()
             .sessions
             .revoke_all(user, except, now, self.lapsed_after(now))
+            .await?;
+        for id in &ended {
+            self.revoke_rule(Revocation::Session(*id), now).await?;
+        }
+        Ok(ended.len())
+    }
+
+    /// Ends the sessions of the registered `client` (of `user` only, when given) in one
+    /// store statement, then revokes their access tokens: what taking back an app's
+    /// access or deleting the app means.
+    pub(crate) async fn end_client_sessions(
+        &self,
+        client: crate::oidc::ClientId,
+        user: Option<UserId>,
+    ) -> Result<usize, Unavailable> {
+        let now = self.now();
+        let ended = self
+            .deps()
+            .sessions
+            .revoke_client_sessions(client, user, now, self.lapsed_after(now))
             .await?;
         for id in &ended {
             self.revoke_rule(Revocation::Session(*id), now).await?;

@@ -75,6 +75,7 @@ impl ClientStore for Clients {
         &self,
         hash: &str,
         now: DateTime<Utc>,
+        session: SessionId,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
         let mut codes = self.codes.lock().unwrap();
         let Some(c) = codes.iter_mut().find(|c| c.code.hash == hash) else {
@@ -83,15 +84,9 @@ impl ClientStore for Clients {
         let first = c.used_at.is_none();
         if first {
             c.used_at = Some(now);
-        }
-        Ok(Some((c.code.clone(), first)))
-    }
-    async fn attach_session(&self, hash: &str, session: SessionId) -> Result<(), StoreError> {
-        let mut codes = self.codes.lock().unwrap();
-        for c in codes.iter_mut().filter(|c| c.code.hash == hash) {
             c.code.session = Some(session);
         }
-        Ok(())
+        Ok(Some((c.code.clone(), first)))
     }
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut codes = self.codes.lock().unwrap();

@@ -419,6 +419,28 @@ impl SessionRepository for Sessions {
         }
         Ok(ended)
     }
+
+    async fn revoke_client_sessions(
+        &self,
+        client: crate::oidc::ClientId,
+        user: Option<UserId>,
+        now: DateTime<Utc>,
+        lapsed_after: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        note(&self.journal, "store: client sessions ended");
+        let mut ended = Vec::new();
+        for s in self.sessions.lock().unwrap().iter_mut() {
+            if s.oauth.as_ref().is_some_and(|o| o.client == client)
+                && user.is_none_or(|u| u == s.user_id)
+                && s.revoked_at.is_none()
+                && s.idle_expires_at.min(s.absolute_expires_at) > lapsed_after
+            {
+                s.revoked_at = Some(now);
+                ended.push(s.id);
+            }
+        }
+        Ok(ended)
+    }
 }
 
 /// Revocation rules in a vector. Writes are journalled (`"rule: <kind>"`), and

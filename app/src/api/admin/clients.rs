@@ -120,9 +120,16 @@ pub struct NewClientBody {
     /// A public client (a browser or native app) has no secret and must use PKCE.
     #[oai(default)]
     pub public: bool,
-    /// One of your own apps: its users are not asked for consent.
+    /// One of your own apps: its users are not asked for consent, and its tokens are for
+    /// Tessera's API (`aud` as for a sign-in of Tessera's own, with the user's roles).
     #[oai(default)]
     pub first_party: bool,
+    /// The resource a third-party app's tokens are for (RFC 8707): their `aud`, beside
+    /// UserInfo, and what the `resource` parameter may name. An absolute URI such as
+    /// `https://api.example.com`. Without one, a third-party app's tokens are for
+    /// UserInfo only. Their tokens never carry Tessera's own audience nor the user's roles.
+    #[oai(validator(max_length = 512))]
+    pub audience: Option<String>,
 }
 
 impl poem_openapi::types::Example for NewClientBody {
@@ -135,6 +142,7 @@ impl poem_openapi::types::Example for NewClientBody {
             scopes: default_scopes(),
             public: false,
             first_party: false,
+            audience: Some("https://billing.example.com/api".into()),
         }
     }
 }
@@ -152,6 +160,9 @@ pub struct ClientView {
     pub scopes: String,
     pub public: bool,
     pub first_party: bool,
+    /// The resource its tokens are for, beside UserInfo.
+    #[oai(skip_serializing_if_is_none)]
+    pub audience: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -166,6 +177,7 @@ impl From<&OAuthClient> for ClientView {
             scopes: c.scopes.join(),
             public: c.is_public(),
             first_party: c.first_party,
+            audience: c.audience.clone(),
             created_at: c.created_at,
         }
     }
@@ -184,6 +196,7 @@ impl poem_openapi::types::Example for ClientView {
             scopes: body.scopes,
             public: body.public,
             first_party: body.first_party,
+            audience: body.audience,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
@@ -219,6 +232,7 @@ fn new_client(body: NewClientBody) -> NewClient {
         scopes: body.scopes,
         public: body.public,
         first_party: body.first_party,
+        audience: body.audience,
     }
 }
 

@@ -28,11 +28,12 @@ impl OidcProvider {
         .ok_or(AuthorizeError::NotRedirectable(
             "The application that sent you here is not registered with Tessera.",
         ))?;
-        // Exact match only (RFC 9700 §4.1.3): no prefix, no wildcard, no default.
+        // Exact match (RFC 9700 §4.1.3): no prefix, no wildcard, no default — but for a
+        // loopback IP's port (RFC 8252 §7.3).
         let redirect_uri = req
             .redirect_uri
-            .clone()
-            .filter(|uri| client.redirect_uris.contains(uri))
+            .as_deref()
+            .and_then(|uri| client.redirect_uri_for(uri))
             .ok_or(AuthorizeError::NotRedirectable(
                 "The application asked to return you to an address it did not register.",
             ))?;
@@ -178,6 +179,9 @@ impl OidcProvider {
             return Ok(false);
         };
         let had = self.deps.clients.revoke_consent(claims.sub, id).await?;
+        // Removing access removes it: the app's sessions of this user end with the
+        // consent, its refresh tokens and access tokens with them.
+        self.core.end_client_sessions(id, Some(claims.sub)).await?;
         if had {
             let event = AuditEvent::ConsentRevoked {
                 user: claims.sub,

@@ -36,6 +36,7 @@ impl OidcProvider {
             grant_types,
             scopes,
             first_party: new.first_party,
+            audience: new.audience,
             created_at: self.core.now(),
         };
         self.deps.clients.create_client(&registered).await?;
@@ -75,6 +76,16 @@ impl OidcProvider {
         if !self.deps.clients.delete_client(id).await? {
             return Err(ClientError::NotFound);
         }
+        // What the client holds dies with it: every session of it (refresh and access
+        // tokens), and its own service tokens (their `sub` is the client).
+        self.core.end_client_sessions(id, None).await?;
+        let now = self.core.now();
+        self.core
+            .revoke_rule(
+                crate::revocation::Revocation::UserBefore(UserId(id.0), now),
+                now,
+            )
+            .await?;
         self.core
             .audit(AuditEvent::ClientDeleted { client: id }, client)
             .await;

@@ -34,14 +34,24 @@ impl OidcProvider {
         }
         let now = self.core.now();
         let hash = crate::opaque::digest(code);
-        let Some((record, first)) = self.deps.clients.redeem_code(&hash, now).await? else {
+        // The session this exchange will start is named as the code is used, in the same
+        // statement: a replay, however close, knows which session to end.
+        let planned = SessionId::new_random();
+        let Some((record, first)) = self.deps.clients.redeem_code(&hash, now, planned).await?
+        else {
             return Err(invalid);
         };
         if !first {
-            if let Some(sid) = record.session
-                && let Some(session) = self.core.deps().sessions.find(sid).await?
-            {
-                self.core.end_session(&session, now).await?;
+            // The rule first, then the session: either the session exists by the time
+            // it is looked up and ends here, or the rule is written before the first
+            // exchange creates it, and that exchange sees the rule and ends it itself.
+            if let Some(sid) = record.session {
+                self.core
+                    .revoke_rule(crate::revocation::Revocation::Session(sid), now)
+                    .await?;
+                if let Some(session) = self.core.deps().sessions.find(sid).await? {
+                    self.core.end_session(&session, now).await?;
+                }
             }
             let event = AuditEvent::CodeReused {
                 user: record.user,
@@ -70,6 +80,7 @@ impl OidcProvider {
             self.core.session_policy(),
             now,
         );
+        session.id = planned;
         session.oauth = Some(OAuthGrant {
             client: client.id,
             scopes: record.scopes.clone(),
@@ -82,8 +93,26 @@ impl OidcProvider {
             .sessions
             .create(&session, &RefreshTokenMint::hash(&refresh))
             .await?;
-        self.deps.clients.attach_session(&hash, session.id).await?;
-        let pair = self.core.pair(&user, &session, refresh, now)?;
+        let pair = self
+            .core
+            .pair(&user, &session, refresh, now, Some(client))?;
+        // A replay that raced this exchange left a rule for the planned session.
+        let shaped = self
+            .core
+            .tokens()
+            .claims_for_app(&user, &session, client, now);
+        if self
+            .core
+            .deps()
+            .revocations
+            .is_revoked(&shaped, now)
+            .map_err(Unavailable::from)?
+        {
+            self.core.end_session(&session, now).await?;
+            return Err(OAuthError::InvalidGrant(
+                "the code is invalid, used, expired or not yours",
+            ));
+        }
         let id_token = if record.scopes.contains("openid") {
             Some(self.id_token(&user, client, &session, &record, now)?)
         } else {
@@ -163,7 +192,7 @@ impl OidcProvider {
         }
         let pair = match self
             .core
-            .refresh_session(refresh_token, Some(client.id), info)
+            .refresh_session(refresh_token, Some(client), info)
             .await
         {
             Ok(pair) => pair,
@@ -213,7 +242,7 @@ impl OidcProvider {
         let iat = now.timestamp();
         let claims = Claims {
             iss: self.core.tokens().issuer.clone(),
-            aud: self.core.tokens().audience.clone(),
+            aud: self.core.tokens().service_audience(client),
             sub: UserId(client.id.0),
             exp: iat + self.core.tokens().access_ttl.num_seconds(),
             iat,

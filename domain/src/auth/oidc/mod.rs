@@ -92,18 +92,36 @@ impl OidcProvider {
         self.deps.id_tokens.verify_id_token_hint(token)
     }
 
-    /// Whether Tessera's own API takes this token: a token of Tessera's own sessions, or
-    /// one issued to a first-party client (the docs, your own apps). A third-party app's
-    /// token is for the resource servers it was granted, never for changing the account
-    /// (email, password, factors) or for an administrator's powers.
+    /// Whether Tessera's own API takes this token: a person's token for the API's
+    /// audience, of Tessera's own sessions or of a first-party client's (the docs, your
+    /// own apps). A third-party app's token is for the resources it was granted, never
+    /// for changing the account (email, password, factors) or for an administrator's
+    /// powers; a client's own service token (`sub` is the client) has no person behind
+    /// it.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be read.
     pub async fn takes_for_account_api(&self, claims: &Claims) -> Result<bool, Unavailable> {
+        if !claims.aud.is_only(&self.core.tokens().audience) {
+            return Ok(false);
+        }
         let Some(id) = &claims.client_id else {
             return Ok(true);
         };
+        if claims.sub.0.to_string() == *id {
+            return Ok(false);
+        }
         Ok(self.client(id).await?.is_some_and(|c| c.first_party))
+    }
+
+    /// Whether `client`'s tokens may be for `resource` (RFC 8707): Tessera's API for a
+    /// first-party client, the audience an administrator set for a third-party one.
+    pub fn serves_resource(&self, client: &OAuthClient, resource: &str) -> bool {
+        if client.first_party {
+            resource == self.core.tokens().audience
+        } else {
+            client.audience.as_deref() == Some(resource)
+        }
     }
 
     /// Deletes authorization codes that expired before `now`.
