@@ -288,6 +288,8 @@ pub trait IdTokenSigner: Send + Sync + 'static {
 /// # Errors
 /// MUST return the [`TokenError`] variant that names the first failed check.
 #[async_trait]
+/// The audience is not checked here: which audiences a caller takes is its own rule
+/// (Tessera's API and UserInfo take their own; introspection answers for any resource).
 pub trait AccessTokenVerifier: Send + Sync + 'static {
     async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError>;
 }

@@ -19,6 +19,7 @@ mod notices;
 mod oauth;
 mod observability;
 mod oidc;
+mod oidc_review;
 mod pages;
 mod passkeys;
 mod restart;

@@ -23,17 +23,17 @@ use tessera_domain::session::ClientInfo;
 
 use crate::helpers::{Browser, PASSWORD, TestApp, claims_of, header_of, unique_name};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// A provider whose issuer is its own URL, as a deployment's is.
-async fn provider() -> TestApp {
+pub(crate) async fn provider() -> TestApp {
     TestApp::builder()
         .with_config(|c| c.tokens.issuer = None)
         .spawn()
         .await
 }
 
-async fn register(
+pub(crate) async fn register(
     app: &TestApp,
     public: bool,
     first_party: bool,
@@ -59,7 +59,7 @@ async fn register(
     (client, secret.map(|s| s.expose().to_owned()))
 }
 
-fn query(location: &str) -> Vec<(String, String)> {
+pub(crate) fn query(location: &str) -> Vec<(String, String)> {
     url::Url::parse(location)
         .unwrap()
         .query_pairs()
@@ -67,7 +67,7 @@ fn query(location: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param(location: &str, name: &str) -> Option<String> {
+pub(crate) fn param(location: &str, name: &str) -> Option<String> {
     query(location)
         .into_iter()
         .find(|(k, _)| k == name)
@@ -75,13 +75,17 @@ fn param(location: &str, name: &str) -> Option<String> {
 }
 
 /// The path and query of an absolute URL on the test server.
-fn local(app: &TestApp, url: &str) -> String {
+pub(crate) fn local(app: &TestApp, url: &str) -> String {
     url.strip_prefix(&app.base).unwrap_or(url).to_owned()
 }
 
 /// Signs `name` in on the hosted login page from the authorization request at
 /// `authorize`, and answers where the browser is sent next.
-async fn sign_in_through(browser: &mut Browser<'_>, authorize: &str, name: &str) -> String {
+pub(crate) async fn sign_in_through(
+    browser: &mut Browser<'_>,
+    authorize: &str,
+    name: &str,
+) -> String {
     let (status, headers, html) = browser.get(authorize).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{authorize}: {html}");
     let login = headers[LOCATION].to_str().unwrap().to_owned();
@@ -107,7 +111,7 @@ async fn sign_in_through(browser: &mut Browser<'_>, authorize: &str, name: &str)
 }
 
 /// The hidden fields of the consent form, and the decision.
-fn consent_form(html: &str, decision: &str) -> Vec<(String, String)> {
+pub(crate) fn consent_form(html: &str, decision: &str) -> Vec<(String, String)> {
     let form = &html[html.find("action=\"/oauth2/consent\"").unwrap()..];
     let mut fields = vec![("decision".to_owned(), decision.to_owned())];
     for input in form.split("<input type=\"hidden\" ").skip(1) {
@@ -300,11 +304,11 @@ fn as_refs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
     f.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-fn challenge_for(verifier: &str) -> String {
+pub(crate) fn challenge_for(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
-fn authorize_path(client_id: &str, scope: &str, challenge: &str) -> String {
+pub(crate) fn authorize_path(client_id: &str, scope: &str, challenge: &str) -> String {
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
@@ -318,7 +322,11 @@ fn authorize_path(client_id: &str, scope: &str, challenge: &str) -> String {
 }
 
 /// A signed-in browser for a first-party client (no consent), and a code for `verifier`.
-async fn code_for(browser: &mut Browser<'_>, client: &OAuthClient, verifier: &str) -> String {
+pub(crate) async fn code_for(
+    browser: &mut Browser<'_>,
+    client: &OAuthClient,
+    verifier: &str,
+) -> String {
     let (status, headers, _) = browser
         .get(&authorize_path(
             &client.id.to_string(),
@@ -331,7 +339,7 @@ async fn code_for(browser: &mut Browser<'_>, client: &OAuthClient, verifier: &st
     param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"))
 }
 
-async fn token(
+pub(crate) async fn token(
     app: &TestApp,
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,

@@ -348,9 +348,6 @@ impl KeyRingHandle {
         if claims.iss != self.policy.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        if !self.policy.is_for_tessera(&claims.aud) {
-            return Err(TokenError::WrongAudience);
-        }
         if claims.exp + leeway <= now {
             return Err(TokenError::Expired);
         }

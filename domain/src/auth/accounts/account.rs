@@ -5,6 +5,7 @@ use crate::notice::SecurityNotice;
 use crate::password::Verification;
 use crate::session::RefreshTokenState;
 use crate::throttle::LimitError;
+use crate::token::TokenError;
 use crate::user::Password;
 use crate::user::PasswordAttempt;
 
@@ -17,6 +18,22 @@ impl Accounts {
     /// [`AuthError::InvalidToken`] with the failed check, [`AuthError::Revoked`], or
     /// `Unavailable` when revocation state cannot be trusted (fail closed).
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.authenticate_for_any_audience(token).await?;
+        if !self.core.tokens().is_for_tessera(&claims.aud) {
+            return Err(TokenError::WrongAudience.into());
+        }
+        Ok(claims)
+    }
+
+    /// [`Self::authenticate`] without the audience: for RFC 7662 introspection, which
+    /// answers resource servers about tokens for them, not for Tessera.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`], but for the audience.
+    pub(crate) async fn authenticate_for_any_audience(
+        &self,
+        token: &str,
+    ) -> Result<Claims, AuthError> {
         let now = self.core.now();
         let claims = self.core.deps().verifier.verify(token, now).await?;
         if self.core.deps().revocations.is_revoked(&claims, now)? {
@@ -35,6 +52,9 @@ impl Accounts {
     pub async fn authenticate_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
         let now = self.core.now();
         let claims = self.core.deps().verifier.verify(token, now).await?;
+        if !self.core.tokens().is_for_tessera(&claims.aud) {
+            return Err(TokenError::WrongAudience.into());
+        }
         if !self.core.deps().revocations.is_revoked(&claims, now)? {
             return Ok(claims);
         }

@@ -65,7 +65,7 @@ impl Accounts {
                 _ => Introspection::Inactive,
             });
         }
-        match self.authenticate(token).await {
+        match self.authenticate_for_any_audience(token).await {
             Ok(claims) => Ok(Introspection::Access(claims)),
             Err(AuthError::Unavailable(e)) => Err(e),
             Err(_) => Ok(Introspection::Inactive),

@@ -6,7 +6,7 @@ use crate::auth::*;
 use crate::oidc::{ClientSecret, GrantType, NewClient, OAuthClient};
 use crate::session::ClientInfo;
 use crate::testing::{FakeIdTokens, World};
-use crate::token::Claims;
+use crate::token::{Claims, TokenError};
 
 const REDIRECT: &str = "https://app.example/cb";
 /// RFC 7636 Appendix B.
@@ -367,8 +367,19 @@ async fn a_service_token_needs_the_grant_and_takes_no_user_scope() {
         .await
         .unwrap();
     assert!(tokens.refresh_token.is_none() && tokens.id_token.is_none());
-    let claims = w.accounts.authenticate(&tokens.access_token).await.unwrap();
+    // A third-party service given no resource: a token for itself alone, which Tessera
+    // does not take, though introspection tells what it is.
+    let r = w.accounts.authenticate(&tokens.access_token).await;
+    assert!(
+        matches!(r, Err(AuthError::InvalidToken(TokenError::WrongAudience))),
+        "{r:?}"
+    );
+    let Ok(Introspection::Access(claims)) = w.accounts.introspect(&tokens.access_token).await
+    else {
+        panic!("an active service token");
+    };
     assert_eq!(claims.sub.0, confidential.id.0);
+    assert!(claims.aud.is_only(&confidential.id.to_string()));
     let r = w
         .oidc
         .client_credentials(&confidential, Some("openid"))
