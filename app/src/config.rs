@@ -57,7 +57,10 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// Public base URL shown in the OpenAPI `servers` list.
+    /// The URL people and apps reach Tessera at, the same on every instance: the
+    /// issuer (`iss`), mailed links, the cookies' `Secure`, the WebAuthn origin and the
+    /// OpenAPI `servers` list derive from it. Default: `http://<listen>`, which only
+    /// one instance on a loopback address may rely on.
     pub public_url: Option<String>,
     /// Time allowed to receive a request body; slower clients get 408.
     #[serde(with = "humantime_serde")]
@@ -727,7 +730,51 @@ impl Config {
     ///
     /// # Errors
     /// With a message naming the keys at fault.
+    /// `server.public_url`, when set, is an absolute http(s) URL; unset, the default
+    /// `http://<listen>` is right only for one instance that people reach at its own
+    /// loopback address. Instances that share a database server or Redis, or listen on an
+    /// address others reach (`0.0.0.0` above all, which would end up in mailed links),
+    /// would each derive another issuer and links nobody can open.
+    fn validate_public_url(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.server.public_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !ok {
+                anyhow::bail!(
+                    "server.public_url {url:?} must be an absolute http(s) URL such as \
+                     https://auth.example.com"
+                );
+            }
+            return Ok(());
+        }
+        let shared_store = !self.database.url.starts_with("sqlite:");
+        let shared_cache = self.revocation.backend == RevocationBackend::Redis;
+        let reachable = !self.server.listen.ip().is_loopback();
+        if shared_store || shared_cache || reachable {
+            let why = if reachable {
+                format!(
+                    "server.listen is {}, an address others reach",
+                    self.server.listen
+                )
+            } else {
+                "a database server or Redis is shared by instances".to_owned()
+            };
+            anyhow::bail!(
+                "server.public_url is not set, and {why}: set it (TESSERA_SERVER__PUBLIC_URL) \
+                 to the URL your users reach Tessera at, e.g. https://auth.example.com, the \
+                 same on every instance. The issuer of tokens, mailed links, cookies and \
+                 passkeys derive from it."
+            );
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.validate_public_url()?;
         let p = &self.passwords;
         if p.min_length < 1 || p.min_length > p.max_length {
             anyhow::bail!("passwords.min_length must be between 1 and passwords.max_length");

@@ -300,6 +300,15 @@ impl<'a> TestAppBuilder<'a> {
         for tweak in self.tweaks {
             tweak(&mut config);
         }
+        // An app on a shared database server or Redis must know its public URL (a
+        // deployment's is the same on every instance): here its own, on a port chosen now.
+        let shared = !config.database.url.starts_with("sqlite:")
+            || config.revocation.backend == tessera::config::RevocationBackend::Redis;
+        if shared && config.server.public_url.is_none() && config.server.listen.port() == 0 {
+            let port = free_port();
+            config.server.listen.set_port(port);
+            config.server.public_url = Some(format!("http://127.0.0.1:{port}"));
+        }
         let app = tessera::Application::build_with_clock(config, clock.clone())
             .await
             .expect("the application builds");

@@ -610,3 +610,62 @@ async fn sign_in_through_login(browser: &mut Browser<'_>, login: &str, name: &st
     assert_eq!(back, return_to, "back to the authorization request");
     back
 }
+
+/// One public URL for every instance: an operator who scales out as README shows but
+/// forgets `server.public_url` is told at startup what to set, instead of instances that
+/// each derive another issuer (and refuse each other's tokens) or mail links to
+/// `http://0.0.0.0:8080`. With it set alike, instances are one issuer.
+#[tokio::test]
+async fn one_public_url_for_every_instance() {
+    let env = crate::helpers::TestEnv::new().await;
+    let refused = async |tweak: &dyn Fn(&mut tessera::config::Config)| {
+        let mut c = crate::helpers::test_config(&env);
+        c.tokens.issuer = None;
+        tweak(&mut c);
+        match tessera::Application::build(c).await {
+            Ok(_) => panic!("started without server.public_url"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let why = refused(&|c| c.server.listen = "0.0.0.0:0".parse().unwrap()).await;
+    assert!(
+        why.contains("server.public_url is not set") && why.contains("0.0.0.0"),
+        "{why}"
+    );
+    let why = refused(&|c| c.database.url = "postgres://tessera@db.internal/tessera".into()).await;
+    assert!(why.contains("TESSERA_SERVER__PUBLIC_URL"), "{why}");
+    let why = refused(&|c| {
+        c.revocation.backend = tessera::config::RevocationBackend::Redis;
+    })
+    .await;
+    assert!(why.contains("server.public_url is not set"), "{why}");
+    let why = refused(&|c| c.server.public_url = Some("auth.example.com".into())).await;
+    assert!(why.contains("absolute http(s) URL"), "{why}");
+
+    // Set alike on two instances (other ports): one issuer, each takes the other's tokens.
+    let public = "https://auth.example.test";
+    let with_public = |c: &mut tessera::config::Config| {
+        c.tokens.issuer = None;
+        c.server.public_url = Some(public.into());
+    };
+    let a = TestApp::builder()
+        .on(std::sync::Arc::clone(&env))
+        .with_config(with_public)
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .on(std::sync::Arc::clone(&env))
+        .with_clock(std::sync::Arc::clone(&a.clock))
+        .with_config(with_public)
+        .spawn()
+        .await;
+    assert_ne!(a.base, b.base);
+    let (_, pair) = a.signed_in_user().await;
+    assert_eq!(claims_of(&pair.access_token)["iss"], public);
+    assert_eq!(
+        b.get("/v1/me", Some(&pair.access_token)).await.status(),
+        StatusCode::OK
+    );
+    let meta: Value = b.get_json("/.well-known/openid-configuration", None).await;
+    assert_eq!(meta["issuer"], public);
+}
