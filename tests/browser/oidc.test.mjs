@@ -15,7 +15,10 @@
 //      user has none);
 //   4. fetchUserInfo with the access token and the ID token's subject;
 //   5. refreshTokenGrant: a new access token and a rotated refresh token;
-//   6. a CONFIDENTIAL client (client_secret_basic): clientCredentialsGrant gives an
+//   6. prompt=login, then max_age=0, from the same signed-in browser: Tessera asks the
+//      person for the password again ("Confirm it is you") before the code, and the new
+//      ID token's auth_time is the new sign-in (openid-client checks it with maxAge);
+//   7. a CONFIDENTIAL client (client_secret_basic): clientCredentialsGrant gives an
 //      at+jwt access token whose sub and client_id are the client, no refresh token.
 // No console errors and no request to an origin other than Tessera's and the callback's
 // on any page; screenshots of the login page and the callback page go to
@@ -73,6 +76,27 @@ await new Promise((resolve, reject) => {
   callbackServer.listen(Number(callback.port), callback.hostname, resolve);
 });
 
+/** Tessera may answer with a page that moves on to the client by itself (meta refresh)
+ *  or through a "Continue" link; follow the link when the page stays put. */
+async function reachCallback(page, shot) {
+  const continueLink = page.getByRole("link", { name: "Continue", exact: true });
+  try {
+    await Promise.race([
+      page.waitForURL(atCallback, { timeout: 15_000 }),
+      continueLink.waitFor({ timeout: 15_000 }).then(async () => {
+        await page.screenshot({ path: join(SCREENSHOTS, `${shot}.png`), fullPage: true });
+        await sleep(1000);
+        if (!atCallback(new URL(page.url()))) await continueLink.click().catch(() => {});
+      }),
+    ]);
+    await page.waitForURL(atCallback, { timeout: 15_000 });
+  } catch (e) {
+    throw new Error(`the browser did not reach ${CALLBACK_URL}: it is at ${page.url()}\n${problems.join("\n")}`, {
+      cause: e,
+    });
+  }
+}
+
 const problems = [];
 let browser;
 try {
@@ -118,24 +142,7 @@ try {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
 
-  // Tessera may answer with a page that moves on to the client by itself (meta
-  // refresh) or through a "Continue" link; follow the link when the page stays put.
-  const continueLink = page.getByRole("link", { name: "Continue", exact: true });
-  try {
-    await Promise.race([
-      page.waitForURL(atCallback, { timeout: 15_000 }),
-      continueLink.waitFor({ timeout: 15_000 }).then(async () => {
-        await page.screenshot({ path: join(SCREENSHOTS, "oidc-continue.png"), fullPage: true });
-        await sleep(1000);
-        if (!atCallback(new URL(page.url()))) await continueLink.click().catch(() => {});
-      }),
-    ]);
-    await page.waitForURL(atCallback, { timeout: 15_000 });
-  } catch (e) {
-    throw new Error(`the browser did not reach ${CALLBACK_URL}: it is at ${page.url()}\n${problems.join("\n")}`, {
-      cause: e,
-    });
-  }
+  await reachCallback(page, "oidc-continue");
   const reached = new URL(page.url());
   assert.equal(await page.locator("body").textContent(), "signed in\n");
   await page.screenshot({ path: join(SCREENSHOTS, "oidc-callback.png"), fullPage: true });
@@ -182,7 +189,40 @@ try {
   const again = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
   assert.equal(again.preferred_username, username);
 
-  // 6. A confidential client, no user: client_credentials with the secret, discovered
+  // 6. prompt=login and max_age=0: the signed-in person is asked for the password again.
+  let lastAuthTime = claims.auth_time;
+  for (const [name, extra] of [["prompt=login", { prompt: "login" }], ["max_age=0", { max_age: "0" }]]) {
+    await sleep(1100); // a later second: the new sign-in's auth_time must differ
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK_URL,
+      scope: "openid",
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+      state,
+      ...extra,
+    });
+    await page.goto(url.href);
+    await page.waitForURL((u) => u.origin === new URL(TESSERA_URL).origin && u.pathname === "/login/confirm");
+    await page.getByRole("heading", { name: "Confirm it is you" }).waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, `oidc-confirm-${extra.prompt ? "login" : "max-age"}.png`), fullPage: true });
+    await page.getByLabel("Your password, to confirm it is you").fill(password);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await reachCallback(page, "oidc-continue-again");
+    const again = await client.authorizationCodeGrant(config, new URL(page.url()), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      idTokenExpected: true,
+      maxAge: 60, // openid-client checks auth_time against it
+    });
+    const authTime = again.claims().auth_time;
+    assert.ok(authTime > lastAuthTime, `${name}: a new sign-in (${authTime} after ${lastAuthTime})`);
+    assert.equal(again.claims().sub, claims.sub);
+    lastAuthTime = authTime;
+  }
+
+  // 7. A confidential client, no user: client_credentials with the secret, discovered
   // through the README's snippet (openid-client's default, client_secret_post).
   const service = await tessera(TESSERA_URL, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET);
   const scope = process.env.CLIENT_CREDENTIALS_SCOPE;
@@ -198,7 +238,8 @@ try {
   assert.deepEqual(problems, [], "no console errors, no request to another origin");
   console.log(
     `openid-client flow passed for ${username}: discovery, login in Chromium, code+PKCE, ` +
-      `ID token (signature and claims), userinfo, refresh, client_credentials`,
+      `ID token (signature and claims), userinfo, refresh, prompt=login and max_age=0 ` +
+      `(the password asked again), client_credentials`,
   );
 } finally {
   await browser?.close();
