@@ -79,6 +79,12 @@ pub enum ClientsCommand {
         /// The resource (an absolute URI) a third-party app's tokens are for, beside UserInfo.
         #[arg(long)]
         audience: Option<String>,
+        /// Where Tessera POSTs a logout token when a session of the client ends.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The client needs `sid` in logout tokens (always sent).
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
         /// Print the client as JSON (with `client_secret` when there is one).
         #[arg(long)]
         json: bool,
@@ -191,6 +197,8 @@ fn client_json(c: &OAuthClient, secret: Option<&ClientSecret>) -> serde_json::Va
         "public": c.is_public(),
         "first_party": c.first_party,
         "audience": c.audience,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "created_at": c.created_at,
     });
     if let (Some(map), Some(secret)) = (v.as_object_mut(), secret) {
@@ -210,6 +218,8 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
             public,
             first_party,
             audience,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             json,
         } => {
             let grant_types = if grants.is_empty() {
@@ -231,6 +241,8 @@ async fn clients(state: AppState, cmd: ClientsCommand) -> anyhow::Result<()> {
                 public,
                 first_party,
                 audience,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
             };
             let (client, secret) = state
                 .oidc

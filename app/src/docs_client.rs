@@ -46,6 +46,8 @@ impl WithDocsClient {
             scopes: Scopes::parse("openid profile email").unwrap_or_default(),
             first_party: true,
             audience: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         };
         Self { inner, docs }

@@ -37,6 +37,10 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        // Back-Channel Logout 1.0: a client that registered a URI gets a logout token,
+        // with `sid`, whenever a session of it ends.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         // RFC 7009 revocation: possession of the token is the authorisation. Introspection
         // is left out: it takes a bearer with a role, not an OAuth client authentication
         // RFC 8414 can name.

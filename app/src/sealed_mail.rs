@@ -11,7 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
 use tessera_domain::email::{EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
-use tessera_domain::ports::{EmailTokenStore, Outbox, QueuedMail, RedeemError, StoreError};
+use tessera_domain::oidc::LogoutNotice;
+use tessera_domain::ports::{
+    EmailTokenStore, Outbox, Outgoing, QueuedMessage, RedeemError, StoreError,
+};
 use tessera_domain::user::{PasswordHash, UserId};
 use tessera_keys::Kek;
 
@@ -74,6 +77,19 @@ impl<S: EmailTokenStore + Outbox> EmailTokenStore for SealedMail<S> {
         self.inner.queue_mail(&sealed, now).await
     }
 
+    /// The logout token is sealed for its client as a mail's body for its recipient.
+    async fn queue_logout(
+        &self,
+        notice: &LogoutNotice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sealed = LogoutNotice {
+            token: self.seal(&notice.token, &notice.client.to_string())?,
+            ..notice.clone()
+        };
+        self.inner.queue_logout(&sealed, now).await
+    }
+
     async fn find_token(
         &self,
         hash: &EmailTokenHash,
@@ -122,21 +138,27 @@ impl<S: EmailTokenStore + Outbox> Outbox for SealedMail<S> {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: u64,
-    ) -> Result<Vec<QueuedMail>, StoreError> {
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
         let claimed = self.inner.claim_due(claimer, now, lease, limit).await?;
         let mut open = Vec::with_capacity(claimed.len());
         for mut queued in claimed {
-            let to = queued.mail.to.as_str().to_owned();
-            match (
-                self.open(&queued.mail.text, &to),
-                self.open(&queued.mail.html, &to),
-            ) {
-                (Ok(text), Ok(html)) => {
-                    queued.mail.text = text;
-                    queued.mail.html = html;
-                    open.push(queued);
+            let opened = match &mut queued.message {
+                Outgoing::Mail(mail) => {
+                    let to = mail.to.as_str().to_owned();
+                    self.open(&mail.text, &to)
+                        .and_then(|text| Ok((text, self.open(&mail.html, &to)?)))
+                        .map(|(text, html)| {
+                            mail.text = text;
+                            mail.html = html;
+                        })
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                Outgoing::Logout(notice) => self
+                    .open(&notice.token, &notice.client.to_string())
+                    .map(|token| notice.token = token),
+            };
+            match opened {
+                Ok(()) => open.push(queued),
+                Err(e) => {
                     // Sealed under another key (the KEK was replaced): it can never be
                     // sent, so it is given up rather than claimed again forever.
                     tracing::warn!(id = queued.id, error = %e, "outbox body cannot be opened");

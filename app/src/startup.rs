@@ -313,6 +313,9 @@ pub async fn build_state(
         inner: Arc::new(store.clone()),
         metrics: Arc::clone(&telemetry.metrics),
     });
+    let clients: Arc<dyn tessera_domain::oidc::ClientStore> = Arc::new(
+        crate::docs_client::WithDocsClient::new(Arc::new(store.clone()), &public_base(config)),
+    );
     let core = Core::new(
         AuthDeps {
             users: Arc::new(store.clone()),
@@ -340,7 +343,11 @@ pub async fn build_state(
         RefreshTokenMint::new(kek.derive("tessera refresh-token mint v1")),
     )
     .with_mail(mail_policy(config)?)
-    .with_reauthentication_window(delta(config.security.reauthentication_window)?);
+    .with_reauthentication_window(delta(config.security.reauthentication_window)?)
+    .with_logout_notices(tessera_domain::auth::LogoutNotices {
+        clients: Arc::clone(&clients),
+        id_tokens: keys.clone(),
+    });
     let emails = EmailFlows::new(core.clone());
     let factors = SecondFactors::new(
         core.clone(),
@@ -359,10 +366,7 @@ pub async fn build_state(
     let oidc = OidcProvider::new(
         core,
         OidcDeps {
-            clients: Arc::new(crate::docs_client::WithDocsClient::new(
-                Arc::new(store.clone()),
-                &public_base(config),
-            )),
+            clients,
             id_tokens: keys.clone(),
         },
     );
@@ -555,9 +559,11 @@ fn build_delivery(
     };
     // A claim outlives the longest send, so no other sender takes a mail mid-send.
     let lease = delta(m.timeout * 2 + Duration::from_secs(5))?;
+    let logout = Arc::new(crate::backchannel::HttpLogoutTransport::new(m.timeout)?);
     Ok(MailDelivery::new(
         outbox,
         transport,
+        logout,
         clock,
         policy,
         uuid::Uuid::new_v4().to_string(),

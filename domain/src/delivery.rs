@@ -9,7 +9,7 @@ use chrono::TimeDelta;
 
 use crate::clock::Clock;
 use crate::email::{AfterFailure, DeliveryPolicy};
-use crate::ports::{MailError, MailTransport, Outbox, StoreError};
+use crate::ports::{LogoutTransport, MailError, MailTransport, Outbox, Outgoing, StoreError};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +30,8 @@ impl DeliveryRound {
 pub struct MailDelivery {
     outbox: Arc<dyn Outbox>,
     transport: Arc<dyn MailTransport>,
+    /// Logout tokens go to clients over HTTP, not through the mail relay.
+    logout: Arc<dyn LogoutTransport>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
     /// This sender's name in claims.
@@ -44,6 +46,7 @@ impl MailDelivery {
     pub fn new(
         outbox: Arc<dyn Outbox>,
         transport: Arc<dyn MailTransport>,
+        logout: Arc<dyn LogoutTransport>,
         clock: Arc<dyn Clock>,
         policy: DeliveryPolicy,
         claimer: String,
@@ -52,6 +55,7 @@ impl MailDelivery {
         Self {
             outbox,
             transport,
+            logout,
             clock,
             policy,
             claimer,
@@ -75,8 +79,13 @@ impl MailDelivery {
         // deadline, so the whole round is, and the claims' lease (longer than one
         // deadline) holds for all of them — sent one after another, a slow relay would let
         // the lease of the last ones lapse and another sender claim them mid-round.
-        let results =
-            futures_util::future::join_all(due.iter().map(|q| self.transport.send(&q.mail))).await;
+        let results = futures_util::future::join_all(due.iter().map(|q| async {
+            match &q.message {
+                Outgoing::Mail(mail) => self.transport.send(mail).await,
+                Outgoing::Logout(notice) => self.logout.deliver(notice).await,
+            }
+        }))
+        .await;
         let now = self.clock.now();
         let mut round = DeliveryRound::default();
         for (queued, result) in due.into_iter().zip(results) {

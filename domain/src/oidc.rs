@@ -155,6 +155,11 @@ pub struct OAuthClient {
     /// The resource (RFC 8707) a third-party app's tokens are for, as an administrator
     /// set it: their `aud`, beside UserInfo. `None`: UserInfo only.
     pub audience: Option<String>,
+    /// Where Tessera POSTs a logout token when a session of this client ends (OpenID
+    /// Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in the logout token (it always gets one here).
+    pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -190,6 +195,9 @@ pub struct NewClient {
     pub first_party: bool,
     /// See [`OAuthClient::audience`].
     pub audience: Option<String>,
+    /// See [`OAuthClient::backchannel_logout_uri`].
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Why a client description was refused; the message is safe to show.
@@ -227,6 +235,16 @@ impl NewClient {
         }
         if let Some(aud) = &self.audience {
             check_audience(aud).map_err(InvalidClient)?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            // An https URL, or http on loopback, as for redirects; never a query
+            // parameter that could be mistaken for the token (§2.2).
+            if !uri.starts_with("http") || uri.contains('?') {
+                return bad(format!(
+                    "{uri:?} is not a back-channel logout URI Tessera accepts"
+                ));
+            }
+            check_redirect_uri(uri).map_err(InvalidClient)?;
         }
         if self.redirect_uris.len() + self.post_logout_redirect_uris.len() > 20 {
             return bad("at most 20 redirect URIs".into());
@@ -363,6 +381,27 @@ pub struct AuthorizationCode {
     pub session: Option<SessionId>,
 }
 
+/// The event a logout token announces (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token on its way to a client's back-channel logout URI, through the outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogoutNotice {
+    pub client: ClientId,
+    pub uri: String,
+    /// The signed logout token (JWT, `typ: logout+jwt`).
+    pub token: String,
+}
+
+impl fmt::Debug for LogoutNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogoutNotice")
+            .field("client", &self.client)
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Whether `verifier` answers the S256 `challenge` (RFC 7636 §4.6). A verifier is 43 to
 /// 128 unreserved characters.
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
@@ -489,6 +528,8 @@ mod tests {
             scopes: Scopes::default(),
             first_party: false,
             audience: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         };
         let native = client("http://127.0.0.1:8123/cb");

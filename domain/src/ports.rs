@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use crate::email::{Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail};
 use crate::mfa::AuthMethod;
-use crate::oidc::ClientId;
+use crate::oidc::{ClientId, LogoutNotice};
 use crate::session::{RefreshTokenHash, RefreshTokenState, RotateOutcome, Session, SessionId};
 use crate::user::{PasswordHash, User, UserId, Username};
 
@@ -130,6 +130,13 @@ pub trait EmailTokenStore: Send + Sync + 'static {
     /// Writes `mail`, a notice that carries no link and so no token, to the outbox,
     /// queued for delivery at `now`.
     async fn queue_mail(&self, mail: &OutgoingMail, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Writes a logout token for a client's back-channel logout URI to the outbox,
+    /// queued for delivery at `now`.
+    async fn queue_logout(
+        &self,
+        notice: &LogoutNotice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn find_token(
         &self,
         hash: &EmailTokenHash,
@@ -162,11 +169,19 @@ pub trait EmailTokenStore: Send + Sync + 'static {
     async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-/// A mail in the outbox, claimed for sending.
+/// What the outbox carries: a mail, or a logout token for a client's back-channel
+/// logout URI. Both get the same claims, retries and giving up.
 #[derive(Debug, Clone)]
-pub struct QueuedMail {
+pub enum Outgoing {
+    Mail(OutgoingMail),
+    Logout(LogoutNotice),
+}
+
+/// A message in the outbox, claimed for sending.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
     pub id: i64,
-    pub mail: OutgoingMail,
+    pub message: Outgoing,
     pub created_at: DateTime<Utc>,
     /// Attempts so far, this one included.
     pub attempts: u32,
@@ -188,7 +203,7 @@ pub trait Outbox: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease: chrono::TimeDelta,
         limit: u64,
-    ) -> Result<Vec<QueuedMail>, StoreError>;
+    ) -> Result<Vec<QueuedMessage>, StoreError>;
     /// The mail was accepted by the relay; its bodies (which hold a live link) are wiped.
     async fn mark_sent(&self, id: i64, claimer: &str, now: DateTime<Utc>)
     -> Result<(), StoreError>;
@@ -233,6 +248,17 @@ pub enum MailError {
 #[async_trait]
 pub trait MailTransport: Send + Sync + 'static {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// POSTs a logout token to a client's back-channel logout URI (Back-Channel Logout 1.0
+/// §2.5), within a bounded time.
+///
+/// # Errors
+/// MUST return [`MailError::Temporary`] when the client may take it later (no answer,
+/// a timeout, a 5xx) and [`MailError::Permanent`] when it refused the token (a 4xx).
+#[async_trait]
+pub trait LogoutTransport: Send + Sync + 'static {
+    async fn deliver(&self, notice: &LogoutNotice) -> Result<(), MailError>;
 }
 
 /// Sessions and their refresh-token chains.

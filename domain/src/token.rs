@@ -275,6 +275,11 @@ pub trait IdTokenSigner: Send + Sync + 'static {
     /// # Errors
     /// MUST return [`SignError::NoActiveKey`] when no key may sign right now.
     fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, SignError>;
+    /// A logout token (Back-Channel Logout 1.0 §2.4), header `typ: logout+jwt`.
+    ///
+    /// # Errors
+    /// MUST return [`SignError::NoActiveKey`] when no key may sign right now.
+    fn sign_logout_token(&self, claims: &serde_json::Value) -> Result<String, SignError>;
     /// The claims of an ID token this issuer signed with a key still published, expired
     /// or not (a logout hint is usually older than the token's lifetime); `None` for
     /// anything else.

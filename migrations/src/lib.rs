@@ -11,7 +11,7 @@ mod m0003_email;
 mod m0004_second_factors;
 mod m0005_oidc;
 mod m0006_step_up;
-mod m0007_client_audience;
+mod m0007_oidc_ii;
 mod schema;
 
 use sea_orm_migration::prelude::*;
@@ -22,7 +22,7 @@ use m0003_email::M0003Email;
 use m0004_second_factors::M0004SecondFactors;
 use m0005_oidc::M0005Oidc;
 use m0006_step_up::M0006StepUp;
-use m0007_client_audience::M0007ClientAudience;
+use m0007_oidc_ii::M0007OidcIi;
 
 pub struct Migrator;
 
@@ -36,7 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004SecondFactors),
             Box::new(M0005Oidc),
             Box::new(M0006StepUp),
-            Box::new(M0007ClientAudience),
+            Box::new(M0007OidcIi),
         ]
     }
 }

@@ -34,7 +34,7 @@ enum EmailTokens {
 }
 
 #[derive(DeriveIden)]
-enum Outbox {
+pub(crate) enum Outbox {
     Table,
     Id,
     Recipient,

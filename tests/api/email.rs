@@ -745,9 +745,12 @@ async fn mail_waiting_in_the_outbox_is_sealed_at_rest() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    for body in [&rows[0].mail.text, &rows[0].mail.html] {
+    let tessera_domain::ports::Outgoing::Mail(mail) = &rows[0].message else {
+        panic!("a mail");
+    };
+    for body in [&mail.text, &mail.html] {
         assert!(body.starts_with("sealed:v1:"), "{body}");
         assert!(!body.contains("token=") && !body.contains(&name), "{body}");
     }
-    assert_eq!(rows[0].mail.to.as_str(), email);
+    assert_eq!(mail.to.as_str(), email);
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod account_safety;
 mod auth;
+mod backchannel;
 mod backends;
 mod docs;
 mod edge;

@@ -49,6 +49,8 @@ pub(crate) async fn register(
         public,
         first_party,
         audience: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     };
     let (client, secret) = app
         .state

@@ -14,10 +14,10 @@ use tessera_domain::session::ClientInfo;
 use crate::helpers::{Browser, PASSWORD, TestApp, claims_of, unique_name};
 use crate::oidc::{REDIRECT, authorize_path, challenge_for, consent_form, param, provider, token};
 
-const VERIFIER: &str = "a-verifier-of-forty-three-characters-or-more-0123";
+pub(crate) const VERIFIER: &str = "a-verifier-of-forty-three-characters-or-more-0123";
 const RESOURCE: &str = "https://api.example.test";
 
-async fn client(app: &TestApp, new: NewClient) -> (OAuthClient, Option<String>) {
+pub(crate) async fn client(app: &TestApp, new: NewClient) -> (OAuthClient, Option<String>) {
     let (c, secret) = app
         .state
         .oidc
@@ -27,7 +27,7 @@ async fn client(app: &TestApp, new: NewClient) -> (OAuthClient, Option<String>) 
     (c, secret.map(|s| s.expose().to_owned()))
 }
 
-fn described(first_party: bool, public: bool, audience: Option<&str>) -> NewClient {
+pub(crate) fn described(first_party: bool, public: bool, audience: Option<&str>) -> NewClient {
     let mut grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     if !public {
         grant_types.push(GrantType::ClientCredentials);
@@ -41,11 +41,13 @@ fn described(first_party: bool, public: bool, audience: Option<&str>) -> NewClie
         public,
         first_party,
         audience: audience.map(str::to_owned),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 
 /// An administrator, by name, and a browser signed in as them.
-async fn admin_browser(app: &TestApp) -> (String, Browser<'_>) {
+pub(crate) async fn admin_browser(app: &TestApp) -> (String, Browser<'_>) {
     let pair = app.signed_in_with_role("admin").await;
     let name = claims_of(&pair.access_token)["username"]
         .as_str()
@@ -57,13 +59,13 @@ async fn admin_browser(app: &TestApp) -> (String, Browser<'_>) {
 }
 
 /// Through consent when it is asked, back at the client: the code.
-async fn code_through(browser: &mut Browser<'_>, path: &str) -> String {
+pub(crate) async fn code_through(browser: &mut Browser<'_>, path: &str) -> String {
     let to = back_at_client(browser, path).await;
     param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"))
 }
 
 /// Through consent when it is asked: where the browser is sent back to the client.
-async fn back_at_client(browser: &mut Browser<'_>, path: &str) -> String {
+pub(crate) async fn back_at_client(browser: &mut Browser<'_>, path: &str) -> String {
     let (status, headers, html) = browser.get(path).await;
     if status == StatusCode::OK && html.contains("Allow this application?") {
         let form = consent_form(&html, "allow");
@@ -79,7 +81,7 @@ async fn back_at_client(browser: &mut Browser<'_>, path: &str) -> String {
 }
 
 /// The code exchanged by `c` (Basic with its secret, or its id alone).
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     c: &OAuthClient,
     secret: Option<&str>,
@@ -103,7 +105,7 @@ async fn exchange(
     }
 }
 
-async fn userinfo_status(app: &TestApp, access: &str) -> StatusCode {
+pub(crate) async fn userinfo_status(app: &TestApp, access: &str) -> StatusCode {
     app.client
         .get(app.url("/oauth2/userinfo"))
         .bearer_auth(access)

@@ -706,6 +706,8 @@ async fn oauth_clients(admin: &Client, call: &mut impl FnMut(&str)) {
         public: Some(false),
         first_party: None,
         audience: Some("https://sdk-test.example/api".parse().unwrap()),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: None,
     };
     call("createClient");
     let created = admin

@@ -359,6 +359,16 @@ impl KeyRingHandle {
 }
 
 impl KeyRingHandle {
+    /// A JWT of `typ` over `claims` with the active key.
+    fn sign_typed(&self, typ: &str, claims: &serde_json::Value) -> Result<String, SignError> {
+        let ring = self.snapshot();
+        let key = ring.active.as_ref().ok_or(SignError::NoActiveKey)?;
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": key.material.kid()});
+        let header = URL_SAFE_NO_PAD.encode(header.to_string());
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Unknown(e.into()))?;
+        self.sign_compact(key, &header, &payload)
+    }
+
     /// `header.payload.signature` with the active key; `header` is already base64url.
     fn sign_compact(
         &self,
@@ -399,12 +409,11 @@ impl IdTokenSigner for KeyRingHandle {
     /// `typ: JWT`, so an ID token can never pass for an access token (`at+jwt`) here or
     /// at a resource server that checks the type (RFC 9068 §4).
     fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, SignError> {
-        let ring = self.snapshot();
-        let key = ring.active.as_ref().ok_or(SignError::NoActiveKey)?;
-        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.material.kid()});
-        let header = URL_SAFE_NO_PAD.encode(header.to_string());
-        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Unknown(e.into()))?;
-        self.sign_compact(key, &header, &payload)
+        self.sign_typed("JWT", claims)
+    }
+
+    fn sign_logout_token(&self, claims: &serde_json::Value) -> Result<String, SignError> {
+        self.sign_typed("logout+jwt", claims)
     }
 
     fn verify_id_token_hint(&self, token: &str) -> Option<serde_json::Value> {

@@ -212,6 +212,10 @@ pub mod outbox {
         pub sent_at: Option<i64>,
         pub failed_at: Option<i64>,
         pub last_error: Option<String>,
+        /// `mail`, or `backchannel_logout` (then `recipient` is the client's id).
+        pub kind: String,
+        /// A logout token's URI.
+        pub target: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -334,6 +338,8 @@ pub mod oauth_clients {
         pub scopes: String,
         pub first_party: i32,
         pub audience: Option<String>,
+        pub backchannel_logout_uri: Option<String>,
+        pub backchannel_logout_session_required: i32,
         pub created_at: i64,
     }
 

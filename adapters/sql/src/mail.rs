@@ -22,7 +22,10 @@ use sea_orm::{
 use tessera_domain::email::{
     Email, EmailTokenHash, EmailTokenPurpose, EmailTokenRecord, OutgoingMail,
 };
-use tessera_domain::ports::{EmailTokenStore, Outbox, QueuedMail, RedeemError, StoreError};
+use tessera_domain::oidc::{ClientId, LogoutNotice};
+use tessera_domain::ports::{
+    EmailTokenStore, Outbox, Outgoing, QueuedMessage, RedeemError, StoreError,
+};
 use tessera_domain::user::{PasswordHash, UserId};
 use uuid::Uuid;
 
@@ -115,6 +118,35 @@ impl EmailTokenStore for SqlStore {
         Ok(())
     }
 
+    async fn queue_logout(
+        &self,
+        notice: &LogoutNotice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row = outbox::ActiveModel {
+            recipient: Set(notice.client.to_string()),
+            subject: Set(String::new()),
+            text_body: Set(notice.token.clone()),
+            html_body: Set(String::new()),
+            created_at: Set(millis(now)),
+            next_attempt_at: Set(millis(now)),
+            claimed_until: Set(0),
+            claimed_by: Set(None),
+            attempts: Set(0),
+            sent_at: Set(None),
+            failed_at: Set(None),
+            last_error: Set(None),
+            kind: Set(BACKCHANNEL_LOGOUT.to_owned()),
+            target: Set(Some(notice.uri.clone())),
+            ..Default::default()
+        };
+        outbox::Entity::insert(row)
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn find_token(
         &self,
         hash: &EmailTokenHash,
@@ -197,9 +229,15 @@ fn outbox_row(
         sent_at: Set(None),
         failed_at: Set(failed_at),
         last_error: Set(last_error),
+        kind: Set(MAIL.to_owned()),
+        target: Set(None),
         ..Default::default()
     }
 }
+
+/// The outbox's kinds of row.
+const MAIL: &str = "mail";
+const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
 
 async fn withdraw_in(
     conn: &impl sea_orm::ConnectionTrait,
@@ -216,15 +254,23 @@ async fn withdraw_in(
     Ok(())
 }
 
-fn queued(row: outbox::Model) -> Result<QueuedMail, StoreError> {
-    Ok(QueuedMail {
-        id: row.id,
-        mail: OutgoingMail {
+fn queued(row: outbox::Model) -> Result<QueuedMessage, StoreError> {
+    let message = match row.kind.as_str() {
+        BACKCHANNEL_LOGOUT => Outgoing::Logout(LogoutNotice {
+            client: ClientId::parse(&row.recipient).ok_or_else(|| corrupt("outbox"))?,
+            uri: row.target.ok_or_else(|| corrupt("outbox"))?,
+            token: row.text_body,
+        }),
+        _ => Outgoing::Mail(OutgoingMail {
             to: Email::parse(&row.recipient).map_err(|_| corrupt("outbox"))?,
             subject: row.subject,
             text: row.text_body,
             html: row.html_body,
-        },
+        }),
+    };
+    Ok(QueuedMessage {
+        id: row.id,
+        message,
         created_at: instant(row.created_at),
         attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
     })
@@ -245,7 +291,7 @@ impl Outbox for SqlStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: u64,
-    ) -> Result<Vec<QueuedMail>, StoreError> {
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
         let now_ms = millis(now);
         let candidates: Vec<i64> = outbox::Entity::find()
             .select_only()

@@ -43,6 +43,8 @@ fn client_to_domain(m: oauth_clients::Model) -> Result<OAuthClient, StoreError> 
         scopes: Scopes::parse(&m.scopes).map_err(|_| corrupt("client"))?,
         first_party: m.first_party != 0,
         audience: m.audience,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        backchannel_logout_session_required: m.backchannel_logout_session_required != 0,
         created_at: instant(m.created_at),
     })
 }
@@ -91,6 +93,10 @@ impl ClientStore for SqlStore {
             scopes: Set(c.scopes.join()),
             first_party: Set(i32::from(c.first_party)),
             audience: Set(c.audience.clone()),
+            backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+            backchannel_logout_session_required: Set(i32::from(
+                c.backchannel_logout_session_required,
+            )),
             created_at: Set(millis(c.created_at)),
         })
         .exec_without_returning(self.conn())

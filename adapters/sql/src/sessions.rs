@@ -57,6 +57,29 @@ fn state_of(row: &refresh_tokens::Model) -> RefreshTokenState {
     }
 }
 
+impl SqlStore {
+    /// Runs `ending`, one statement that stamps sessions revoked at an instant, and
+    /// answers the sessions it ended: those `stamped` (the sessions with that instant)
+    /// finds after it but not before — MySQL cannot `RETURNING`, and an earlier
+    /// statement may have stamped the same instant (the same millisecond, or a clock
+    /// that stands still), whose sessions were not ended by this one.
+    async fn ended_by(
+        &self,
+        ending: sea_orm::UpdateMany<sessions::Entity>,
+        stamped: sea_orm::Select<sessions::Entity>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let id = |m: sessions::Model| {
+            Uuid::parse_str(&m.id)
+                .map(SessionId)
+                .map_err(|_| corrupt("session"))
+        };
+        let before = all(self.conn(), stamped.clone(), id).await?;
+        updated(self.conn(), ending).await?;
+        let after = all(self.conn(), stamped, id).await?;
+        Ok(after.into_iter().filter(|s| !before.contains(s)).collect())
+    }
+}
+
 #[async_trait]
 impl SessionRepository for SqlStore {
     async fn create(&self, session: &Session, token: &RefreshTokenHash) -> Result<(), StoreError> {
@@ -211,17 +234,10 @@ impl SessionRepository for SqlStore {
         if let Some(except) = except {
             ending = ending.filter(sessions::Column::Id.ne(except.to_string()));
         }
-        updated(self.conn(), ending).await?;
-        // The sessions this statement ended carry its instant (MySQL cannot RETURNING).
-        let ended = sessions::Entity::find()
+        let stamped = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.to_string()))
             .filter(sessions::Column::RevokedAt.eq(at));
-        all(self.conn(), ended, |m| {
-            Uuid::parse_str(&m.id)
-                .map(SessionId)
-                .map_err(|_| corrupt("session"))
-        })
-        .await
+        self.ended_by(ending, stamped).await
     }
 
     async fn revoke_client_sessions(
@@ -238,21 +254,14 @@ impl SessionRepository for SqlStore {
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
             .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after));
-        let mut ended = sessions::Entity::find()
+        let mut stamped = sessions::Entity::find()
             .filter(sessions::Column::OauthClient.eq(client.to_string()))
             .filter(sessions::Column::RevokedAt.eq(at));
         if let Some(user) = user {
             ending = ending.filter(sessions::Column::UserId.eq(user.to_string()));
-            ended = ended.filter(sessions::Column::UserId.eq(user.to_string()));
+            stamped = stamped.filter(sessions::Column::UserId.eq(user.to_string()));
         }
-        updated(self.conn(), ending).await?;
-        // As in `revoke_all`: the sessions this statement ended carry its instant.
-        all(self.conn(), ended, |m| {
-            Uuid::parse_str(&m.id)
-                .map(SessionId)
-                .map_err(|_| corrupt("session"))
-        })
-        .await
+        self.ended_by(ending, stamped).await
     }
 
     async fn reauthenticated(

@@ -32,7 +32,7 @@ pub use email::EmailFlows;
 pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcProvider, OidcTokens, UserInfo};
 pub use second_factors::{FactorStatus, SecondFactors};
 
-pub use shared::{Core, DEFAULT_REAUTHENTICATION_WINDOW};
+pub use shared::{Core, DEFAULT_REAUTHENTICATION_WINDOW, LogoutNotices};
 
 pub use errors::{
     AccountError, AuthError, AuthorizeError, ClientError, EmailChangeError, FactorError,

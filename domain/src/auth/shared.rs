@@ -16,6 +16,9 @@ use super::*;
 /// How recent a sign-in must be for a sensitive change, unless configured.
 pub const DEFAULT_REAUTHENTICATION_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
+/// How long a logout token is good for: long enough for the outbox's first attempts.
+const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
+
 /// The shared core of the use cases: the ports of [`AuthDeps`], the token, session and
 /// mail policies, and the refresh-token mint. Cheap to clone (one `Arc`): every service
 /// holds one.
@@ -33,6 +36,17 @@ struct Parts {
     mail: MailPolicy,
     /// How recent a sign-in must be for a change that could keep or take the account.
     reauthentication_window: TimeDelta,
+    /// How registered clients hear that their sessions ended; `None` until set.
+    logout_notices: Option<LogoutNotices>,
+}
+
+/// What the core needs to tell a registered client that a session of it ended (OpenID
+/// Connect Back-Channel Logout 1.0): the client's registration, and the key that signs
+/// its ID tokens (and so its logout tokens).
+#[derive(Clone)]
+pub struct LogoutNotices {
+    pub clients: Arc<dyn crate::oidc::ClientStore>,
+    pub id_tokens: Arc<dyn crate::token::IdTokenSigner>,
 }
 
 impl Core {
@@ -50,6 +64,7 @@ impl Core {
                 mint,
                 mail: MailPolicy::default(),
                 reauthentication_window: DEFAULT_REAUTHENTICATION_WINDOW,
+                logout_notices: None,
             }),
         }
     }
@@ -66,6 +81,14 @@ impl Core {
     #[must_use]
     pub fn with_reauthentication_window(mut self, window: TimeDelta) -> Self {
         Arc::make_mut(&mut self.inner).reauthentication_window = window;
+        self
+    }
+
+    /// Registered clients with a back-channel logout URI are told when a session of
+    /// theirs ends (nothing is sent until set).
+    #[must_use]
+    pub fn with_logout_notices(mut self, notices: LogoutNotices) -> Self {
+        Arc::make_mut(&mut self.inner).logout_notices = Some(notices);
         self
     }
 
@@ -270,6 +293,67 @@ impl Core {
         self.deps().sessions.revoke(session.id, now).await?;
         self.revoke_rule(Revocation::Session(session.id), now)
             .await?;
+        self.tell_client_ended(session, now).await
+    }
+
+    /// Tells the client of `session`, if it registered a back-channel logout URI, that
+    /// the session ended: a logout token (§2.4: `iss`, `aud`, `iat`, `exp`, `jti`, `sub`,
+    /// `sid`, `events`; never a `nonce`) queued in the outbox, which POSTs it with
+    /// retries. Tessera's own sessions have no client to tell.
+    async fn tell_client_ended(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        let (Some(notices), Some(grant)) = (&self.inner.logout_notices, &session.oauth) else {
+            return Ok(());
+        };
+        let Some(client) = notices.clients.find_client(grant.client).await? else {
+            return Ok(());
+        };
+        let Some(uri) = client.backchannel_logout_uri else {
+            return Ok(());
+        };
+        let iat = now.timestamp();
+        let claims = serde_json::json!({
+            "iss": self.tokens().issuer,
+            "aud": client.id,
+            "iat": iat,
+            "exp": iat + LOGOUT_TOKEN_TTL_SECS,
+            "jti": uuid::Uuid::new_v4(),
+            "sub": session.user_id,
+            "sid": session.id,
+            "events": { crate::oidc::BACKCHANNEL_LOGOUT_EVENT: {} },
+        });
+        let token = notices
+            .id_tokens
+            .sign_logout_token(&claims)
+            .map_err(|e| match e {
+                SignError::NoActiveKey => Unavailable::NoSigningKey,
+                SignError::Unknown(e) => Unavailable::Store(e),
+            })?;
+        let notice = crate::oidc::LogoutNotice {
+            client: client.id,
+            uri,
+            token,
+        };
+        Ok(self.deps().email_tokens.queue_logout(&notice, now).await?)
+    }
+
+    /// [`Self::tell_client_ended`] for sessions ended in bulk, known by id.
+    async fn tell_clients_ended(
+        &self,
+        ended: &[SessionId],
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        if self.inner.logout_notices.is_none() {
+            return Ok(());
+        }
+        for id in ended {
+            if let Some(session) = self.deps().sessions.find(*id).await? {
+                self.tell_client_ended(&session, now).await?;
+            }
+        }
         Ok(())
     }
 
@@ -290,6 +374,7 @@ impl Core {
         for id in &ended {
             self.revoke_rule(Revocation::Session(*id), now).await?;
         }
+        self.tell_clients_ended(&ended, now).await?;
         Ok(ended.len())
     }
 
@@ -310,6 +395,7 @@ impl Core {
         for id in &ended {
             self.revoke_rule(Revocation::Session(*id), now).await?;
         }
+        self.tell_clients_ended(&ended, now).await?;
         Ok(ended.len())
     }
 

@@ -116,6 +116,9 @@ impl IdTokenSigner for FakeIdTokens {
         self.0.lock().unwrap().push(claims.clone());
         Ok(format!("{}{claims}", Self::PREFIX))
     }
+    fn sign_logout_token(&self, claims: &serde_json::Value) -> Result<String, SignError> {
+        self.sign_id_token(claims)
+    }
     fn verify_id_token_hint(&self, token: &str) -> Option<serde_json::Value> {
         Self::claims_of(token)
     }

@@ -156,6 +156,7 @@ impl UserRepository for Users {
 pub struct Mails {
     tokens: Mutex<Vec<EmailTokenRecord>>,
     outbox: Mutex<Vec<OutgoingMail>>,
+    logouts: Mutex<Vec<crate::oidc::LogoutNotice>>,
     users: Arc<Users>,
 }
 
@@ -165,6 +166,7 @@ impl Mails {
         Self {
             tokens: Mutex::default(),
             outbox: Mutex::default(),
+            logouts: Mutex::default(),
             users,
         }
     }
@@ -172,6 +174,11 @@ impl Mails {
     /// Every mail queued for delivery (decoys are not).
     pub fn outbox(&self) -> Vec<OutgoingMail> {
         self.outbox.lock().unwrap().clone()
+    }
+
+    /// Every logout token queued for a client's back-channel logout URI.
+    pub fn logouts(&self) -> Vec<crate::oidc::LogoutNotice> {
+        self.logouts.lock().unwrap().clone()
     }
 
     /// Every token issued, decoys included.
@@ -218,6 +225,14 @@ impl EmailTokenStore for Mails {
     }
     async fn queue_mail(&self, mail: &OutgoingMail, _: DateTime<Utc>) -> Result<(), StoreError> {
         self.outbox.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+    async fn queue_logout(
+        &self,
+        notice: &crate::oidc::LogoutNotice,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.logouts.lock().unwrap().push(notice.clone());
         Ok(())
     }
     async fn find_token(

@@ -127,7 +127,11 @@ impl WorldBuilder {
             self.sessions,
             RefreshTokenMint::new([7; 32]),
         )
-        .with_mail(self.mail);
+        .with_mail(self.mail)
+        .with_logout_notices(crate::auth::LogoutNotices {
+            clients: clients.clone(),
+            id_tokens: id_tokens.clone(),
+        });
         let email = EmailFlows::new(core.clone());
         let factors = SecondFactors::new(
             core.clone(),

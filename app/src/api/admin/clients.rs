@@ -130,6 +130,15 @@ pub struct NewClientBody {
     /// UserInfo only. Their tokens never carry Tessera's own audience nor the user's roles.
     #[oai(validator(max_length = 512))]
     pub audience: Option<String>,
+    /// Where Tessera POSTs a logout token (OpenID Connect Back-Channel Logout 1.0) when
+    /// a session of this client ends: a logout, signing out everywhere, a password reset,
+    /// an administrator's disabling, the user removing the app's access. https, or http
+    /// on a loopback host; no query.
+    #[oai(validator(max_length = 512))]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (Tessera always sends it).
+    #[oai(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 impl poem_openapi::types::Example for NewClientBody {
@@ -143,6 +152,8 @@ impl poem_openapi::types::Example for NewClientBody {
             public: false,
             first_party: false,
             audience: Some("https://billing.example.com/api".into()),
+            backchannel_logout_uri: Some("https://billing.example.com/backchannel-logout".into()),
+            backchannel_logout_session_required: true,
         }
     }
 }
@@ -163,6 +174,10 @@ pub struct ClientView {
     /// The resource its tokens are for, beside UserInfo.
     #[oai(skip_serializing_if_is_none)]
     pub audience: Option<String>,
+    /// Where logout tokens are POSTed when a session of it ends.
+    #[oai(skip_serializing_if_is_none)]
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -178,6 +193,8 @@ impl From<&OAuthClient> for ClientView {
             public: c.is_public(),
             first_party: c.first_party,
             audience: c.audience.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created_at: c.created_at,
         }
     }
@@ -197,6 +214,8 @@ impl poem_openapi::types::Example for ClientView {
             public: body.public,
             first_party: body.first_party,
             audience: body.audience,
+            backchannel_logout_uri: body.backchannel_logout_uri,
+            backchannel_logout_session_required: body.backchannel_logout_session_required,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
@@ -233,6 +252,8 @@ fn new_client(body: NewClientBody) -> NewClient {
         public: body.public,
         first_party: body.first_party,
         audience: body.audience,
+        backchannel_logout_uri: body.backchannel_logout_uri,
+        backchannel_logout_session_required: body.backchannel_logout_session_required,
     }
 }
 

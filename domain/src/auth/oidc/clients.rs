@@ -37,6 +37,8 @@ impl OidcProvider {
             scopes,
             first_party: new.first_party,
             audience: new.audience,
+            backchannel_logout_uri: new.backchannel_logout_uri,
+            backchannel_logout_session_required: new.backchannel_logout_session_required,
             created_at: self.core.now(),
         };
         self.deps.clients.create_client(&registered).await?;

@@ -27,6 +27,8 @@ fn described(public: bool, first_party: bool) -> NewClient {
         public,
         first_party,
         audience: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 
