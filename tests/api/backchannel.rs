@@ -1,7 +1,8 @@
 //! OpenID Connect Back-Channel Logout 1.0, end to end: a client registers a logout URI
-//! served by this test, and for each way a session of it ends — RP-initiated logout,
-//! signing out everywhere, a password reset, an administrator's disabling, the user
-//! removing the app's access — a logout token arrives there through the outbox, and is
+//! served by this test, and for each way a session of it ends — RP-initiated logout, the
+//! app's own logout (revoking its refresh token), signing out everywhere, a password
+//! reset, an administrator's disabling, the user removing the app's access — a logout
+//! token arrives there through the outbox, and is
 //! validated as a relying party would, with a JOSE library: the signature by the JWKS,
 //! `typ: logout+jwt`, `iss`, `aud`, `iat`, `jti`, `sub`, `sid` (the ID token's), the
 //! back-channel logout event, and no `nonce`.
@@ -177,7 +178,27 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     let claims = logout_token_for(&app, &received, &id, &s.sid).await;
     assert_eq!(claims["sub"], user_id);
 
-    // 2. Signing out everywhere.
+    // 2. The app signs its user out by revoking its refresh token (RFC 7009).
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&name, PASSWORD).await;
+    let path = authorize_path(&id, "openid", &challenge_for(VERIFIER));
+    let code = code_through(&mut browser, &path).await;
+    let (_, tokens) = exchange(&app, &c, None, &code, &[]).await;
+    let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .client
+        .post(app.url("/v1/oauth/revoke"))
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    logout_token_for(&app, &received, &id, &sid).await;
+
+    // 3. Signing out everywhere.
     let s = sign_in(&app, &c, &name).await;
     let me = app.login_ok(&name, PASSWORD).await;
     let r = app
@@ -186,7 +207,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     logout_token_for(&app, &received, &id, &s.sid).await;
 
-    // 3. The user removes the app's access on /account.
+    // 4. The user removes the app's access on /account.
     let mut s = sign_in(&app, &c, &name).await;
     s.browser.get("/account").await;
     let csrf = s.browser.csrf.clone();
@@ -204,7 +225,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
         StatusCode::UNAUTHORIZED
     );
 
-    // 4. A password reset, from the mailed link (with the real SMTP server).
+    // 5. A password reset, from the mailed link (with the real SMTP server).
     if let Some(smtp) = &smtp {
         let s = sign_in(&app, &c, &name).await;
         let r = app
@@ -225,7 +246,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
         PASSWORD
     };
 
-    // 5. An administrator disables the account.
+    // 6. An administrator disables the account.
     let mut browser = Browser::new(&app);
     browser.sign_in(&name, password).await;
     let path = authorize_path(&id, "openid", &challenge_for(VERIFIER));
