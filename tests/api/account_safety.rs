@@ -263,7 +263,8 @@ async fn a_wrong_step_up_proof_is_refused_and_counted() {
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
-async fn mailing_app(smtp: &SmtpSink) -> TestApp {
+/// An app that delivers to `smtp`.
+pub(crate) async fn mailing_app(smtp: &SmtpSink) -> TestApp {
     TestApp::builder()
         .with_config(|c| deliver_to(c, &smtp.url()))
         .spawn()

@@ -99,21 +99,23 @@ async fn logout_token_for(app: &TestApp, received: &Received, client_id: &str, s
 }
 
 /// A person signed in to the client: the browser, and the client session's `sid`,
-/// ID token and access token.
+/// ID token, access token and refresh token.
 struct SignedIn<'a> {
     browser: Browser<'a>,
     sid: String,
     id_token: String,
     access: String,
+    refresh: String,
 }
 
 async fn sign_in<'a>(
     app: &'a TestApp,
     c: &tessera_domain::oidc::OAuthClient,
     name: &str,
+    password: &str,
 ) -> SignedIn<'a> {
     let mut browser = Browser::new(app);
-    browser.sign_in(name, PASSWORD).await;
+    browser.sign_in(name, password).await;
     let path = authorize_path(&c.id.to_string(), "openid", &challenge_for(VERIFIER));
     let code = code_through(&mut browser, &path).await;
     let (status, tokens) = exchange(app, c, None, &code, &[]).await;
@@ -124,6 +126,7 @@ async fn sign_in<'a>(
         sid: claims_of(&id_token)["sid"].as_str().unwrap().to_owned(),
         id_token,
         access: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -171,7 +174,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     }
 
     // 1. RP-initiated logout.
-    let mut s = sign_in(&app, &c, &name).await;
+    let mut s = sign_in(&app, &c, &name, PASSWORD).await;
     let logout = format!("/oauth2/logout?id_token_hint={}&client_id={id}", s.id_token);
     let (status, _, _) = s.browser.get(&logout).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -179,27 +182,19 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     assert_eq!(claims["sub"], user_id);
 
     // 2. The app signs its user out by revoking its refresh token (RFC 7009).
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&name, PASSWORD).await;
-    let path = authorize_path(&id, "openid", &challenge_for(VERIFIER));
-    let code = code_through(&mut browser, &path).await;
-    let (_, tokens) = exchange(&app, &c, None, &code, &[]).await;
-    let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s = sign_in(&app, &c, &name, PASSWORD).await;
     let r = app
         .client
         .post(app.url("/v1/oauth/revoke"))
-        .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
+        .form(&[("token", s.refresh.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    logout_token_for(&app, &received, &id, &sid).await;
+    logout_token_for(&app, &received, &id, &s.sid).await;
 
     // 3. Signing out everywhere.
-    let s = sign_in(&app, &c, &name).await;
+    let s = sign_in(&app, &c, &name, PASSWORD).await;
     let me = app.login_ok(&name, PASSWORD).await;
     let r = app
         .post_json("/v1/auth/logout-all", &json!({}), Some(&me.access_token))
@@ -208,7 +203,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     logout_token_for(&app, &received, &id, &s.sid).await;
 
     // 4. The user removes the app's access on /account.
-    let mut s = sign_in(&app, &c, &name).await;
+    let mut s = sign_in(&app, &c, &name, PASSWORD).await;
     s.browser.get("/account").await;
     let csrf = s.browser.csrf.clone();
     let (status, _, _) = s
@@ -227,7 +222,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
 
     // 5. A password reset, from the mailed link (with the real SMTP server).
     if let Some(smtp) = &smtp {
-        let s = sign_in(&app, &c, &name).await;
+        let s = sign_in(&app, &c, &name, PASSWORD).await;
         let r = app
             .post_json("/v1/auth/password-reset", &json!({"email": email}), None)
             .await;
@@ -247,15 +242,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
     };
 
     // 6. An administrator disables the account.
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&name, password).await;
-    let path = authorize_path(&id, "openid", &challenge_for(VERIFIER));
-    let code = code_through(&mut browser, &path).await;
-    let (_, tokens) = exchange(&app, &c, None, &code, &[]).await;
-    let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s = sign_in(&app, &c, &name, password).await;
     let admin = app.signed_in_with_role("admin").await;
     let r = app
         .client
@@ -268,7 +255,7 @@ async fn a_client_hears_of_each_way_its_session_ends() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    logout_token_for(&app, &received, &id, &sid).await;
+    logout_token_for(&app, &received, &id, &s.sid).await;
 
     // Every token was for a session of this client, each once.
     let all = received.lock().unwrap().clone();

@@ -6,6 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::account_safety::mailing_app;
 use crate::helpers::{PASSWORD, SmtpSink, TestApp, deliver_to, token_in, unique_name, within};
 use crate::mfa::pyotp_code;
 use crate::passkeys::Device;
@@ -94,10 +95,7 @@ async fn the_owner_is_told_of_each_change_once_with_no_secret() {
     let Some(smtp) = SmtpSink::start() else {
         return;
     };
-    let app = TestApp::builder()
-        .with_config(|c| deliver_to(c, &smtp.url()))
-        .spawn()
-        .await;
+    let app = mailing_app(&smtp).await;
     let owner = verified_owner(&app, &smtp).await;
     let (to, token) = (owner.email.as_str(), owner.token.as_str());
 
@@ -262,10 +260,7 @@ async fn an_admin_reset_is_told_and_notices_can_be_turned_off() {
     let Some(smtp) = SmtpSink::start() else {
         return;
     };
-    let app = TestApp::builder()
-        .with_config(|c| deliver_to(c, &smtp.url()))
-        .spawn()
-        .await;
+    let app = mailing_app(&smtp).await;
     let owner = verified_owner(&app, &smtp).await;
     let mut device = Device::new();
     app.add_passkey(&owner.token, &mut device, "laptop").await;

@@ -92,7 +92,13 @@ pub(crate) async fn sign_in_through(
     assert_eq!(status, StatusCode::SEE_OTHER, "{authorize}: {html}");
     let login = headers[LOCATION].to_str().unwrap().to_owned();
     assert!(login.starts_with("/login?return_to="), "{login}");
-    browser.get(&login).await;
+    sign_in_at(browser, &login, name).await
+}
+
+/// Signs `name` in on the login form that `login` (`/login?return_to=…`) shows, and
+/// answers where the browser is sent next: back where it was going.
+pub(crate) async fn sign_in_at(browser: &mut Browser<'_>, login: &str, name: &str) -> String {
+    browser.get(login).await;
     let return_to = param(&format!("http://x{login}"), "return_to").unwrap();
     let csrf = browser.csrf.clone();
     let (status, headers, _) = browser

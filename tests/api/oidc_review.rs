@@ -464,7 +464,7 @@ async fn f5_to_f11_the_smaller_points() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let login = headers[LOCATION].to_str().unwrap().to_owned();
     assert!(login.len() > 2048, "a long request: {}", login.len());
-    let back = sign_in_through_login(&mut browser, &login, &name).await;
+    let back = crate::oidc::sign_in_at(&mut browser, &login, &name).await;
     let code_at = {
         let (status, headers, _) = browser.get(&back).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
@@ -588,29 +588,6 @@ async fn f5_to_f11_the_smaller_points() {
         StatusCode::BAD_REQUEST,
         "another path is another URI"
     );
-}
-
-/// The login form from a `/login?return_to=…` redirect: signed in, the path it sends
-/// the browser back to.
-async fn sign_in_through_login(browser: &mut Browser<'_>, login: &str, name: &str) -> String {
-    browser.get(login).await;
-    let return_to = param(&format!("http://x{login}"), "return_to").unwrap();
-    let csrf = browser.csrf.clone();
-    let (status, headers, _) = browser
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", name),
-                ("password", PASSWORD),
-                ("return_to", &return_to),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let back = headers[LOCATION].to_str().unwrap().to_owned();
-    assert_eq!(back, return_to, "back to the authorization request");
-    back
 }
 
 /// One public URL for every instance: an operator who scales out as README shows but

@@ -128,17 +128,9 @@ impl EmailTokenStore for SqlStore {
             subject: Set(String::new()),
             text_body: Set(notice.token.clone()),
             html_body: Set(String::new()),
-            created_at: Set(millis(now)),
-            next_attempt_at: Set(millis(now)),
-            claimed_until: Set(0),
-            claimed_by: Set(None),
-            attempts: Set(0),
-            sent_at: Set(None),
-            failed_at: Set(None),
-            last_error: Set(None),
             kind: Set(BACKCHANNEL_LOGOUT.to_owned()),
             target: Set(Some(notice.uri.clone())),
-            ..Default::default()
+            ..due_at(now)
         };
         outbox::Entity::insert(row)
             .exec_without_returning(self.conn())
@@ -221,16 +213,25 @@ fn outbox_row(
         subject: Set(clip(&mail.subject, 512)),
         text_body: Set(text),
         html_body: Set(html),
+        failed_at: Set(failed_at),
+        last_error: Set(last_error),
+        kind: Set(MAIL.to_owned()),
+        target: Set(None),
+        ..due_at(now)
+    }
+}
+
+/// The bookkeeping of a new outbox row, due at `now`, never tried.
+fn due_at(now: DateTime<Utc>) -> outbox::ActiveModel {
+    outbox::ActiveModel {
         created_at: Set(millis(now)),
         next_attempt_at: Set(millis(now)),
         claimed_until: Set(0),
         claimed_by: Set(None),
         attempts: Set(0),
         sent_at: Set(None),
-        failed_at: Set(failed_at),
-        last_error: Set(last_error),
-        kind: Set(MAIL.to_owned()),
-        target: Set(None),
+        failed_at: Set(None),
+        last_error: Set(None),
         ..Default::default()
     }
 }

@@ -57,6 +57,16 @@ fn state_of(row: &refresh_tokens::Model) -> RefreshTokenState {
     }
 }
 
+/// Stamps revoked at `at` the sessions not revoked yet that had not lapsed (idle or
+/// absolute) before `lapsed_after`; the caller narrows it to whose.
+fn ending_at(at: i64, lapsed_after: i64) -> sea_orm::UpdateMany<sessions::Entity> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(at))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
+        .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after))
+}
+
 impl SqlStore {
     /// Runs `ending`, one statement that stamps sessions revoked at an instant, and
     /// answers the sessions it ended: those `stamped` (the sessions with that instant)
@@ -225,12 +235,8 @@ impl SessionRepository for SqlStore {
         lapsed_after: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, StoreError> {
         let (at, lapsed_after) = (millis(now), millis(lapsed_after));
-        let mut ending = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
-            .filter(sessions::Column::UserId.eq(user.to_string()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
-            .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after));
+        let mut ending =
+            ending_at(at, lapsed_after).filter(sessions::Column::UserId.eq(user.to_string()));
         if let Some(except) = except {
             ending = ending.filter(sessions::Column::Id.ne(except.to_string()));
         }
@@ -248,12 +254,8 @@ impl SessionRepository for SqlStore {
         lapsed_after: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, StoreError> {
         let (at, lapsed_after) = (millis(now), millis(lapsed_after));
-        let mut ending = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
-            .filter(sessions::Column::OauthClient.eq(client.to_string()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::IdleExpiresAt.gt(lapsed_after))
-            .filter(sessions::Column::AbsoluteExpiresAt.gt(lapsed_after));
+        let mut ending = ending_at(at, lapsed_after)
+            .filter(sessions::Column::OauthClient.eq(client.to_string()));
         let mut stamped = sessions::Entity::find()
             .filter(sessions::Column::OauthClient.eq(client.to_string()))
             .filter(sessions::Column::RevokedAt.eq(at));
