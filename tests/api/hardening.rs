@@ -204,8 +204,10 @@ async fn parallel_guesses_get_no_more_checks_than_sequential_ones() {
 
 /// A configuration file for the CLI, pointing at the test's database and key.
 fn cli_config(env: &TestEnv) -> std::path::PathBuf {
+    // A deployment's one public URL, which a shared database server or Redis requires.
     let mut toml = format!(
-        "[log]\nlevel = \"error\"\n[database]\nurl = {:?}\nmax_connections = 2\n\
+        "[log]\nlevel = \"error\"\n[server]\npublic_url = \"https://tessera.test\"\n\
+         [database]\nurl = {:?}\nmax_connections = 2\n\
          [keys]\nencryption_key_file = {:?}\n",
         env.db_url,
         env.path().join("encryption.key").display().to_string(),
