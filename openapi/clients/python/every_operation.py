@@ -697,10 +697,14 @@ def exercise(
         name="Python SDK app",
         redirect_uris=["https://app.example/callback"],
         grant_types=[GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN],
+        audience="https://app.example/api",
+        backchannel_logout_uri="https://app.example/backchannel-logout",
     )
     call(create_client, 403, "insufficient_role", client=as_carol, body=app)
     registered = call(create_client, 201, RegisteredClient, client=as_admin, body=app)
     assert isinstance(registered.client_secret, str) and len(registered.client_secret) == 43, registered
+    assert registered.audience == "https://app.example/api", registered
+    assert registered.backchannel_logout_uri == "https://app.example/backchannel-logout", registered
     bad = NewClient(name="Plain http", redirect_uris=["http://app.example/callback"])
     call(create_client, 422, "invalid_client_metadata", client=as_admin, body=bad)
     listed = call(list_clients, 200, ListOf(RegisteredApp), client=as_admin)

@@ -539,10 +539,15 @@ async function main(baseUrl: string, adminName: string, adminPassword: string, s
     scopes: "openid profile email",
     public: false,
     first_party: false,
+    audience: "https://app.example/api",
+    backchannel_logout_uri: "https://app.example/backchannel-logout",
+    backchannel_logout_session_required: true,
   };
   expectProblem(await api.POST("/v1/admin/clients", { headers: asCarol, body: newApp }), 403, "insufficient_role", "register without the role");
   const registered = expectData(await api.POST("/v1/admin/clients", { headers: asAdmin, body: newApp }), 201, "createClient");
   check(registered.client_secret?.length === 43, "a confidential client's secret is shown once");
+  check(registered.audience === newApp.audience, "the client's audience is kept");
+  check(registered.backchannel_logout_uri === newApp.backchannel_logout_uri, "its back-channel logout URI is kept");
   const plainHttp = { ...newApp, redirect_uris: ["http://app.example/callback"] };
   expectProblem(await api.POST("/v1/admin/clients", { headers: asAdmin, body: plainHttp }), 422, "invalid_client_metadata", "plain http elsewhere than loopback");
   const clients = expectData(await api.GET("/v1/admin/clients", { headers: asAdmin }), 200, "listClients");
