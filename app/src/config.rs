@@ -41,6 +41,8 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     /// `[security]`: what a change that could keep or take the account asks for.
     pub security: SecurityConfig,
+    /// `[registration]`: whether people may create their own accounts.
+    pub registration: RegistrationConfig,
     /// `[log]`: log level and format.
     pub log: LogConfig,
     /// `[telemetry]`: OpenTelemetry traces and Prometheus metrics.
@@ -457,6 +459,22 @@ pub enum MailTransportKind {
     Log,
     /// Delivery through `smtp_url`.
     Smtp,
+}
+
+/// Self-service sign-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Whether people may create their own accounts (`POST /v1/auth/register`,
+    /// `/register`, `prompt=create`). Off, only administrators create accounts (the CLI
+    /// and the admin API); the API answers 403 `registration_closed`. Default: on.
+    pub enabled: bool,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// What a change that could keep or take the account asks for.

@@ -28,8 +28,13 @@ pub fn routes(route: Route) -> Route {
         .at("/oauth2/userinfo", poem::get(userinfo).post(userinfo))
 }
 
-/// What the provider implements, and nothing more.
-pub fn metadata(issuer: &str) -> serde_json::Value {
+/// What the provider implements, and nothing more: `prompt=create` only while people
+/// may sign up.
+pub fn metadata(issuer: &str, registration_open: bool) -> serde_json::Value {
+    let mut prompts = vec!["none", "login", "consent", "select_account"];
+    if registration_open {
+        prompts.push("create");
+    }
     serde_json::json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
@@ -55,7 +60,7 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "sid", "preferred_username", "email", "email_verified"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": prompts,
         // Request objects are not read: by value or by reference (Discovery 1.0 §3
         // makes an omitted request_uri_parameter_supported mean true).
         "request_parameter_supported": false,
@@ -70,7 +75,7 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
 pub fn discovery(state: Data<&AppState>) -> Response {
     let mut resp = Response::builder()
         .content_type("application/json")
-        .body(metadata(state.oidc.issuer()).to_string());
+        .body(metadata(state.oidc.issuer(), state.registration_open).to_string());
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

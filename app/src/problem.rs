@@ -97,6 +97,10 @@ pub const CATALOG: &[(&str, &str)] = &[
         "The bearer token is valid but lacks the role this operation needs (admin, or introspect for token introspection).",
     ),
     (
+        "registration_closed",
+        "This service does not take sign-ups (`registration.enabled = false`): an administrator creates accounts.",
+    ),
+    (
         "username_taken",
         "Another account has this username (usernames are compared ignoring case and character width).",
     ),

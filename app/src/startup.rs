@@ -404,6 +404,7 @@ pub async fn build_state(
                 .is_some_and(|u| u.starts_with("https://")),
             kek.derive("tessera page csrf v1"),
         ),
+        registration_open: config.registration.enabled,
     });
     Ok((state, store))
 }

@@ -23,6 +23,7 @@ mod oidc;
 mod oidc_review;
 mod pages;
 mod passkeys;
+mod register;
 mod restart;
 mod sdk;
 mod security;

@@ -442,7 +442,7 @@ async fn f5_to_f11_the_smaller_points() {
     assert_eq!(meta["request_parameter_supported"], false);
     assert_eq!(
         meta["prompt_values_supported"],
-        json!(["none", "login", "consent", "select_account"])
+        json!(["none", "login", "consent", "select_account", "create"])
     );
 
     // F6 and F8: a POSTed request, its state and nonce at the longest they may be (512

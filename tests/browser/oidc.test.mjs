@@ -18,7 +18,9 @@
 //   6. prompt=login, then max_age=0, from the same signed-in browser: Tessera asks the
 //      person for the password again ("Confirm it is you") before the code, and the new
 //      ID token's auth_time is the new sign-in (openid-client checks it with maxAge);
-//   7. a CONFIDENTIAL client (client_secret_basic): clientCredentialsGrant gives an
+//   7. prompt=create from a fresh browser: Tessera's sign-up page, then on to the
+//      client with a code for the new account;
+//   8. a CONFIDENTIAL client (client_secret_basic): clientCredentialsGrant gives an
 //      at+jwt access token whose sub and client_id are the client, no refresh token.
 // No console errors and no request to an origin other than Tessera's and the callback's
 // on any page; screenshots of the login page and the callback page go to
@@ -222,7 +224,38 @@ try {
     lastAuthTime = authTime;
   }
 
-  // 7. A confidential client, no user: client_credentials with the secret, discovered
+  // 7. prompt=create: a new person signs up on the way and arrives at the client.
+  {
+    const fresh = await browser.newContext({ viewport: { width: 420, height: 900 } });
+    const signup = await fresh.newPage();
+    signup.on("pageerror", (e) => problems.push(`sign-up page error: ${e.message}`));
+    const newcomer = `oidc-new-${randomBytes(4).toString("hex")}`;
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK_URL,
+      scope: "openid profile",
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+      state,
+      prompt: "create",
+    });
+    await signup.goto(url.href);
+    await signup.waitForURL((u) => u.origin === new URL(TESSERA_URL).origin && u.pathname === "/register");
+    await signup.getByLabel("Username").fill(newcomer);
+    await signup.getByLabel("Password").fill("a new person's pass phrase");
+    await signup.getByRole("button", { name: "Create account" }).click();
+    await reachCallback(signup, "oidc-continue-created");
+    const created = await client.authorizationCodeGrant(config, new URL(signup.url()), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      idTokenExpected: true,
+    });
+    assert.equal(created.claims().preferred_username, newcomer, "the new account signed in to the client");
+    await fresh.close();
+  }
+
+  // 8. A confidential client, no user: client_credentials with the secret, discovered
   // through the README's snippet (openid-client's default, client_secret_post).
   const service = await tessera(TESSERA_URL, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET);
   const scope = process.env.CLIENT_CREDENTIALS_SCOPE;
@@ -239,7 +272,7 @@ try {
   console.log(
     `openid-client flow passed for ${username}: discovery, login in Chromium, code+PKCE, ` +
       `ID token (signature and claims), userinfo, refresh, prompt=login and max_age=0 ` +
-      `(the password asked again), client_credentials`,
+      `(the password asked again), prompt=create (signed up on the way), client_credentials`,
   );
 } finally {
   await browser?.close();

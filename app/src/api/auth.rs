@@ -115,6 +115,9 @@ answers! {
     problems {
         /// The body is not valid JSON of the expected shape (`invalid_request`).
         400 BadRequest,
+        /// Self-service sign-up is off on this service (`registration_closed`): an
+        /// administrator creates accounts.
+        403 Forbidden,
         /// The username is taken, ignoring case (`username_taken`).
         409 Conflict,
         /// The username, password or email address breaks a rule (`invalid_username`,
@@ -227,6 +230,9 @@ impl AuthApi {
         req: &Request,
         body: Json<Registration>,
     ) -> poem::Result<RegisterResponse> {
+        if !state.registration_open {
+            return answer(crate::edge::refusal::registration_closed());
+        }
         let _admitted = admitted!(req, Register);
         let username = match Username::parse(&body.username) {
             Ok(u) => u,

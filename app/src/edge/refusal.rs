@@ -213,6 +213,15 @@ impl From<FactorError> for ApiError {
     }
 }
 
+/// 403 `registration_closed`: self-service sign-up is off (`registration.enabled`).
+pub fn registration_closed() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "registration_closed",
+        "this service does not take sign-ups: ask its administrator for an account",
+    )
+}
+
 /// 401 `invalid_credentials`: the same answer for every kind of wrong login.
 pub fn invalid_credentials() -> ApiError {
     ApiError::new(

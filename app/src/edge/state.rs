@@ -65,6 +65,8 @@ pub struct SharedState {
     pub mail: MailState,
     /// The hosted pages' cookies and CSRF key.
     pub pages: super::browser::PagesConfig,
+    /// Whether people may create their own accounts (`registration.enabled`).
+    pub registration_open: bool,
 }
 
 /// The outbox's sender, and how a request that queued mail wakes it.

@@ -46,13 +46,15 @@ pub struct AuthorizeParams {
     decision: Option<String>,
 }
 
-/// What `prompt` asks for (OIDC Core §3.1.2.1).
+/// What `prompt` asks for (OIDC Core §3.1.2.1; `create`: Initiating User Registration
+/// via OpenID Connect 1.0).
 #[derive(Default)]
 struct Prompt {
     none: bool,
     login: bool,
     consent: bool,
     select_account: bool,
+    create: bool,
 }
 
 impl Prompt {
@@ -65,10 +67,11 @@ impl Prompt {
                 "login" => p.login = true,
                 "consent" => p.consent = true,
                 "select_account" => p.select_account = true,
+                "create" => p.create = true,
                 _ => return None,
             }
         }
-        let others = p.login || p.consent || p.select_account;
+        let others = p.login || p.consent || p.select_account || p.create;
         (!(p.none && others)).then_some(p)
     }
 }
@@ -110,10 +113,18 @@ impl AuthorizeParams {
     fn back(&self, signed_in_after: Option<i64>) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.extend_pairs(self.hidden());
-        for (k, v) in [("prompt", &self.prompt), ("max_age", &self.max_age)] {
-            if let Some(v) = v {
-                query.append_pair(k, v);
-            }
+        // `create` is asked once: the way back from sign-up does not ask again.
+        let prompt = self.prompt.as_deref().map(|p| {
+            p.split(' ')
+                .filter(|w| !w.is_empty() && *w != "create")
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        if let Some(p) = prompt.filter(|p| !p.is_empty()) {
+            query.append_pair("prompt", &p);
+        }
+        if let Some(v) = &self.max_age {
+            query.append_pair("max_age", v);
         }
         if let Some(t) = signed_in_after.or(self.tessera_signed_in_after) {
             query.append_pair("tessera_signed_in_after", &t.to_string());
@@ -278,7 +289,7 @@ async fn authorize_with(state: &AppState, req: &Request, params: AuthorizeParams
         let e = redirect_error(
             &auth,
             "invalid_request",
-            "prompt is none alone, or any of login, consent and select_account",
+            "prompt is none alone, or any of login, consent, select_account and create",
         );
         return refuse(state, req, e);
     };
@@ -290,9 +301,21 @@ async fn authorize_with(state: &AppState, req: &Request, params: AuthorizeParams
             return refuse(state, req, e);
         }
     };
+    if prompt.create && !state.registration_open {
+        let e = redirect_error(
+            &auth,
+            "invalid_request",
+            "this service does not take sign-ups",
+        );
+        return refuse(state, req, e);
+    }
     let visitor = answered!(Visitor::of(state, req).await);
     let (reply, csrf) = answered!(Reply::to(state, &visitor));
     let Some(claims) = &visitor.claims else {
+        if prompt.create {
+            let back = params.back(None);
+            return reply.see_other(&with_query("/register", &[("return_to", &back)]));
+        }
         if prompt.none {
             let e = redirect_error(&auth, "login_required", "nobody is signed in");
             return refuse(state, req, e);

@@ -30,6 +30,9 @@ struct LoginPage<'a> {
     username: &'a str,
     notice: Option<&'a str>,
     error: Option<String>,
+    /// The sign-up link, when sign-up is open, with the same way back.
+    registration_open: bool,
+    register_href: String,
 }
 
 #[derive(Template)]
@@ -119,7 +122,19 @@ fn notice(key: &str) -> Option<&'static str> {
     }
 }
 
+/// `/register`, with the same way back as the sign-in form.
+fn register_href(return_to: &str) -> String {
+    if return_to.is_empty() || return_to == "/account" {
+        return "/register".to_owned();
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", return_to)
+        .finish();
+    format!("/register?{query}")
+}
+
 fn login_page(
+    state: &AppState,
     reply: Reply,
     status: StatusCode,
     csrf: &str,
@@ -134,13 +149,20 @@ fn login_page(
         username,
         notice: None,
         error,
+        registration_open: state.registration_open,
+        register_href: register_href(return_to),
     };
     reply.page(status, &page)
 }
 
 /// Signs the browser in: the session's refresh token becomes its cookie, and the
 /// browser goes where it was going.
-fn signed_in(state: &AppState, reply: Reply, pair: &TokenPair, return_to: &str) -> Response {
+pub(super) fn signed_in(
+    state: &AppState,
+    reply: Reply,
+    pair: &TokenPair,
+    return_to: &str,
+) -> Response {
     let cookie = state.pages.cookie(
         state.pages.session_cookie(),
         pair.refresh_token.expose(),
@@ -161,13 +183,16 @@ pub async fn sign_in_form(
     if visitor.claims.is_some() {
         return reply.see_other(local_path(&q.return_to));
     }
+    let return_to = local_path(&q.return_to);
     let page = LoginPage {
         title: TITLE,
         csrf: &csrf,
-        return_to: local_path(&q.return_to),
+        return_to,
         username: "",
         notice: notice(&q.notice),
         error: None,
+        registration_open: state.registration_open,
+        register_href: register_href(return_to),
     };
     reply.page(StatusCode::OK, &page)
 }
@@ -183,6 +208,7 @@ pub async fn submit(
     let return_to = local_path(&form.return_to);
     let refuse = |reply: Reply, e: ApiError| {
         let resp = login_page(
+            &state,
             reply,
             page_status(&e),
             &csrf,
@@ -301,7 +327,15 @@ pub async fn second_step(
     let refuse = |reply: Reply, e: ApiError| {
         if e.problem.code == "invalid_mfa_token" {
             // The challenge is gone: only a new sign-in helps.
-            let resp = login_page(reply, page_status(&e), &csrf, return_to, "", Some(say(&e)));
+            let resp = login_page(
+                &state,
+                reply,
+                page_status(&e),
+                &csrf,
+                return_to,
+                "",
+                Some(say(&e)),
+            );
             return retry_after(resp, &e);
         }
         // The form again, with the same challenge: it allows a few attempts.
@@ -407,7 +441,15 @@ pub async fn passkey(
     let (_, reply, csrf) = answered!(visit(&state, req, Some(&form.csrf)).await);
     let return_to = local_path(&form.return_to);
     let refuse = |reply: Reply, e: ApiError| {
-        let resp = login_page(reply, page_status(&e), &csrf, return_to, "", Some(say(&e)));
+        let resp = login_page(
+            &state,
+            reply,
+            page_status(&e),
+            &csrf,
+            return_to,
+            "",
+            Some(say(&e)),
+        );
         retry_after(resp, &e)
     };
     let _admitted = match admit(req, Action::SecondFactor).await {

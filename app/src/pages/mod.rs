@@ -39,6 +39,7 @@ mod account;
 mod authorize;
 mod links;
 mod login;
+mod register;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -117,6 +118,10 @@ pub fn routes(route: Route) -> Route {
         .at(
             "/reset-password",
             poem::get(reset_password_page).post(reset_password_submit),
+        )
+        .at(
+            "/register",
+            poem::get(register::show).post(register::submit),
         )
         .at(
             "/forgot-password",

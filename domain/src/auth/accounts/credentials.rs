@@ -39,6 +39,40 @@ impl Accounts {
         Ok(user)
     }
 
+    /// A person creates their own account on the hosted pages and is signed in to it at
+    /// once: [`Self::register`] without roles, then a session started on the password
+    /// just hashed (no second hash to check it).
+    ///
+    /// # Errors
+    /// As [`Self::register`]; [`RegisterError::Unknown`] if the account changed before
+    /// its session started (it was disabled in between).
+    pub async fn sign_up(
+        &self,
+        username: Username,
+        password: Password,
+        email: Option<Email>,
+        client: &ClientInfo,
+    ) -> Result<(User, TokenPair), RegisterError> {
+        let user = self
+            .register(username, password, Vec::new(), email, client)
+            .await?;
+        let pair = match self
+            .core
+            .start_session(
+                &user,
+                Some(&user.password_hash),
+                vec![AuthMethod::Pwd],
+                client,
+            )
+            .await
+        {
+            Ok(pair) => pair,
+            Err(LoginError::Unavailable(e)) => return Err(e.into()),
+            Err(e) => return Err(anyhow::anyhow!("the new account's session: {e}").into()),
+        };
+        Ok((user, pair))
+    }
+
     /// Stores a new account and records its registration.
     async fn create_user(
         &self,
