@@ -115,7 +115,9 @@ pub async fn purge_once(state: &AppState, audit_retention: Duration) -> anyhow::
     if n > 0 {
         tracing::info!(purged = n, "audit events past retention purged");
     }
-    let n = state.factors.purge_challenges(now).await? + state.oidc.purge_codes(now).await?;
+    let n = state.factors.purge_challenges(now).await?
+        + state.oidc.purge_codes(now).await?
+        + state.oidc.purge_device_grants(now).await?;
     if n > 0 {
         tracing::debug!(
             purged = n,

@@ -63,8 +63,8 @@ pub enum ClientsCommand {
         /// Where RP-initiated logout may send the browser afterwards (repeatable).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
-        /// authorization_code, refresh_token, client_credentials (repeatable; default:
-        /// authorization_code and refresh_token).
+        /// authorization_code, refresh_token, client_credentials, device_code (repeatable;
+        /// default: authorization_code and refresh_token).
         #[arg(long = "grant")]
         grants: Vec<String>,
         /// Space-separated scopes among "openid profile email".

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tessera_domain::oidc::{
-    AuthorizationCode, ClientId, ClientStore, Consent, DOCS_CLIENT_ID, GrantType, OAuthClient,
-    Scopes,
+    AuthorizationCode, ClientId, ClientStore, Consent, DOCS_CLIENT_ID, DeviceGrant,
+    DeviceGrantState, GrantType, OAuthClient, Scopes, UserCode,
 };
 use tessera_domain::ports::StoreError;
 use tessera_domain::session::SessionId;
@@ -120,5 +120,41 @@ impl ClientStore for WithDocsClient {
 
     async fn consents(&self, user: UserId) -> Result<Vec<Consent>, StoreError> {
         self.inner.consents(user).await
+    }
+
+    async fn put_device_grant(&self, grant: &DeviceGrant) -> Result<(), StoreError> {
+        self.inner.put_device_grant(grant).await
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        code: &UserCode,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.inner.device_grant_by_user_code(code).await
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceGrant, Option<DateTime<Utc>>)>, StoreError> {
+        self.inner.poll_device_grant(device_code_hash, now).await
+    }
+
+    async fn decide_device_grant(
+        &self,
+        code: &UserCode,
+        to: &DeviceGrantState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.decide_device_grant(code, to, now).await
+    }
+
+    async fn use_device_grant(&self, device_code_hash: &str) -> Result<bool, StoreError> {
+        self.inner.use_device_grant(device_code_hash).await
+    }
+
+    async fn purge_device_grants(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.purge_device_grants(now).await
     }
 }

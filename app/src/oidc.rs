@@ -25,6 +25,10 @@ pub fn routes(route: Route) -> Route {
             poem::get(discovery),
         )
         .at("/oauth2/token", poem::post(token_endpoint))
+        .at(
+            "/oauth2/device_authorization",
+            poem::post(device_authorization),
+        )
         .at("/oauth2/userinfo", poem::get(userinfo).post(userinfo))
 }
 
@@ -39,6 +43,7 @@ pub fn metadata(issuer: &str, registration_open: bool) -> serde_json::Value {
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
+        "device_authorization_endpoint": format!("{issuer}/oauth2/device_authorization"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
@@ -131,6 +136,26 @@ fn refusal(e: OAuthError, basic: bool) -> Response {
         OAuthError::InvalidScope(why) => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &why)
         }
+        OAuthError::AuthorizationPending => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            "the person has not approved the request yet",
+        ),
+        OAuthError::SlowDown => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "slow_down",
+            "poll more slowly: add 5 seconds to the interval",
+        ),
+        OAuthError::AccessDenied => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "access_denied",
+            "the person denied the request",
+        ),
+        OAuthError::ExpiredToken => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            "the device code has expired: start again",
+        ),
         OAuthError::Unavailable(e) => {
             tracing::warn!(error = ?e, "token endpoint: dependency unavailable");
             let mut resp = oauth_error(
@@ -165,6 +190,8 @@ pub struct TokenRequest {
     client_secret: Option<String>,
     /// RFC 8707: the resource the token is for.
     resource: Option<String>,
+    /// RFC 8628 §3.4.
+    device_code: Option<String>,
 }
 
 impl TokenRequest {
@@ -184,6 +211,7 @@ impl TokenRequest {
                 "client_id" => &mut r.client_id,
                 "client_secret" => &mut r.client_secret,
                 "resource" => &mut r.resource,
+                "device_code" => &mut r.device_code,
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -313,7 +341,8 @@ pub async fn token_endpoint(
             } else {
                 "unsupported_grant_type"
             },
-            "grant_type is authorization_code, refresh_token or client_credentials",
+            "grant_type is authorization_code, refresh_token, client_credentials or \
+             urn:ietf:params:oauth:grant-type:device_code",
         );
     };
     let client = match state.oidc.authenticate_client(&id, secret.as_deref()).await {
@@ -367,6 +396,16 @@ pub async fn token_endpoint(
                 .client_credentials(&client, body.scope.as_deref())
                 .await
         }
+        GrantType::DeviceCode => {
+            let Some(device_code) = body.device_code.as_deref() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "device_code is missing",
+                );
+            };
+            state.oidc.poll_device(&client, device_code, &info).await
+        }
     };
     let outcome = match &result {
         Ok(_) => "ok",
@@ -384,6 +423,56 @@ pub async fn token_endpoint(
         Ok(tokens) => tokens_response(tokens),
         Err(e) => refusal(e, basic),
     }
+}
+
+/// `POST /oauth2/device_authorization` (RFC 8628 §3.1–3.2): a device asks for a device
+/// code and a user code. The client authenticates as at the token endpoint.
+#[handler]
+pub async fn device_authorization(
+    state: Data<&AppState>,
+    req: &Request,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let body = match TokenRequest::from_pairs(pairs) {
+        Ok(body) => body,
+        Err(resp) => return resp,
+    };
+    let _admitted = match admit(req, Action::TokenEndpoint).await {
+        Ok(admission) => admission,
+        Err(e) => return gate_refusal(&e),
+    };
+    let (id, secret, basic) = match credentials(req, &body) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let client = match state.oidc.authenticate_client(&id, secret.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, basic),
+    };
+    let start = match state
+        .oidc
+        .start_device_authorization(&client, body.scope.as_deref())
+        .await
+    {
+        Ok(start) => start,
+        Err(e) => return refusal(e, basic),
+    };
+    let shown = start.user_code.display();
+    let verification_uri = format!("{}/device", state.public_base);
+    let complete = format!("{verification_uri}?user_code={shown}");
+    let answer = serde_json::json!({
+        "device_code": start.device_code,
+        "user_code": shown,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": complete,
+        "expires_in": start.expires_in,
+        "interval": start.interval,
+    });
+    let mut resp = Response::builder()
+        .content_type("application/json")
+        .body(answer.to_string());
+    no_store(&mut resp);
+    resp
 }
 
 /// A Bearer refusal at UserInfo (RFC 6750 §3).

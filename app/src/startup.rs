@@ -405,6 +405,7 @@ pub async fn build_state(
             kek.derive("tessera page csrf v1"),
         ),
         registration_open: config.registration.enabled,
+        public_base: public_base(config),
     });
     Ok((state, store))
 }

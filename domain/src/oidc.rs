@@ -49,24 +49,34 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628: a device without a browser; the person approves on another one.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
     ];
 
+    /// The name at the token endpoint (RFC 8628 §3.4 names the device grant by URN).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
+    /// A grant by its name at the token endpoint, or (for the device grant) by its
+    /// short name `device_code`, as the CLI and the admin API spell it.
     pub fn parse(s: &str) -> Option<Self> {
+        if s == "device_code" {
+            return Some(Self::DeviceCode);
+        }
         Self::ALL.into_iter().find(|g| g.as_str() == s)
     }
 }
@@ -381,6 +391,93 @@ pub struct AuthorizationCode {
     pub session: Option<SessionId>,
 }
 
+/// How long a device authorization lasts (RFC 8628 §3.2 `expires_in`).
+pub const DEVICE_GRANT_TTL: TimeDelta = TimeDelta::minutes(10);
+/// The least time between two polls of a device (§3.2 `interval`); faster is `slow_down`.
+pub const DEVICE_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(5);
+
+/// A user code (RFC 8628 §6.1): 8 letters from 20 consonants (no vowels, so no words;
+/// about 34 bits), typed by a person on another device and shown as `XXXX-XXXX`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserCode(String);
+
+impl UserCode {
+    const ALPHABET: &'static [u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+    /// # Errors
+    /// Only when the OS has no randomness to give.
+    pub fn generate() -> anyhow::Result<Self> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+        // 256 is not a multiple of 20: redraw the bytes that would bias the choice.
+        let mut code = String::with_capacity(8);
+        let mut fresh = [0u8; 1];
+        for mut b in bytes {
+            while b >= 240 {
+                getrandom::fill(&mut fresh)
+                    .map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+                b = fresh[0];
+            }
+            code.push(char::from(Self::ALPHABET[usize::from(b % 20)]));
+        }
+        Ok(Self(code))
+    }
+
+    /// What a person typed: case, spaces and dashes do not matter.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let code: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '-' | ' ' | '\u{2010}'..='\u{2015}'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        (code.len() == 8 && code.bytes().all(|b| Self::ALPHABET.contains(&b))).then_some(Self(code))
+    }
+
+    /// The 8 letters, as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `XXXX-XXXX`, as shown.
+    pub fn display(&self) -> String {
+        format!("{}-{}", &self.0[..4], &self.0[4..])
+    }
+}
+
+impl fmt::Debug for UserCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserCode(…)")
+    }
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceGrantState {
+    Pending,
+    /// The person approved; how and when they signed in goes into the tokens.
+    Approved {
+        user: UserId,
+        auth_time: DateTime<Utc>,
+        amr: Vec<AuthMethod>,
+    },
+    Denied,
+    /// The device got its tokens.
+    Used,
+}
+
+/// A device authorization (RFC 8628 §3.1–3.2) as the store keeps it: the device code by
+/// its digest, the user code as typed (it is short-lived and single use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub device_code_hash: String,
+    pub user_code: UserCode,
+    pub client: ClientId,
+    pub scopes: Scopes,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: DeviceGrantState,
+}
+
 /// The event a logout token announces (Back-Channel Logout 1.0 §2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -461,6 +558,33 @@ pub trait ClientStore: Send + Sync + 'static {
     async fn revoke_consent(&self, user: UserId, client: ClientId) -> Result<bool, StoreError>;
     /// The user's consents, newest first.
     async fn consents(&self, user: UserId) -> Result<Vec<Consent>, StoreError>;
+    /// Stores a new device authorization; [`StoreError::Conflict`] when its user code is
+    /// taken (the caller draws another).
+    async fn put_device_grant(&self, grant: &DeviceGrant) -> Result<(), StoreError>;
+    async fn device_grant_by_user_code(
+        &self,
+        code: &UserCode,
+    ) -> Result<Option<DeviceGrant>, StoreError>;
+    /// Records a device's poll at `now` in one statement and returns the grant with the
+    /// instant of the poll before this one (`None` for the first).
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceGrant, Option<DateTime<Utc>>)>, StoreError>;
+    /// Moves a pending, unexpired grant to `to` (approved or denied) in one conditional
+    /// statement; `false` when it was not pending any more, or had expired.
+    async fn decide_device_grant(
+        &self,
+        code: &UserCode,
+        to: &DeviceGrantState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Marks an approved grant used, in one conditional statement: `true` for the one
+    /// caller that did.
+    async fn use_device_grant(&self, device_code_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes device grants that expired before `now`.
+    async fn purge_device_grants(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod m0004_second_factors;
 mod m0005_oidc;
 mod m0006_step_up;
 mod m0007_oidc_ii;
+mod m0008_device_grants;
 mod schema;
 
 use sea_orm_migration::prelude::*;
@@ -23,6 +24,7 @@ use m0004_second_factors::M0004SecondFactors;
 use m0005_oidc::M0005Oidc;
 use m0006_step_up::M0006StepUp;
 use m0007_oidc_ii::M0007OidcIi;
+use m0008_device_grants::M0008DeviceGrants;
 
 pub struct Migrator;
 
@@ -37,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005Oidc),
             Box::new(M0006StepUp),
             Box::new(M0007OidcIi),
+            Box::new(M0008DeviceGrants),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod account_safety;
 mod auth;
 mod backchannel;
 mod backends;
+mod device;
 mod docs;
 mod edge;
 mod email;

@@ -397,3 +397,31 @@ pub mod oauth_consents {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod device_grants {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "device_grants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub device_code_hash: String,
+        pub user_code: String,
+        pub client_id: String,
+        /// Space-separated.
+        pub scopes: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        /// `pending`, `approved`, `denied` or `used`.
+        pub state: String,
+        pub user_id: Option<String>,
+        pub auth_time: Option<i64>,
+        pub amr: Option<String>,
+        pub last_polled_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

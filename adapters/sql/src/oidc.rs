@@ -13,7 +13,8 @@ use sea_orm::{
 };
 use tessera_domain::mfa::AuthMethod;
 use tessera_domain::oidc::{
-    AuthorizationCode, ClientId, ClientStore, Consent, GrantType, OAuthClient, Scopes,
+    AuthorizationCode, ClientId, ClientStore, Consent, DeviceGrant, DeviceGrantState, GrantType,
+    OAuthClient, Scopes, UserCode,
 };
 use tessera_domain::ports::StoreError;
 use tessera_domain::session::SessionId;
@@ -253,5 +254,41 @@ impl ClientStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn put_device_grant(&self, grant: &DeviceGrant) -> Result<(), StoreError> {
+        self.put_device_grant_row(grant).await
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        code: &UserCode,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.device_grant_row(code).await
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceGrant, Option<DateTime<Utc>>)>, StoreError> {
+        self.poll_device_grant_row(device_code_hash, now).await
+    }
+
+    async fn decide_device_grant(
+        &self,
+        code: &UserCode,
+        to: &DeviceGrantState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.decide_device_grant_row(code, to, now).await
+    }
+
+    async fn use_device_grant(&self, device_code_hash: &str) -> Result<bool, StoreError> {
+        self.use_device_grant_row(device_code_hash).await
+    }
+
+    async fn purge_device_grants(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.purge_device_grant_rows(now).await
     }
 }

@@ -40,15 +40,21 @@ pub enum Action {
     /// A change of address: it mails a link, or a notice, to an address the caller
     /// chose, so it draws from the bucket of the other requests that mail.
     EmailChange,
-    /// The OpenID provider's token endpoint, every grant.
+    /// The OpenID provider's token endpoint, every grant, and the device authorization
+    /// endpoint.
     TokenEndpoint,
+    /// A user code typed on `/device`: guesses draw from the login bucket, so nobody
+    /// tries the code space from one address.
+    UserCode,
 }
 
 impl Action {
     /// The per-client bucket the action draws from.
     const fn bucket(self) -> ClientAction {
         match self {
-            Self::Login | Self::PasswordCheck | Self::SecondFactor => ClientAction::Login,
+            Self::Login | Self::PasswordCheck | Self::SecondFactor | Self::UserCode => {
+                ClientAction::Login
+            }
             Self::Register => ClientAction::Register,
             Self::Refresh | Self::TokenEndpoint => ClientAction::Refresh,
             Self::Revoke => ClientAction::Revoke,

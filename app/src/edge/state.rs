@@ -67,6 +67,9 @@ pub struct SharedState {
     pub pages: super::browser::PagesConfig,
     /// Whether people may create their own accounts (`registration.enabled`).
     pub registration_open: bool,
+    /// `server.public_url` (else `http://<listen>`), without a trailing slash: where the
+    /// device flow sends people (`/device`).
+    pub public_base: String,
 }
 
 /// The outbox's sender, and how a request that queued mail wakes it.

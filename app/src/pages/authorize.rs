@@ -153,7 +153,7 @@ struct ContinuePage<'a> {
 }
 
 /// What a scope lets the client know, in words.
-fn describe(scope: &str) -> &'static str {
+pub(super) fn describe(scope: &str) -> &'static str {
     match scope {
         "openid" => "that it is you who signs in (your account's id)",
         "profile" => "your username",

@@ -37,6 +37,7 @@ macro_rules! answered {
 
 mod account;
 mod authorize;
+mod device;
 mod links;
 mod login;
 mod register;
@@ -123,6 +124,8 @@ pub fn routes(route: Route) -> Route {
             "/register",
             poem::get(register::show).post(register::submit),
         )
+        .at("/device", poem::get(device::show).post(device::lookup))
+        .at("/device/decision", poem::post(device::decide))
         .at(
             "/forgot-password",
             poem::get(forgot_password_page).post(forgot_password_submit),

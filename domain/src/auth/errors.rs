@@ -72,6 +72,18 @@ pub enum OAuthError {
     UnauthorizedClient,
     #[error("{0}")]
     InvalidScope(String),
+    /// RFC 8628 §3.5: the person has not answered yet.
+    #[error("the person has not approved the request yet")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls faster than `interval`.
+    #[error("poll more slowly: add 5 seconds to the interval")]
+    SlowDown,
+    /// RFC 8628 §3.5: the person denied the request.
+    #[error("the person denied the request")]
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired before it was approved.
+    #[error("the device code has expired")]
+    ExpiredToken,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

@@ -29,7 +29,10 @@ mod tests;
 
 pub use accounts::Accounts;
 pub use email::EmailFlows;
-pub use oidc::{Authorization, AuthorizeRequest, OidcDeps, OidcProvider, OidcTokens, UserInfo};
+pub use oidc::{
+    Authorization, AuthorizeRequest, DeviceRequest, DeviceStart, OidcDeps, OidcProvider,
+    OidcTokens, UserInfo,
+};
 pub use second_factors::{FactorStatus, SecondFactors};
 
 pub use shared::{Core, DEFAULT_REAUTHENTICATION_WINDOW, LogoutNotices};

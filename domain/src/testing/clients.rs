@@ -5,7 +5,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::oidc::{AuthorizationCode, ClientId, ClientStore, Consent, OAuthClient, Scopes};
+use crate::oidc::{
+    AuthorizationCode, ClientId, ClientStore, Consent, DeviceGrant, DeviceGrantState, OAuthClient,
+    Scopes, UserCode,
+};
 use crate::ports::StoreError;
 use crate::session::SessionId;
 use crate::user::UserId;
@@ -28,6 +31,8 @@ pub struct Clients {
     clients: Mutex<Vec<OAuthClient>>,
     codes: Mutex<Vec<Code>>,
     consents: Mutex<Vec<Given>>,
+    /// Device grants with the instant of their last poll.
+    devices: Mutex<Vec<(DeviceGrant, Option<DateTime<Utc>>)>>,
 }
 
 impl Clients {
@@ -141,5 +146,70 @@ impl ClientStore for Clients {
                 })
             })
             .collect())
+    }
+    async fn put_device_grant(&self, grant: &DeviceGrant) -> Result<(), StoreError> {
+        let mut devices = self.devices.lock().unwrap();
+        if devices.iter().any(|(g, _)| g.user_code == grant.user_code) {
+            return Err(StoreError::Conflict);
+        }
+        devices.push((grant.clone(), None));
+        Ok(())
+    }
+    async fn device_grant_by_user_code(
+        &self,
+        code: &UserCode,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let devices = self.devices.lock().unwrap();
+        Ok(devices
+            .iter()
+            .find(|(g, _)| &g.user_code == code)
+            .map(|(g, _)| g.clone()))
+    }
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceGrant, Option<DateTime<Utc>>)>, StoreError> {
+        let mut devices = self.devices.lock().unwrap();
+        Ok(devices
+            .iter_mut()
+            .find(|(g, _)| g.device_code_hash == device_code_hash)
+            .map(|(g, polled)| (g.clone(), polled.replace(now))))
+    }
+    async fn decide_device_grant(
+        &self,
+        code: &UserCode,
+        to: &DeviceGrantState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut devices = self.devices.lock().unwrap();
+        let Some((g, _)) = devices.iter_mut().find(|(g, _)| &g.user_code == code) else {
+            return Ok(false);
+        };
+        if g.state != DeviceGrantState::Pending || now >= g.expires_at {
+            return Ok(false);
+        }
+        g.state = to.clone();
+        Ok(true)
+    }
+    async fn use_device_grant(&self, device_code_hash: &str) -> Result<bool, StoreError> {
+        let mut devices = self.devices.lock().unwrap();
+        let Some((g, _)) = devices
+            .iter_mut()
+            .find(|(g, _)| g.device_code_hash == device_code_hash)
+        else {
+            return Ok(false);
+        };
+        if !matches!(g.state, DeviceGrantState::Approved { .. }) {
+            return Ok(false);
+        }
+        g.state = DeviceGrantState::Used;
+        Ok(true)
+    }
+    async fn purge_device_grants(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut devices = self.devices.lock().unwrap();
+        let was = devices.len();
+        devices.retain(|(g, _)| g.expires_at >= now);
+        Ok((was - devices.len()) as u64)
     }
 }

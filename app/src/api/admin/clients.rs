@@ -65,6 +65,8 @@ pub enum GrantTypeView {
     RefreshToken,
     /// Service tokens for the client itself (confidential clients only).
     ClientCredentials,
+    /// RFC 8628: a device without a browser; the person approves on `/device`.
+    DeviceCode,
 }
 
 impl From<GrantType> for GrantTypeView {
@@ -73,6 +75,7 @@ impl From<GrantType> for GrantTypeView {
             GrantType::AuthorizationCode => Self::AuthorizationCode,
             GrantType::RefreshToken => Self::RefreshToken,
             GrantType::ClientCredentials => Self::ClientCredentials,
+            GrantType::DeviceCode => Self::DeviceCode,
         }
     }
 }
@@ -83,6 +86,7 @@ impl From<GrantTypeView> for GrantType {
             GrantTypeView::AuthorizationCode => Self::AuthorizationCode,
             GrantTypeView::RefreshToken => Self::RefreshToken,
             GrantTypeView::ClientCredentials => Self::ClientCredentials,
+            GrantTypeView::DeviceCode => Self::DeviceCode,
         }
     }
 }

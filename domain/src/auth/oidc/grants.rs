@@ -4,9 +4,18 @@
 
 use uuid::Uuid;
 
-use crate::oidc::{AuthorizationCode, GrantType, OAuthGrant, pkce_matches};
+use crate::oidc::{GrantType, OAuthGrant, pkce_matches};
 
 use super::*;
+
+/// What an ID token says of the sign-in it comes from: a code's, or an approved device
+/// grant's.
+pub(super) struct IdTokenFacts<'a> {
+    pub scopes: &'a Scopes,
+    pub nonce: Option<&'a str>,
+    pub auth_time: DateTime<Utc>,
+    pub amr: &'a [crate::mfa::AuthMethod],
+}
 
 impl OidcProvider {
     /// Exchanges a code (RFC 6749 §4.1.3, RFC 7636 §4.6). The first exchange starts a
@@ -114,7 +123,13 @@ impl OidcProvider {
             ));
         }
         let id_token = if record.scopes.contains("openid") {
-            Some(self.id_token(&user, client, &session, &record, now)?)
+            let facts = IdTokenFacts {
+                scopes: &record.scopes,
+                nonce: record.nonce.as_deref(),
+                auth_time: record.auth_time,
+                amr: &record.amr,
+            };
+            Some(self.id_token(&user, client, &session, &facts, now)?)
         } else {
             None
         };
@@ -135,12 +150,12 @@ impl OidcProvider {
         })
     }
 
-    fn id_token(
+    pub(super) fn id_token(
         &self,
         user: &User,
         client: &OAuthClient,
         session: &Session,
-        code: &AuthorizationCode,
+        code: &IdTokenFacts<'_>,
         now: DateTime<Utc>,
     ) -> Result<String, OAuthError> {
         let iat = now.timestamp();
@@ -158,8 +173,8 @@ impl OidcProvider {
         let Some(map) = claims.as_object_mut() else {
             return Err(OAuthError::Unknown(anyhow::anyhow!("ID token claims")));
         };
-        if let Some(nonce) = &code.nonce {
-            map.insert("nonce".into(), nonce.clone().into());
+        if let Some(nonce) = code.nonce {
+            map.insert("nonce".into(), nonce.into());
         }
         if code.scopes.contains("profile") {
             map.insert(

@@ -7,7 +7,11 @@
 
 mod authorize;
 mod clients;
+mod device;
 mod grants;
+
+pub use device::{DeviceRequest, DeviceStart};
+use grants::IdTokenFacts;
 
 use std::sync::Arc;
 
