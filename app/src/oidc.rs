@@ -313,6 +313,28 @@ fn gate_refusal(e: &ApiError) -> Response {
     resp
 }
 
+/// A request to the token or the device authorization endpoint: its parameters, its
+/// place through the gate (held until answered), and the client's credentials.
+#[allow(clippy::result_large_err)] // the refusal is answered at once, never carried
+async fn admitted_request(
+    req: &Request,
+    pairs: Vec<(String, String)>,
+) -> Result<
+    (
+        TokenRequest,
+        crate::edge::Admission,
+        (String, Option<String>, bool),
+    ),
+    Response,
+> {
+    let body = TokenRequest::from_pairs(pairs)?;
+    let admitted = admit(req, Action::TokenEndpoint)
+        .await
+        .map_err(|e| gate_refusal(&e))?;
+    let credentials = credentials(req, &body)?;
+    Ok((body, admitted, credentials))
+}
+
 /// `POST /oauth2/token`.
 #[handler]
 pub async fn token_endpoint(
@@ -320,16 +342,8 @@ pub async fn token_endpoint(
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let body = match TokenRequest::from_pairs(pairs) {
-        Ok(body) => body,
-        Err(resp) => return resp,
-    };
-    let _admitted = match admit(req, Action::TokenEndpoint).await {
-        Ok(admission) => admission,
-        Err(e) => return gate_refusal(&e),
-    };
-    let (id, secret, basic) = match credentials(req, &body) {
-        Ok(c) => c,
+    let (body, _admitted, (id, secret, basic)) = match admitted_request(req, pairs).await {
+        Ok(parts) => parts,
         Err(resp) => return resp,
     };
     let grant = body.grant_type.as_deref().unwrap_or("");
@@ -433,16 +447,8 @@ pub async fn device_authorization(
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let body = match TokenRequest::from_pairs(pairs) {
-        Ok(body) => body,
-        Err(resp) => return resp,
-    };
-    let _admitted = match admit(req, Action::TokenEndpoint).await {
-        Ok(admission) => admission,
-        Err(e) => return gate_refusal(&e),
-    };
-    let (id, secret, basic) = match credentials(req, &body) {
-        Ok(c) => c,
+    let (body, _admitted, (id, secret, basic)) = match admitted_request(req, pairs).await {
+        Ok(parts) => parts,
         Err(resp) => return resp,
     };
     let client = match state.oidc.authenticate_client(&id, secret.as_deref()).await {

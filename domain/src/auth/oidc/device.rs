@@ -6,8 +6,7 @@
 //! `slow_down`.
 
 use crate::oidc::{
-    DEVICE_GRANT_TTL, DEVICE_POLL_INTERVAL, DeviceGrant, DeviceGrantState, GrantType, OAuthGrant,
-    UserCode,
+    DEVICE_GRANT_TTL, DEVICE_POLL_INTERVAL, DeviceGrant, DeviceGrantState, GrantType, UserCode,
 };
 use crate::ports::StoreError;
 
@@ -200,57 +199,17 @@ impl OidcProvider {
             return Err(invalid());
         }
         let user = self.core.enabled_user(user).await?.ok_or_else(invalid)?;
-        let mut session = Session::start(
-            user.id,
-            info.clone(),
-            amr.clone(),
-            self.core.session_policy(),
-            now,
-        );
-        session.authenticated_at = auth_time;
-        session.oauth = Some(OAuthGrant {
-            client: client.id,
-            scopes: grant.scopes.clone(),
-        });
-        let refresh = self.core.mint().first()?;
-        self.core
-            .deps()
-            .sessions
-            .create(&session, &RefreshTokenMint::hash(&refresh))
-            .await?;
-        let pair = self
-            .core
-            .pair(&user, &session, refresh, now, Some(client))?;
-        let id_token = if grant.scopes.contains("openid") {
-            let facts = IdTokenFacts {
-                scopes: &grant.scopes,
-                nonce: None,
-                auth_time,
-                amr: &amr,
-            };
-            Some(self.id_token(&user, client, &session, &facts, now)?)
-        } else {
-            None
+        let facts = IdTokenFacts {
+            scopes: &grant.scopes,
+            nonce: None,
+            auth_time,
+            amr: &amr,
         };
-        self.core
-            .audit(
-                AuditEvent::CodeExchanged {
-                    user: user.id,
-                    client: client.id,
-                    session: session.id,
-                },
-                info,
-            )
-            .await;
-        Ok(OidcTokens {
-            access_token: pair.access_token,
-            expires_in: pair.expires_in,
-            refresh_token: client
-                .allows(GrantType::RefreshToken)
-                .then_some(pair.refresh_token),
-            id_token,
-            scope: grant.scopes.join(),
-        })
+        let (session, pair) = self
+            .start_client_session(&user, client, &facts, SessionId::new_random(), info, now)
+            .await?;
+        self.tokens_for(&user, client, &session, pair, &facts, info, now)
+            .await
     }
 
     /// Deletes device grants that expired before `now`.

@@ -82,29 +82,15 @@ impl OidcProvider {
             return Err(invalid);
         }
         let user = self.core.enabled_user(record.user).await?.ok_or(invalid)?;
-        let mut session = Session::start(
-            user.id,
-            info.clone(),
-            record.amr.clone(),
-            self.core.session_policy(),
-            now,
-        );
-        session.id = planned;
-        session.oauth = Some(OAuthGrant {
-            client: client.id,
-            scopes: record.scopes.clone(),
-        });
-        // Every session has a refresh token (the store keys it by one); a client without
-        // the refresh grant is never handed it, so it can never be presented.
-        let refresh = self.core.mint().first()?;
-        self.core
-            .deps()
-            .sessions
-            .create(&session, &RefreshTokenMint::hash(&refresh))
+        let facts = IdTokenFacts {
+            scopes: &record.scopes,
+            nonce: record.nonce.as_deref(),
+            auth_time: record.auth_time,
+            amr: &record.amr,
+        };
+        let (session, pair) = self
+            .start_client_session(&user, client, &facts, planned, info, now)
             .await?;
-        let pair = self
-            .core
-            .pair(&user, &session, refresh, now, Some(client))?;
         // A replay that raced this exchange left a rule for the planned session.
         let shaped = self
             .core
@@ -122,14 +108,61 @@ impl OidcProvider {
                 "the code is invalid, used, expired or not yours",
             ));
         }
-        let id_token = if record.scopes.contains("openid") {
-            let facts = IdTokenFacts {
-                scopes: &record.scopes,
-                nonce: record.nonce.as_deref(),
-                auth_time: record.auth_time,
-                amr: &record.amr,
-            };
-            Some(self.id_token(&user, client, &session, &facts, now)?)
+        self.tokens_for(&user, client, &session, pair, &facts, info, now)
+            .await
+    }
+
+    /// Starts `client`'s session `id` for `user`, from a sign-in the person made on
+    /// Tessera's pages (a code's, an approved device's), and hands out its first pair.
+    /// Every session has a refresh token (the store keys it by one); a client without
+    /// the refresh grant is never handed it, so it can never be presented.
+    pub(super) async fn start_client_session(
+        &self,
+        user: &User,
+        client: &OAuthClient,
+        facts: &IdTokenFacts<'_>,
+        id: SessionId,
+        info: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(Session, TokenPair), OAuthError> {
+        let mut session = Session::start(
+            user.id,
+            info.clone(),
+            facts.amr.to_vec(),
+            self.core.session_policy(),
+            now,
+        );
+        session.id = id;
+        session.authenticated_at = facts.auth_time;
+        session.oauth = Some(OAuthGrant {
+            client: client.id,
+            scopes: facts.scopes.clone(),
+        });
+        let refresh = self.core.mint().first()?;
+        self.core
+            .deps()
+            .sessions
+            .create(&session, &RefreshTokenMint::hash(&refresh))
+            .await?;
+        let pair = self.core.pair(user, &session, refresh, now, Some(client))?;
+        Ok((session, pair))
+    }
+
+    /// The token endpoint's answer for a client session just started: its pair, an ID
+    /// token when `openid` was granted, audited as `code_exchanged`.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the answer
+    pub(super) async fn tokens_for(
+        &self,
+        user: &User,
+        client: &OAuthClient,
+        session: &Session,
+        pair: TokenPair,
+        facts: &IdTokenFacts<'_>,
+        info: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<OidcTokens, OAuthError> {
+        let id_token = if facts.scopes.contains("openid") {
+            Some(self.id_token(user, client, session, facts, now)?)
         } else {
             None
         };
@@ -146,7 +179,7 @@ impl OidcProvider {
                 .allows(GrantType::RefreshToken)
                 .then_some(pair.refresh_token),
             id_token,
-            scope: record.scopes.join(),
+            scope: facts.scopes.join(),
         })
     }
 
