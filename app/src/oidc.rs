@@ -377,11 +377,7 @@ pub async fn token_endpoint(
     let result = match grant {
         GrantType::AuthorizationCode => {
             let Some(code) = body.code.as_deref() else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "code is missing",
-                );
+                return missing("code");
             };
             state
                 .oidc
@@ -396,11 +392,7 @@ pub async fn token_endpoint(
         }
         GrantType::RefreshToken => {
             let Some(refresh) = body.refresh_token.as_deref() else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "refresh_token is missing",
-                );
+                return missing("refresh_token");
             };
             state.oidc.refresh_for_client(&client, refresh, &info).await
         }
@@ -412,11 +404,7 @@ pub async fn token_endpoint(
         }
         GrantType::DeviceCode => {
             let Some(device_code) = body.device_code.as_deref() else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "device_code is missing",
-                );
+                return missing("device_code");
             };
             state.oidc.poll_device(&client, device_code, &info).await
         }
@@ -479,6 +467,15 @@ pub async fn device_authorization(
         .body(answer.to_string());
     no_store(&mut resp);
     resp
+}
+
+/// 400 `invalid_request` for a parameter the grant needs.
+fn missing(param: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!("{param} is missing"),
+    )
 }
 
 /// A Bearer refusal at UserInfo (RFC 6750 §3).

@@ -76,17 +76,6 @@ impl Audience {
         Self(vec![aud.into()])
     }
 
-    /// The audiences given, each once, in order; `None` for none.
-    pub fn of(auds: impl IntoIterator<Item = String>) -> Option<Self> {
-        let mut list: Vec<String> = Vec::new();
-        for a in auds {
-            if !list.contains(&a) {
-                list.push(a);
-            }
-        }
-        (!list.is_empty()).then_some(Self(list))
-    }
-
     /// Whether `aud` is the one audience: as every token for Tessera's API is issued.
     pub fn is_only(&self, aud: &str) -> bool {
         matches!(self.0.as_slice(), [one] if one == aud)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tessera_domain::auth::{Authorization, AuthorizeError, AuthorizeRequest};
 use tessera_domain::token::Claims;
 
-use super::{Message, Reply, Visitor, clear_cookie, forged, message, unavailable};
+use super::{Message, Reply, Visitor, clear_cookie, forged, message, unavailable, with_query};
 use crate::edge::{AppState, client_info};
 use crate::problem::ApiError;
 
@@ -160,15 +160,6 @@ pub(super) fn describe(scope: &str) -> &'static str {
         "email" => "your email address, and whether it is verified",
         _ => "something Tessera does not grant",
     }
-}
-
-/// `uri` with `params` added to its query.
-fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
-        .finish();
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    format!("{uri}{sep}{query}")
 }
 
 /// Sends the browser back to the client. A navigation that came through one of our own

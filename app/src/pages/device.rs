@@ -13,7 +13,9 @@ use serde::Deserialize;
 use tessera_domain::oidc::UserCode;
 
 use super::authorize::describe;
-use super::{Reply, Visitor, message, page_status, retry_after, say, unavailable, visit};
+use super::{
+    Reply, Visitor, message, page_status, retry_after, say, unavailable, visit, with_query,
+};
 use crate::edge::{Action, AppState, admit, client_info};
 
 #[derive(Template)]
@@ -61,13 +63,8 @@ pub async fn show(state: Data<&AppState>, req: &Request, Query(q): Query<CodeQue
     let visitor = answered!(Visitor::of(&state, req).await);
     let (reply, csrf) = answered!(Reply::to(&state, &visitor));
     let Some(claims) = &visitor.claims else {
-        let back: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("user_code", &q.user_code)
-            .finish();
-        let login: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("return_to", &format!("/device?{back}"))
-            .finish();
-        return reply.see_other(&format!("/login?{login}"));
+        let back = with_query("/device", &[("user_code", &q.user_code)]);
+        return reply.see_other(&with_query("/login", &[("return_to", &back)]));
     };
     let typed: String = q.user_code.chars().take(16).collect();
     let page = CodePage {
@@ -131,6 +128,12 @@ pub async fn decide(state: Data<&AppState>, req: &Request, Form(form): Form<Code
     let Some(claims) = &visitor.claims else {
         return reply.see_other("/login?return_to=%2Fdevice");
     };
+    // The decision names a code as the lookup does: guesses through it draw from the
+    // same bucket, or the form would be a way round the limit.
+    if let Err(e) = admit(req, Action::UserCode).await {
+        let resp = message(page_status(&e), "Too many codes tried", "error", &say(&e));
+        return retry_after(resp, &e);
+    }
     let Some(code) = UserCode::parse(&form.user_code) else {
         return message(
             StatusCode::BAD_REQUEST,

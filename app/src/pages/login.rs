@@ -122,17 +122,6 @@ fn notice(key: &str) -> Option<&'static str> {
     }
 }
 
-/// `/register`, with the same way back as the sign-in form.
-fn register_href(return_to: &str) -> String {
-    if return_to.is_empty() || return_to == "/account" {
-        return "/register".to_owned();
-    }
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("return_to", return_to)
-        .finish();
-    format!("/register?{query}")
-}
-
 fn login_page(
     state: &AppState,
     reply: Reply,
@@ -150,7 +139,7 @@ fn login_page(
         notice: None,
         error,
         registration_open: state.registration_open,
-        register_href: register_href(return_to),
+        register_href: super::with_return_to("/register", return_to),
     };
     reply.page(status, &page)
 }
@@ -192,7 +181,7 @@ pub async fn sign_in_form(
         notice: notice(&q.notice),
         error: None,
         registration_open: state.registration_open,
-        register_href: register_href(return_to),
+        register_href: super::with_return_to("/register", return_to),
     };
     reply.page(StatusCode::OK, &page)
 }

@@ -471,6 +471,25 @@ fn retry_after(mut resp: Response, e: &ApiError) -> Response {
 /// byte percent-encoded, then encoded again as `return_to`) fits (F8).
 const MAX_RETURN_TO: usize = 12 * 1024;
 
+/// `uri` with `params` added to its query (empty values left out).
+pub(crate) fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{query}")
+}
+
+/// A page of ours that sends the browser on to `return_to` afterwards: `path` alone when
+/// there is nowhere particular to go.
+fn with_return_to(path: &str, return_to: &str) -> String {
+    if return_to.is_empty() || return_to == "/account" {
+        path.to_owned()
+    } else {
+        with_query(path, &[("return_to", return_to)])
+    }
+}
+
 /// Where to go after signing in: a path on this server, never another site (an open
 /// redirect would let a link to our login page forward the signed-in user anywhere).
 pub(crate) fn local_path(raw: &str) -> &str {

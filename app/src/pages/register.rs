@@ -72,14 +72,7 @@ fn page(
     return_to: &str,
     filled: Filled<'_>,
 ) -> Response {
-    let login_href = if return_to.is_empty() {
-        "/login".to_owned()
-    } else {
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("return_to", return_to)
-            .finish();
-        format!("/login?{query}")
-    };
+    let login_href = super::with_return_to("/login", return_to);
     let page = RegisterPage {
         title: TITLE,
         csrf,
